@@ -1,0 +1,157 @@
+// Package logging builds the log/slog JSON logger every xnum function uses:
+// each line carries the request id found in its context and the function's
+// name, and attributes that look like secrets are redacted before they are
+// written.
+package logging
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+)
+
+// LevelEnv is the environment variable FromEnv reads the level from.
+const LevelEnv = "XNUM_LOG_LEVEL"
+
+// Keys of the attributes this package adds.
+const (
+	RequestIDKey = "requestId"
+	FunctionKey  = "function"
+)
+
+type requestIDKey struct{}
+
+// WithRequestID returns a context that carries the request id, so that every
+// log line written with it names the request.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID returns the request id WithRequestID put in ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// Options configure New.
+type Options struct {
+	// Level is the minimum level written; nil means slog.LevelInfo.
+	Level slog.Leveler
+	// Function, when set, is added to every line as "function".
+	Function string
+}
+
+// New returns a JSON logger writing to w that adds the request id of the
+// context to each line and redacts secret-looking attributes.
+func New(w io.Writer, o Options) *slog.Logger {
+	h := NewHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{
+		Level:       o.Level,
+		ReplaceAttr: Redact,
+	}))
+	l := slog.New(h)
+	if o.Function != "" {
+		l = l.With(FunctionKey, o.Function)
+	}
+	return l
+}
+
+// FromEnv is New with the level read from XNUM_LOG_LEVEL through lookup
+// (debug, info, warn or error; unset means info).
+func FromEnv(w io.Writer, lookup func(string) (string, bool), function string) (*slog.Logger, error) {
+	v, _ := lookup(LevelEnv)
+	level, err := ParseLevel(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", LevelEnv, err)
+	}
+	return New(w, Options{Level: level, Function: function}), nil
+}
+
+// ParseLevel reads a level name: debug, info, warn (or warning) or error, in
+// any case. The empty string is info.
+func ParseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "info":
+		return slog.LevelInfo, nil
+	case "debug":
+		return slog.LevelDebug, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("log level %q is not one of debug, info, warn, error", s)
+}
+
+// NewHandler wraps h so that each record whose context carries a request id
+// gets it as a top-level "requestId" attribute, even inside groups.
+func NewHandler(h slog.Handler) slog.Handler {
+	return &handler{root: h, inner: h}
+}
+
+type handler struct {
+	// root is the wrapped handler before the first WithGroup; inner is it
+	// with every WithAttrs/WithGroup applied. replay re-applies, to a root
+	// that got the request id, what was applied after the first group, so
+	// that the id stays at the top level.
+	root   slog.Handler
+	inner  slog.Handler
+	replay []func(slog.Handler) slog.Handler
+}
+
+func (h *handler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.inner.Enabled(ctx, l)
+}
+
+func (h *handler) Handle(ctx context.Context, r slog.Record) error {
+	id := RequestID(ctx)
+	if id == "" || hasAttr(r, RequestIDKey) {
+		return h.inner.Handle(ctx, r)
+	}
+	if len(h.replay) == 0 {
+		r = r.Clone()
+		r.AddAttrs(slog.String(RequestIDKey, id))
+		return h.inner.Handle(ctx, r)
+	}
+	out := h.root.WithAttrs([]slog.Attr{slog.String(RequestIDKey, id)})
+	for _, f := range h.replay {
+		out = f(out)
+	}
+	return out.Handle(ctx, r)
+}
+
+func (h *handler) WithAttrs(as []slog.Attr) slog.Handler {
+	if len(as) == 0 {
+		return h
+	}
+	n := &handler{root: h.root, inner: h.inner.WithAttrs(as), replay: h.replay}
+	if len(h.replay) == 0 {
+		n.root = n.inner
+		return n
+	}
+	n.replay = append(append([]func(slog.Handler) slog.Handler(nil), h.replay...),
+		func(x slog.Handler) slog.Handler { return x.WithAttrs(as) })
+	return n
+}
+
+func (h *handler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	return &handler{
+		root:  h.root,
+		inner: h.inner.WithGroup(name),
+		replay: append(append([]func(slog.Handler) slog.Handler(nil), h.replay...),
+			func(x slog.Handler) slog.Handler { return x.WithGroup(name) }),
+	}
+}
+
+func hasAttr(r slog.Record, key string) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == key
+		return !found
+	})
+	return found
+}
