@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+
+	"github.com/xnum-dev/xnum/pkg/provider"
 )
 
 // Sources of a Message.
@@ -95,7 +97,7 @@ type Function struct {
 
 // ErrNoEvents is the error of an event invocation of a function that has no
 // event handler.
-var ErrNoEvents = errors.New("this function takes no events")
+var ErrNoEvents error = &provider.Error{Kind: provider.ErrInvalidParameter, Message: "this function takes no events; call its HTTP routes"}
 
 // Validate reports a Function that no trigger could serve.
 func (f Function) Validate() error {
