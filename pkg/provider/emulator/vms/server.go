@@ -236,12 +236,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	auth, aerr := s.verifier.verify(r, body)
-	meta.Region = auth.region
+	meta.Region, accessKeyID = auth.region, auth.accessKeyID
 	if aerr != nil {
 		fail(aerr)
 		return
 	}
-	accessKeyID = auth.accessKeyID
 
 	if meta.Action == "" {
 		fail(newError("MissingParameter", "Action"))
