@@ -1,0 +1,280 @@
+// Package queue sets up xnum's JetStream objects and publishes to them: the
+// stream XNUM over the order and number subjects, the durable pull consumer
+// that feeds the buy worker, a stream and consumer that keep the consumer's
+// max-deliveries advisories, and the KeyValue bucket that is the order
+// ledger. Setup is idempotent and runs at every start of every process.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/xnum-dev/xnum/events"
+	"github.com/xnum-dev/xnum/pkg/provider"
+)
+
+// Default names of the JetStream objects.
+const (
+	StreamName         = "XNUM"
+	ConsumerName       = "xnum-buy"
+	LedgerBucket       = "XNUM_ORDERS"
+	AdvisoryStreamName = "XNUM_ADVISORIES"
+	AdvisoryConsumer   = "xnum-buy-max-deliveries"
+)
+
+// MaxDeliveriesSubject is the subject of the server's advisory about a
+// message of stream's consumer that was delivered MaxDeliver times without
+// an ack.
+func MaxDeliveriesSubject(stream, consumer string) string {
+	return "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + stream + "." + consumer
+}
+
+// MaxDeliveriesAdvisory is the body of that advisory (the server's
+// io.nats.jetstream.advisory.v1.max_deliver).
+type MaxDeliveriesAdvisory struct {
+	Type       string    `json:"type"`
+	ID         string    `json:"id"`
+	Time       time.Time `json:"timestamp"`
+	Stream     string    `json:"stream"`
+	Consumer   string    `json:"consumer"`
+	StreamSeq  uint64    `json:"stream_seq"`
+	Deliveries uint64    `json:"deliveries"`
+}
+
+// Config holds the knobs of Setup. The zero value of a field means its
+// default.
+type Config struct {
+	Stream   string
+	Consumer string
+	Bucket   string
+	// Replicas of the streams, consumers and bucket (1; 3 or 5 in a cluster).
+	Replicas int
+	// Storage of the streams and bucket (file).
+	Storage jetstream.StorageType
+	// DuplicateWindow is how long the stream remembers a Nats-Msg-Id
+	// (10 minutes): a repeat publish within it is dropped.
+	DuplicateWindow time.Duration
+	// MaxAge is how long the stream keeps events (30 days).
+	MaxAge time.Duration
+	// AckWait is how long a delivery may go without an ack or an in-progress
+	// signal before it is delivered again (30s). With a Backoff, the
+	// server takes Backoff[0] instead.
+	AckWait time.Duration
+	// MaxDeliver is how often one order.requested message is delivered (10).
+	MaxDeliver int
+	// Backoff are the successive redelivery delays after ack timeouts
+	// (none: AckWait every time). At most MaxDeliver of them.
+	Backoff []time.Duration
+	// MaxAckPending bounds the deliveries in flight (1000).
+	MaxAckPending int
+	// LedgerHistory is how many revisions of an order the bucket keeps (16;
+	// at most 64).
+	LedgerHistory uint8
+}
+
+func (c *Config) defaults() {
+	if c.Stream == "" {
+		c.Stream = StreamName
+	}
+	if c.Consumer == "" {
+		c.Consumer = ConsumerName
+	}
+	if c.Bucket == "" {
+		c.Bucket = LedgerBucket
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.DuplicateWindow == 0 {
+		c.DuplicateWindow = 10 * time.Minute
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = 30 * 24 * time.Hour
+	}
+	if c.AckWait == 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if len(c.Backoff) > 0 {
+		c.AckWait = c.Backoff[0] // the server's rule, made visible
+	}
+	if c.MaxDeliver == 0 {
+		c.MaxDeliver = 10
+	}
+	if c.MaxAckPending == 0 {
+		c.MaxAckPending = 1000
+	}
+	if c.LedgerHistory == 0 {
+		c.LedgerHistory = 16
+	}
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Replicas < 1 || c.Replicas > 5:
+		return fmt.Errorf("queue: replicas %d, want 1..5", c.Replicas)
+	case c.DuplicateWindow < time.Second || c.DuplicateWindow > c.MaxAge:
+		return fmt.Errorf("queue: duplicate window %v, want at least 1s and at most the max age %v", c.DuplicateWindow, c.MaxAge)
+	case c.MaxDeliver < 2:
+		return fmt.Errorf("queue: max deliver %d, want at least 2", c.MaxDeliver)
+	case len(c.Backoff) > c.MaxDeliver:
+		return fmt.Errorf("queue: %d backoff steps for max deliver %d", len(c.Backoff), c.MaxDeliver)
+	case c.LedgerHistory > 64:
+		return fmt.Errorf("queue: ledger history %d, want at most 64", c.LedgerHistory)
+	case c.AckWait < 100*time.Millisecond:
+		return fmt.Errorf("queue: ack wait %v too short", c.AckWait)
+	}
+	for _, d := range c.Backoff {
+		if d <= 0 {
+			return fmt.Errorf("queue: backoff step %v, want > 0", d)
+		}
+	}
+	return nil
+}
+
+// Option sets a Config field.
+type Option func(*Config)
+
+func WithStream(name string) Option              { return func(c *Config) { c.Stream = name } }
+func WithConsumer(name string) Option            { return func(c *Config) { c.Consumer = name } }
+func WithBucket(name string) Option              { return func(c *Config) { c.Bucket = name } }
+func WithReplicas(n int) Option                  { return func(c *Config) { c.Replicas = n } }
+func WithStorage(s jetstream.StorageType) Option { return func(c *Config) { c.Storage = s } }
+func WithDuplicateWindow(d time.Duration) Option { return func(c *Config) { c.DuplicateWindow = d } }
+func WithMaxAge(d time.Duration) Option          { return func(c *Config) { c.MaxAge = d } }
+func WithAckWait(d time.Duration) Option         { return func(c *Config) { c.AckWait = d } }
+func WithMaxDeliver(n int) Option                { return func(c *Config) { c.MaxDeliver = n } }
+func WithBackoff(steps ...time.Duration) Option  { return func(c *Config) { c.Backoff = steps } }
+func WithMaxAckPending(n int) Option             { return func(c *Config) { c.MaxAckPending = n } }
+func WithLedgerHistory(n uint8) Option           { return func(c *Config) { c.LedgerHistory = n } }
+
+// Queue is the set-up JetStream objects.
+type Queue struct {
+	JS         jetstream.JetStream
+	Stream     jetstream.Stream
+	Consumer   jetstream.Consumer // durable pull consumer on order.requested
+	Advisories jetstream.Consumer // max-deliveries advisories of Consumer
+	Ledger     jetstream.KeyValue
+	Config     Config
+}
+
+// Setup creates or updates the stream, the consumers and the ledger bucket
+// so they match the options. It changes nothing that already matches, so
+// every process may call it at start.
+func Setup(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Queue, error) {
+	var c Config
+	for _, o := range opts {
+		o(&c)
+	}
+	c.defaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	q := &Queue{JS: js, Config: c}
+	var err error
+	q.Stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        c.Stream,
+		Description: "xnum order and number events",
+		Subjects:    []string{events.SubjectOrders, events.SubjectNumbers},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      c.MaxAge,
+		Storage:     c.Storage,
+		Replicas:    c.Replicas,
+		Duplicates:  c.DuplicateWindow,
+	})
+	if err != nil {
+		return nil, Unavailable("create stream "+c.Stream, err)
+	}
+	q.Consumer, err = js.CreateOrUpdateConsumer(ctx, c.Stream, jetstream.ConsumerConfig{
+		Durable:       c.Consumer,
+		Description:   "xnum buy worker",
+		FilterSubject: events.SubjectOrderRequested,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.AckWait,
+		MaxDeliver:    c.MaxDeliver,
+		BackOff:       c.Backoff,
+		MaxAckPending: c.MaxAckPending,
+		Replicas:      c.Replicas,
+	})
+	if err != nil {
+		return nil, Unavailable("create consumer "+c.Consumer, err)
+	}
+	// The server sends the advisory only to whoever listens at that moment;
+	// a stream keeps it until a worker has handled it.
+	advSubject := MaxDeliveriesSubject(c.Stream, c.Consumer)
+	advStream := AdvisoryStreamName
+	if c.Stream != StreamName {
+		advStream = c.Stream + "_ADVISORIES"
+	}
+	if _, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        advStream,
+		Description: "max-deliveries advisories of " + c.Consumer,
+		Subjects:    []string{advSubject},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      c.MaxAge,
+		Storage:     c.Storage,
+		Replicas:    c.Replicas,
+	}); err != nil {
+		return nil, Unavailable("create stream "+advStream, err)
+	}
+	q.Advisories, err = js.CreateOrUpdateConsumer(ctx, advStream, jetstream.ConsumerConfig{
+		Durable:       c.Consumer + "-max-deliveries",
+		Description:   "ends orders whose last delivery was not acked",
+		FilterSubject: advSubject,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.AckWait,
+		MaxDeliver:    -1, // each try is cheap and ends in a ledger write
+		MaxAckPending: c.MaxAckPending,
+		Replicas:      c.Replicas,
+	})
+	if err != nil {
+		return nil, Unavailable("create advisory consumer", err)
+	}
+	q.Ledger, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      c.Bucket,
+		Description: "xnum order ledger",
+		History:     c.LedgerHistory,
+		Storage:     c.Storage,
+		Replicas:    c.Replicas,
+	})
+	if err != nil {
+		return nil, Unavailable("create ledger bucket "+c.Bucket, err)
+	}
+	return q, nil
+}
+
+// Unavailable wraps a NATS failure as provider.ErrUnavailable, so callers map
+// it to 503 and retry.
+func Unavailable(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	return &provider.Error{Kind: provider.ErrUnavailable, Provider: "nats", Op: op,
+		Message: "NATS JetStream is unavailable", Err: err}
+}
+
+// Connect dials NATS with settings fit for a long-lived worker: it keeps
+// reconnecting forever. opts come after the defaults and win.
+func Connect(url string, opts ...nats.Option) (*nats.Conn, error) {
+	all := append([]nats.Option{
+		nats.Name("xnum"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(100*time.Millisecond, time.Second),
+	}, opts...)
+	nc, err := nats.Connect(url, all...)
+	if err != nil {
+		return nil, Unavailable("connect", err)
+	}
+	return nc, nil
+}
