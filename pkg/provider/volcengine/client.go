@@ -1,0 +1,482 @@
+// Package volcengine lists Volcengine VMS number pools (NumberPoolList) and
+// the numbers in them (NumberList) through the official SDK client,
+// github.com/volcengine/volcengine-go-sdk/service/vms, whose requests are
+// signed by github.com/volcengine/volc-sdk-golang/base (HMAC-SHA256).
+//
+// The SDK client is used rather than base.Credentials.Sign on a request of
+// our own: it has typed inputs and outputs for both actions, takes a context,
+// turns ResponseMetadata.Error into an error even with HTTP 200, and has a
+// retryer that backs off on throttling and 5xx, which is safe here since both
+// actions are reads. Its default session is not used, though: it reads
+// credentials and regions from the environment and ~/.volcengine files, and
+// changes http.DefaultClient's transport. The client is built from an
+// explicit configuration instead, over its own http.Client, with https by
+// default (volc-sdk-golang's base client defaults to plain http).
+//
+// Every failure is a *provider.Error with Provider "volcengine", the action
+// as Op, and the cloud's code, message, request id and HTTP status; the
+// codes are mapped to the taxonomy once, in this package. Neither errors nor
+// logs carry the secret key, the session token or a signature.
+//
+// The per-request credentials of provider.CredentialsFromContext are not
+// used: they are Alibaba Cloud's (FC's role), not Volcengine's.
+package volcengine
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/volcengine/volcengine-go-sdk/service/vms"
+	"github.com/volcengine/volcengine-go-sdk/volcengine"
+	"github.com/volcengine/volcengine-go-sdk/volcengine/client"
+	"github.com/volcengine/volcengine-go-sdk/volcengine/credentials"
+	"github.com/volcengine/volcengine-go-sdk/volcengine/defaults"
+	"github.com/volcengine/volcengine-go-sdk/volcengine/request"
+
+	"github.com/xnum-dev/xnum/pkg/provider"
+)
+
+// Defaults of Config.
+const (
+	DefaultRegion     = "cn-beijing"
+	DefaultEndpoint   = "https://cloud-vms.volcengineapi.com"
+	DefaultTimeout    = 10 * time.Second
+	DefaultMaxRetries = 2
+	// MaxMaxRetries bounds Config.MaxRetries.
+	MaxMaxRetries = 10
+)
+
+// providerName is Error.Provider of every error of this package.
+const providerName = "volcengine"
+
+// Config configures a Client.
+type Config struct {
+	AccessKeyID     string
+	SecretAccessKey string
+	SessionToken    string // set for STS credentials
+	// Region signs the requests; default cn-beijing.
+	Region string
+	// Endpoint is the URL (scheme and host, no path) of the API; empty means
+	// https://cloud-vms.volcengineapi.com. http is for the emulator only.
+	Endpoint string
+	// Timeout bounds one call, its retries included; default 10 s. A shorter
+	// deadline on the call's context wins.
+	Timeout time.Duration
+	// MaxRetries is how often a call that met throttling or a provider
+	// failure is sent again; 0 means 2, a negative number none.
+	MaxRetries int
+	// RetryDelay is the first backoff before a retry, doubled with jitter
+	// each time; 0 means the SDK's 30 ms, or 500 ms after throttling.
+	RetryDelay time.Duration
+	// Logger gets one line per call; nil logs nothing.
+	Logger *slog.Logger
+}
+
+// String keeps %v of a Config from printing the secret or the token.
+func (c Config) String() string {
+	return fmt.Sprintf("volcengine.Config{AccessKeyID: %s, Region: %s, Endpoint: %s, Timeout: %v, MaxRetries: %d, SecretAccessKey: %s, SessionToken: %s}",
+		c.AccessKeyID, c.Region, c.Endpoint, c.Timeout, c.MaxRetries, redacted(c.SecretAccessKey), redacted(c.SessionToken))
+}
+
+// GoString keeps %#v as safe as %v.
+func (c Config) GoString() string { return c.String() }
+
+func redacted(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return "[redacted]"
+}
+
+// Client calls VMS. It implements provider.PoolLister and
+// provider.NumberLister, and is safe for concurrent use.
+type Client struct {
+	svc      *vms.VMS
+	http     *http.Client
+	endpoint string
+	region   string
+	timeout  time.Duration
+	log      *slog.Logger
+	secrets  []string // scrubbed from any message the cloud sends back
+}
+
+var (
+	_ provider.PoolLister   = (*Client)(nil)
+	_ provider.NumberLister = (*Client)(nil)
+)
+
+var regionPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+// configError is a refused Config, naming the field but never its secret
+// value.
+func configError(field, message string) error {
+	return &provider.Error{Kind: provider.ErrInvalidParameter, Provider: providerName, Op: "New", Field: field, Message: field + " " + message}
+}
+
+// New returns a client for cfg, or an error naming the first field of cfg
+// that is wrong.
+func New(cfg Config) (*Client, error) {
+	switch {
+	case cfg.AccessKeyID == "":
+		return nil, configError("AccessKeyID", "is required")
+	case !headerSafe(cfg.AccessKeyID):
+		return nil, configError("AccessKeyID", "must be printable ASCII without spaces")
+	case cfg.SecretAccessKey == "":
+		return nil, configError("SecretAccessKey", "is required")
+	case !headerSafe(cfg.SecretAccessKey):
+		return nil, configError("SecretAccessKey", "must be printable ASCII without spaces")
+	case cfg.SessionToken != "" && !headerSafe(cfg.SessionToken):
+		return nil, configError("SessionToken", "must be printable ASCII without spaces")
+	case cfg.Timeout < 0:
+		return nil, configError("Timeout", "must not be negative")
+	case cfg.RetryDelay < 0:
+		return nil, configError("RetryDelay", "must not be negative")
+	case cfg.MaxRetries > MaxMaxRetries:
+		return nil, configError("MaxRetries", fmt.Sprintf("must be at most %d", MaxMaxRetries))
+	}
+	if cfg.Region == "" {
+		cfg.Region = DefaultRegion
+	}
+	if !regionPattern.MatchString(cfg.Region) {
+		return nil, configError("Region", "must be a region id such as cn-beijing")
+	}
+	if cfg.Endpoint == "" {
+		cfg.Endpoint = DefaultEndpoint
+	}
+	u, err := url.Parse(cfg.Endpoint)
+	switch {
+	case err != nil || u.Opaque != "":
+		return nil, configError("Endpoint", "must be a URL such as "+DefaultEndpoint)
+	case u.Scheme != "https" && u.Scheme != "http":
+		return nil, configError("Endpoint", "must be an http or https URL")
+	case u.User != nil:
+		return nil, configError("Endpoint", "must not carry user info")
+	case u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+		return nil, configError("Endpoint", "must be a scheme and host only, such as "+DefaultEndpoint)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	switch {
+	case cfg.MaxRetries == 0:
+		cfg.MaxRetries = DefaultMaxRetries
+	case cfg.MaxRetries < 0:
+		cfg.MaxRetries = 0
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+
+	hc := &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          64,
+			MaxIdleConnsPerHost:   16,
+			IdleConnTimeout:       90 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		},
+		// The gateway does not redirect; a redirect is an error, not a
+		// reason to send our signed request elsewhere.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	endpoint := u.Scheme + "://" + u.Host
+	retryer := client.DefaultRetryer{
+		NumMaxRetries:    cfg.MaxRetries,
+		MinRetryDelay:    cfg.RetryDelay,
+		MinThrottleDelay: cfg.RetryDelay,
+		// The SDK's default ceiling is 300 s; a call is bounded by its
+		// Timeout anyway, and no single wait should take most of it.
+		MaxRetryDelay:    5 * time.Second,
+		MaxThrottleDelay: 5 * time.Second,
+	}
+	vc := volcengine.NewConfig().
+		WithCredentials(credentials.NewStaticCredentials(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken)).
+		WithRegion(cfg.Region).
+		WithEndpoint(u.Host).
+		WithDisableSSL(u.Scheme == "http").
+		WithHTTPClient(hc).
+		WithMaxRetries(cfg.MaxRetries).
+		WithLogLevel(volcengine.LogOff).
+		WithLogger(volcengine.LoggerFunc(func(...any) {}))
+	vc.Retryer = retryer
+	svc := vms.New(staticConfig{client.Config{
+		Config:        vc,
+		Handlers:      defaults.Handlers(),
+		Endpoint:      endpoint,
+		SigningRegion: cfg.Region,
+		SigningName:   vms.ServiceName,
+	}})
+
+	secrets := []string{cfg.SecretAccessKey}
+	if cfg.SessionToken != "" {
+		secrets = append(secrets, cfg.SessionToken)
+	}
+	return &Client{
+		svc:      svc,
+		http:     hc,
+		endpoint: endpoint,
+		region:   cfg.Region,
+		timeout:  cfg.Timeout,
+		log:      cfg.Logger,
+		secrets:  secrets,
+	}, nil
+}
+
+// staticConfig hands vms.New a fixed client configuration, where a session
+// would resolve one from the environment.
+type staticConfig struct{ c client.Config }
+
+func (s staticConfig) ClientConfig(string, ...*volcengine.Config) client.Config { return s.c }
+
+func headerSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// ListPools returns one page of the number pools that match q
+// (NumberPoolList). A zero q.Limit means provider.DefaultLimit.
+func (c *Client) ListPools(ctx context.Context, q provider.PoolQuery) (provider.PoolPage, error) {
+	const op = "NumberPoolList"
+	if err := q.Validate(); err != nil {
+		return provider.PoolPage{}, err
+	}
+	if q.Offset > math.MaxInt32 {
+		return provider.PoolPage{}, provider.Invalid("offset", fmt.Sprintf("offset must be at most %d", math.MaxInt32))
+	}
+	q = q.WithDefaults()
+	in := &vms.NumberPoolListInput{
+		Offset: volcengine.Int32(int32(q.Offset)),
+		Limit:  volcengine.Int32(int32(q.Limit)),
+	}
+	if q.PoolNo != "" {
+		in.NumberPoolNo = volcengine.String(q.PoolNo)
+	}
+	if q.Name != "" {
+		in.NumberPoolName = volcengine.String(q.Name)
+	}
+	if q.ServiceType != 0 {
+		in.ServiceType = volcengine.Int32(int32(q.ServiceType))
+	}
+	if q.SubServiceType != 0 {
+		in.SubServiceType = volcengine.Int32(int32(q.SubServiceType))
+	}
+
+	var out *vms.NumberPoolListOutput
+	err := c.call(ctx, op, func(ctx context.Context, opts ...request.Option) (err error) {
+		out, err = c.svc.NumberPoolListWithContext(ctx, in, opts...)
+		if err == nil && out.Total == nil {
+			return errNoResult
+		}
+		return err
+	})
+	if err != nil {
+		return provider.PoolPage{}, err
+	}
+	page := provider.PoolPage{
+		Total:   int(*out.Total),
+		Offset:  int32Or(out.Offset, q.Offset),
+		Limit:   int32Or(out.Limit, q.Limit),
+		Records: make([]provider.Pool, 0, len(out.Records)),
+	}
+	for _, r := range out.Records {
+		if r == nil {
+			continue
+		}
+		page.Records = append(page.Records, provider.Pool{
+			PoolNo:             volcengine.StringValue(r.NumberPoolNo),
+			Name:               volcengine.StringValue(r.NumberPoolName),
+			ServiceType:        int(volcengine.Int32Value(r.ServiceType)),
+			ServiceTypeName:    volcengine.StringValue(r.ServiceTypeName),
+			SubServiceType:     int(volcengine.Int32Value(r.SubServiceType)),
+			SubServiceTypeName: volcengine.StringValue(r.SubServiceTypeName),
+			NumberCount:        int(volcengine.Int32Value(r.NumberCount)),
+		})
+	}
+	return page, nil
+}
+
+// ListNumbers returns one page of the numbers that match q (NumberList). A
+// zero q.Limit means provider.DefaultLimit. A zero TypeCode does not filter,
+// so mobile numbers (VMS's type 0) cannot be asked for alone.
+func (c *Client) ListNumbers(ctx context.Context, q provider.NumberQuery) (provider.NumberPage, error) {
+	const op = "NumberList"
+	if err := q.Validate(); err != nil {
+		return provider.NumberPage{}, err
+	}
+	if q.Offset > math.MaxInt32 {
+		return provider.NumberPage{}, provider.Invalid("offset", fmt.Sprintf("offset must be at most %d", math.MaxInt32))
+	}
+	for _, v := range []int{q.PoolType, q.StatusCode, q.TypeCode} {
+		if v > math.MaxInt32 {
+			return provider.NumberPage{}, provider.Invalid("poolType", "poolType, statusCode and typeCode must fit in 32 bits")
+		}
+	}
+	q = q.WithDefaults()
+	in := &vms.NumberListInput{
+		Offset: volcengine.Int32(int32(q.Offset)),
+		Limit:  volcengine.Int32(int32(q.Limit)),
+	}
+	if q.PoolNo != "" {
+		in.NumberPoolNo = volcengine.String(q.PoolNo)
+	}
+	if len(q.Numbers) > 0 {
+		in.NumberList = volcengine.StringSlice(q.Numbers)
+	}
+	if q.PoolType != 0 {
+		in.NumberPoolTypeCode = volcengine.Int32(int32(q.PoolType))
+	}
+	if q.StatusCode != 0 {
+		in.NumberStatusCode = volcengine.Int32(int32(q.StatusCode))
+	}
+	if q.TypeCode != 0 {
+		in.NumberTypeCode = volcengine.Int32(int32(q.TypeCode))
+	}
+
+	var out *vms.NumberListOutput
+	err := c.call(ctx, op, func(ctx context.Context, opts ...request.Option) (err error) {
+		out, err = c.svc.NumberListWithContext(ctx, in, opts...)
+		if err == nil && out.Total == nil {
+			return errNoResult
+		}
+		return err
+	})
+	if err != nil {
+		return provider.NumberPage{}, err
+	}
+	page := provider.NumberPage{
+		Total:   int(*out.Total),
+		Offset:  int32Or(out.Offset, q.Offset),
+		Limit:   int32Or(out.Limit, q.Limit),
+		Records: make([]provider.Number, 0, len(out.Records)),
+	}
+	for _, r := range out.Records {
+		if r == nil {
+			continue
+		}
+		page.Records = append(page.Records, provider.Number{
+			Number:           volcengine.StringValue(r.Number),
+			Location:         volcengine.StringValue(r.NumberLocation),
+			PoolNo:           volcengine.StringValue(r.NumberPoolNo),
+			PoolName:         volcengine.StringValue(r.NumberPoolName),
+			PoolTypeCode:     int(volcengine.Int32Value(r.NumberPoolTypeCode)),
+			PoolTypeDesc:     volcengine.StringValue(r.NumberPoolTypeDesc),
+			StatusCode:       int(volcengine.Int32Value(r.NumberStatusCode)),
+			StatusDesc:       volcengine.StringValue(r.NumberStatusDesc),
+			TypeCode:         int(volcengine.Int32Value(r.NumberTypeCode)),
+			TypeDesc:         volcengine.StringValue(r.NumberTypeDesc),
+			ServiceTypeCode:  int(volcengine.Int32Value(r.ServiceTypeCode)),
+			ServiceTypeDesc:  volcengine.StringValue(r.ServiceTypeDesc),
+			QualificationNo:  volcengine.StringValue(r.QualificationNo),
+			CurrentBindCount: int(volcengine.Int32Value(r.CurrentBindCount)),
+			PurchaseTime:     volcengine.StringValue(r.NumberPurchaseTime),
+		})
+	}
+	return page, nil
+}
+
+func int32Or(v *int32, def int) int {
+	if v == nil {
+		return def
+	}
+	return int(*v)
+}
+
+// AllPools yields every pool that matches q, page after page; it is
+// provider.AllPools over c.
+func (c *Client) AllPools(ctx context.Context, q provider.PoolQuery) iter.Seq2[provider.Pool, error] {
+	return provider.AllPools(ctx, c, q)
+}
+
+// AllNumbers yields every number that matches q, page after page from
+// q.Offset with q.Limit as the page size. It stops at the first error, which
+// it yields.
+func (c *Client) AllNumbers(ctx context.Context, q provider.NumberQuery) iter.Seq2[provider.Number, error] {
+	return func(yield func(provider.Number, error) bool) {
+		q = q.WithDefaults()
+		for {
+			page, err := c.ListNumbers(ctx, q)
+			if err != nil {
+				yield(provider.Number{}, err)
+				return
+			}
+			for _, n := range page.Records {
+				if !yield(n, nil) {
+					return
+				}
+			}
+			q.Offset += len(page.Records)
+			if len(page.Records) == 0 || q.Offset >= page.Total {
+				return
+			}
+		}
+	}
+}
+
+// call sends one action through the SDK within the client's timeout, and
+// turns its failure into a *provider.Error. send must pass opts to the SDK.
+func (c *Client) call(ctx context.Context, op string, send func(context.Context, ...request.Option) error) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var req *request.Request
+	capture := func(r *request.Request) {
+		req = r
+		// The SDK retries 429 and 5xx by status; VMS also reports its
+		// failures with HTTP 200, which only their codes tell apart.
+		r.RetryErrorCodes = retryCodes
+		r.ThrottleErrorCodes = throttleCodes
+	}
+	start := time.Now()
+	err := send(ctx, capture)
+
+	attrs := []slog.Attr{slog.String("provider", providerName), slog.String("op", op), slog.Duration("duration", time.Since(start))}
+	if req != nil {
+		attrs = append(attrs, slog.Int("attempts", req.RetryCount+1))
+		if req.Metadata.RequestId != "" {
+			attrs = append(attrs, slog.String("providerRequestId", req.Metadata.RequestId))
+		}
+	}
+	if err == nil {
+		c.log.LogAttrs(ctx, slog.LevelDebug, "volcengine call", attrs...)
+		return nil
+	}
+	perr := c.mapError(ctx, op, err, req)
+	attrs = append(attrs, slog.String("kind", string(perr.Kind)), slog.String("code", perr.Code),
+		slog.Int("status", perr.Status), slog.String("error", perr.Error()))
+	c.log.LogAttrs(ctx, slog.LevelWarn, "volcengine call failed", attrs...)
+	return perr
+}
+
+// scrub removes our secrets, and the signature of req, from a message the
+// cloud sent back, in case a gateway echoes what it was given.
+func (c *Client) scrub(msg string, req *request.Request) string {
+	secrets := c.secrets
+	if req != nil && req.HTTPRequest != nil {
+		if h := req.HTTPRequest.Header.Get("Authorization"); h != "" {
+			if i := strings.Index(h, "Signature="); i >= 0 && len(h) > i+len("Signature=") {
+				secrets = append(secrets[:len(secrets):len(secrets)], h[i+len("Signature="):])
+			}
+		}
+	}
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "[redacted]")
+		}
+	}
+	return msg
+}
