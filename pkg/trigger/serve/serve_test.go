@@ -1,0 +1,266 @@
+package serve_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/xnum-dev/xnum/pkg/embednats"
+	"github.com/xnum-dev/xnum/pkg/httpjson"
+	"github.com/xnum-dev/xnum/pkg/logging"
+	"github.com/xnum-dev/xnum/pkg/trigger"
+	"github.com/xnum-dev/xnum/pkg/trigger/natsrpc"
+	"github.com/xnum-dev/xnum/pkg/trigger/serve"
+)
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(b)
+}
+
+// function answers GET /ping over HTTP and xnum.test.ping over NATS, and
+// counts its pre-stop runs.
+func function(preStops *atomic.Int32) trigger.Function {
+	mux := httpjson.NewMux()
+	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) {
+		httpjson.Write(w, http.StatusOK, map[string]string{"pong": "http"})
+	})
+	return trigger.Function{
+		Name: "ping",
+		HTTP: mux,
+		Services: []trigger.Service{{Name: "xnum-ping", Version: "1.0.0", Endpoints: []trigger.Endpoint{{
+			Name: "ping", Subject: "xnum.test.ping",
+			Handle: func(context.Context, []byte) (any, error) { return map[string]string{"pong": "nats"}, nil },
+		}}}},
+		PreStop: func(context.Context) error { preStops.Add(1); return nil },
+	}
+}
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+type running struct {
+	url  string
+	stop func() error
+}
+
+func run(t *testing.T, fn trigger.Function, opts ...serve.Option) running {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	opts = append([]serve.Option{serve.WithListener(ln), serve.WithLogger(logging.New(&syncBuffer{}, logging.Options{})), serve.WithStdout(io.Discard)}, opts...)
+	go func() { done <- serve.Run(ctx, fn, opts...) }()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return running{url: "http://" + ln.Addr().String(), stop: stop}
+}
+
+func getPing(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url + "/ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]string
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return out["pong"]
+}
+
+// natsPing asks the service until it answers, within a bound: the service
+// subscribes in the background after Run starts.
+func natsPing(t *testing.T, nc *nats.Conn) string {
+	t.Helper()
+	var out map[string]string
+	var err error
+	for range 500 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err = natsrpc.Request(ctx, nc, "xnum.test.ping", struct{}{}, &out)
+		cancel()
+		if err == nil {
+			return out["pong"]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no NATS answer: %v", err)
+	return ""
+}
+
+func TestHTTPWithoutNATS(t *testing.T) {
+	var preStops atomic.Int32
+	r := run(t, function(&preStops), serve.WithLookup(env(nil)))
+	if got := getPing(t, r.url); got != "http" {
+		t.Fatalf("GET /ping = %q", got)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if preStops.Load() != 1 {
+		t.Errorf("pre-stop ran %d times", preStops.Load())
+	}
+}
+
+func TestHTTPAndNATS(t *testing.T) {
+	ns := embednats.RunTest(t)
+	var preStops atomic.Int32
+	r := run(t, function(&preStops), serve.WithLookup(env(nil)), serve.WithNATSURL(ns.ClientURL()))
+	client, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if got := natsPing(t, client); got != "nats" {
+		t.Fatalf("NATS ping = %q", got)
+	}
+	if got := getPing(t, r.url); got != "http" {
+		t.Fatalf("GET /ping = %q", got)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The service is gone with Run.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := natsrpc.Request(ctx, client, "xnum.test.ping", struct{}{}, nil); err == nil {
+		t.Error("the NATS service still answers after Run returned")
+	}
+}
+
+// TestNATSLate starts the function while NATS is down: HTTP serves at once,
+// and the services answer once NATS comes up.
+func TestNATSLate(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	var preStops atomic.Int32
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	r := run(t, function(&preStops), serve.WithLookup(env(nil)),
+		serve.WithNATSURL(url, nats.ReconnectWait(20*time.Millisecond), nats.Timeout(200*time.Millisecond)))
+	if got := getPing(t, r.url); got != "http" {
+		t.Fatalf("GET /ping with NATS down = %q", got)
+	}
+	ns := embednats.RunTest(t, embednats.WithPort(port))
+	client, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if got := natsPing(t, client); got != "nats" {
+		t.Fatalf("NATS ping = %q", got)
+	}
+}
+
+func TestBackgroundFailureStops(t *testing.T) {
+	var preStops atomic.Int32
+	fn := function(&preStops)
+	fn.Services = nil
+	boom := errors.New("consumer lost")
+	fn.Background = []func(context.Context) error{func(context.Context) error { return boom }}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = serve.Run(context.Background(), fn, serve.WithListener(ln), serve.WithLookup(env(nil)),
+		serve.WithLogger(logging.New(&syncBuffer{}, logging.Options{})), serve.WithStdout(io.Discard))
+	if !errors.Is(err, boom) {
+		t.Fatalf("Run = %v, want the background error", err)
+	}
+	if preStops.Load() != 1 {
+		t.Errorf("pre-stop ran %d times", preStops.Load())
+	}
+}
+
+func TestListenFailure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var preStops atomic.Int32
+	err = serve.Run(context.Background(), function(&preStops), serve.WithAddr(ln.Addr().String()), serve.WithLookup(env(nil)),
+		serve.WithLogger(logging.New(&syncBuffer{}, logging.Options{})), serve.WithStdout(io.Discard))
+	if err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("Run on a taken address = %v", err)
+	}
+}
+
+// TestLambdaChosen checks that AWS_LAMBDA_RUNTIME_API picks Lambda: the one
+// invocation the emulated Runtime API hands out is answered through the
+// function's HTTP routes.
+func TestLambdaChosen(t *testing.T) {
+	event := []byte(`{"version":"2.0","rawPath":"/ping","headers":{},"requestContext":{"http":{"method":"GET","path":"/ping"},"requestId":"r"},"isBase64Encoded":false}`)
+	served := make(chan struct{})
+	answers := make(chan string, 1)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == "GET" && strings.HasSuffix(r.URL.Path, "/invocation/next"):
+			select {
+			case <-served:
+				<-r.Context().Done() // park the loop: the test is over
+			default:
+				close(served)
+				w.Header().Set("Lambda-Runtime-Aws-Request-Id", "lambda-1")
+				w.Header().Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10))
+				_, _ = w.Write(event)
+			}
+		case r.Method == "POST" && strings.HasSuffix(r.URL.Path, "/lambda-1/response"):
+			b, _ := io.ReadAll(r.Body)
+			answers <- string(b)
+			w.WriteHeader(http.StatusAccepted)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	// Never closed: aws-lambda-go's loop stays parked on /next until the
+	// test binary ends (a failing Runtime API makes it exit the process).
+	t.Setenv("AWS_LAMBDA_RUNTIME_API", strings.TrimPrefix(api.URL, "http://"))
+	var preStops atomic.Int32
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- serve.Run(ctx, function(&preStops), serve.WithLogger(logging.New(&syncBuffer{}, logging.Options{})))
+	}()
+	answer := <-answers
+	if !strings.Contains(answer, `"statusCode":200`) || !strings.Contains(answer, `pong`) {
+		t.Errorf("Lambda answer = %s", answer)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if preStops.Load() != 1 {
+		t.Errorf("pre-stop ran %d times", preStops.Load())
+	}
+}
