@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/xnum-dev/xnum/pkg/provider"
+	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
+	"github.com/xnum-dev/xnum/pkg/provider/volcengine"
+)
+
+// startCommand runs xnum with args until the test ends and returns the
+// first line of its output that matches re, with its submatches.
+func startCommand(t *testing.T, re *regexp.Regexp, args ...string) []string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := run(ctx, args, pw, io.Discard)
+		pw.CloseWithError(io.EOF)
+		done <- err
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("xnum %v returned %v after interrupt", args, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("xnum %v did not stop within 10s of interrupt", args)
+		}
+	})
+	lines := bufio.NewScanner(pr)
+	for lines.Scan() {
+		if m := re.FindStringSubmatch(lines.Text()); m != nil {
+			go io.Copy(io.Discard, pr)
+			return m
+		}
+	}
+	t.Fatalf("xnum %v ended without printing %v", args, re)
+	return nil
+}
+
+func TestEmulatorCommand(t *testing.T) {
+	m := startCommand(t, regexp.MustCompile(`on (http://\S+)`),
+		"emulator", "--addr", "127.0.0.1:0", "--access-key-id", "ci-key", "--access-key-secret", "ci-secret",
+		"--fault", "NumberPoolList:error=FlowLimitExceeded")
+	url := m[1]
+	ctx := context.Background()
+
+	a, err := aliyun.New(aliyun.Config{AccessKeyID: "ci-key", AccessKeySecret: "ci-secret", Endpoint: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := a.Remain(ctx, provider.RemainQuery{City: provider.CityNationwide, SpecID: provider.SpecVirtual})
+	if err != nil || r.Amount == 0 {
+		t.Fatalf("remain through xnum emulator: %+v, %v", r, err)
+	}
+
+	v, err := volcengine.New(volcengine.Config{AccessKeyID: "ci-key", SecretAccessKey: "ci-secret", Endpoint: url, MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.ListPools(ctx, provider.PoolQuery{}); !errors.Is(err, provider.ErrThrottled) {
+		t.Fatalf("the --fault flag was not applied: %v", err)
+	}
+}
+
+func TestEmulatorCommandRefusesBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"emulator", "--fault", "BuySecretNo"},
+		{"emulator", "--fault", "BuySecretNo:cut=2"},
+		{"emulator", "--addr", "not-an-address"},
+		{"emulator", "--no-such-flag"},
+		{"no-such-command"},
+	} {
+		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
+			t.Errorf("xnum %v: no error", args)
+		}
+	}
+}
