@@ -23,8 +23,11 @@
 package volcengine
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"iter"
 	"log/slog"
 	"math"
@@ -41,6 +44,9 @@ import (
 	"github.com/volcengine/volcengine-go-sdk/volcengine/credentials"
 	"github.com/volcengine/volcengine-go-sdk/volcengine/defaults"
 	"github.com/volcengine/volcengine-go-sdk/volcengine/request"
+	"github.com/volcengine/volcengine-go-sdk/volcengine/response"
+	"github.com/volcengine/volcengine-go-sdk/volcengine/volcengineerr"
+	"github.com/volcengine/volcengine-go-sdk/volcengine/volcenginequery"
 
 	"github.com/xnum-dev/xnum/pkg/provider"
 )
@@ -218,6 +224,20 @@ func New(cfg Config) (*Client, error) {
 		SigningRegion: cfg.Region,
 		SigningName:   vms.ServiceName,
 	}})
+	// The SDK prints to stdout when an answer is not VMS's JSON (a proxy's
+	// error page, say); such answers become an error by their status here,
+	// before its decoders see them.
+	for _, l := range []struct {
+		list *request.HandlerList
+		h    request.NamedHandler
+	}{
+		{&svc.Handlers.Unmarshal, volcenginequery.UnmarshalHandler},
+		{&svc.Handlers.UnmarshalError, volcenginequery.UnmarshalErrorHandler},
+	} {
+		if !l.list.Swap(l.h.Name, request.NamedHandler{Name: l.h.Name, Fn: onlyVMSAnswers(l.h.Fn)}) {
+			return nil, fmt.Errorf("volcengine: the SDK has no %s handler to guard", l.h.Name)
+		}
+	}
 
 	secrets := []string{cfg.SecretAccessKey}
 	if cfg.SessionToken != "" {
@@ -239,6 +259,34 @@ func New(cfg Config) (*Client, error) {
 type staticConfig struct{ c client.Config }
 
 func (s staticConfig) ClientConfig(string, ...*volcengine.Config) client.Config { return s.c }
+
+// maxAnswer bounds an answer we read: a page of 100 records is some 50 KiB.
+const maxAnswer = 8 << 20
+
+// codeNotVMS marks an answer that is not VMS's JSON envelope.
+const codeNotVMS = "NotVMSAnswer"
+
+// onlyVMSAnswers passes an answer to the SDK's decoder next only if it is a
+// JSON object with a well-formed ResponseMetadata; otherwise the call fails
+// with codeNotVMS and the answer's status.
+func onlyVMSAnswers(next func(*request.Request)) func(*request.Request) {
+	return func(r *request.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.HTTPResponse.Body, maxAnswer))
+		r.HTTPResponse.Body.Close()
+		if err != nil {
+			r.Error = volcengineerr.New(request.ErrCodeRead, "reading the answer failed", err)
+			return
+		}
+		r.HTTPResponse.Body = io.NopCloser(bytes.NewReader(body))
+		var envelope struct{ ResponseMetadata *response.ResponseMetadata }
+		trimmed := bytes.TrimSpace(body)
+		if len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(trimmed, &envelope) != nil {
+			r.Error = volcengineerr.NewRequestFailure(volcengineerr.New(codeNotVMS, "the answer is not VMS's JSON", nil), r.HTTPResponse.StatusCode, "")
+			return
+		}
+		next(r)
+	}
+}
 
 func headerSafe(s string) bool {
 	for i := 0; i < len(s); i++ {

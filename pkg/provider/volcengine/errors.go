@@ -3,6 +3,7 @@ package volcengine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -97,6 +98,23 @@ func kindOf(code string, status int) provider.Kind {
 	return provider.ErrInternal
 }
 
+// codeUnknown is the SDK's code for a non-2xx answer whose error it could
+// not read.
+const codeUnknown = "UnknownError"
+
+// noVMSError fills e for an answer with status that carried no VMS error.
+func noVMSError(e *provider.Error, status int) {
+	e.Status = status
+	switch {
+	case status == 0:
+		e.Kind, e.Message = provider.ErrUnavailable, "no answer"
+	case status < 300:
+		e.Kind, e.Message = provider.ErrUnavailable, "malformed answer"
+	default:
+		e.Kind, e.Message = kindOf("", status), fmt.Sprintf("HTTP %d without a VMS error", status)
+	}
+}
+
 // errNoResult is an answer without ResponseMetadata.Error and without a
 // Result to read.
 var errNoResult = errors.New("the answer has neither a Result nor an error")
@@ -111,8 +129,9 @@ func (c *Client) mapError(ctx context.Context, op string, err error, req *reques
 	}
 
 	var rf volcengineerr.RequestFailure
+	var ve volcengineerr.Error
 	switch {
-	case errors.As(err, &rf) && rf.Code() != "UnknownError":
+	case errors.As(err, &rf) && rf.Code() != codeNotVMS && rf.Code() != codeUnknown:
 		// The cloud answered with ResponseMetadata.Error, with any status.
 		e.Code = rf.Code()
 		e.Message = c.scrub(rf.Message(), req)
@@ -132,13 +151,12 @@ func (c *Client) mapError(ctx context.Context, op string, err error, req *reques
 		}
 
 	case errors.As(err, &rf):
-		// A non-2xx answer without ResponseMetadata (a proxy's page, say).
-		e.Status = rf.StatusCode()
-		e.Kind = kindOf("", e.Status)
-		e.Message = "HTTP " + http.StatusText(e.Status) + " without a VMS error"
-		if e.Status == 0 {
-			e.Message = "an answer without a status"
-		}
+		// An answer that is not VMS's (a proxy's page, a redirect).
+		noVMSError(e, rf.StatusCode())
+
+	case errors.As(err, &ve) && ve.Code() == codeUnknown:
+		// A non-2xx answer with JSON but no ResponseMetadata.
+		noVMSError(e, status)
 
 	case errors.Is(err, errNoResult):
 		e.Kind = provider.ErrUnavailable
@@ -149,29 +167,27 @@ func (c *Client) mapError(ctx context.Context, op string, err error, req *reques
 			e.RequestID = req.Metadata.RequestId
 		}
 
-	default:
-		var ve volcengineerr.Error
-		if errors.As(err, &ve) {
-			switch ve.Code() {
-			case request.ErrCodeSerialization, "EmptyStaticCreds", "InvalidEndpointURL":
-				// Our request could not be built: a bug, not the cloud.
-				e.Kind = provider.ErrInternal
-				e.Message = ve.Code() + ": " + c.scrub(ve.Message(), req)
-			default:
-				// RequestError, ReadError and the like: no usable answer.
-				e.Kind = provider.ErrUnavailable
-				e.Message = "no answer"
-			}
-			if orig := ve.OrigErr(); orig != nil {
-				e.Err = orig
-			}
-		} else {
-			// An answer the SDK could not decode.
+	case errors.As(err, &ve):
+		switch ve.Code() {
+		case request.ErrCodeSerialization, "EmptyStaticCreds", "InvalidEndpointURL":
+			// Our request could not be built: a bug, not the cloud.
+			e.Kind = provider.ErrInternal
+			e.Message = ve.Code() + ": " + c.scrub(ve.Message(), req)
+		default:
+			// RequestError, ReadError and the like: no usable answer.
 			e.Kind = provider.ErrUnavailable
-			e.Status = status
-			e.Message = "undecodable answer"
-			e.Err = err
+			e.Message = "no answer"
 		}
+		if orig := ve.OrigErr(); orig != nil {
+			e.Err = orig
+		}
+
+	default:
+		// An answer the SDK could not decode.
+		e.Kind = provider.ErrUnavailable
+		e.Status = status
+		e.Message = "undecodable answer"
+		e.Err = err
 	}
 	return e
 }
