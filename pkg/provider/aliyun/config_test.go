@@ -1,0 +1,92 @@
+package aliyun
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigValidation(t *testing.T) {
+	ok := Config{AccessKeyID: keyID, AccessKeySecret: keySecret}
+	tests := []struct {
+		name  string
+		mod   func(*Config)
+		field string
+	}{
+		{"secret without id", func(c *Config) { c.AccessKeyID = "" }, "AccessKeyID"},
+		{"id without secret", func(c *Config) { c.AccessKeySecret = "" }, "AccessKeySecret"},
+		{"token without key", func(c *Config) { c.AccessKeyID, c.AccessKeySecret, c.SecurityToken = "", "", stsToken }, "AccessKeyID"},
+		{"id with delimiters", func(c *Config) { c.AccessKeyID = "a&b" }, "AccessKeyID"},
+		{"region", func(c *Config) { c.Region = "cn hangzhou" }, "Region"},
+		{"endpoint scheme", func(c *Config) { c.Endpoint = "ftp://x" }, "Endpoint"},
+		{"endpoint without scheme", func(c *Config) { c.Endpoint = "dyplsapi.aliyuncs.com" }, "Endpoint"},
+		{"endpoint path", func(c *Config) { c.Endpoint = "https://x/api" }, "Endpoint"},
+		{"endpoint user", func(c *Config) { c.Endpoint = "https://" + keySecret + "@x" }, "Endpoint"},
+		{"endpoint query", func(c *Config) { c.Endpoint = "https://x/?a=b" }, "Endpoint"},
+		{"endpoint junk", func(c *Config) { c.Endpoint = "http://[::1" }, "Endpoint"},
+		{"connect timeout", func(c *Config) { c.ConnectTimeout = -time.Second }, "ConnectTimeout"},
+		{"read timeout", func(c *Config) { c.ReadTimeout = -time.Second }, "ReadTimeout"},
+		{"attempts", func(c *Config) { c.QueryAttempts = 11 }, "QueryAttempts"},
+		{"negative attempts", func(c *Config) { c.QueryAttempts = -1 }, "QueryAttempts"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := ok
+			tt.mod(&cfg)
+			_, err := New(cfg)
+			if err == nil || !strings.Contains(err.Error(), "Config."+tt.field) {
+				t.Fatalf("New = %v, want an error naming %s", err, tt.field)
+			}
+			noSecrets(t, "config error", err.Error())
+		})
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := New(Config{AccessKeyID: keyID, AccessKeySecret: keySecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.region != DefaultRegion || c.scheme != "https" || c.host != "dyplsapi.aliyuncs.com" ||
+		c.readTimeout != DefaultReadTimeout || c.connectTimeout != DefaultConnectTimeout || c.attempts != DefaultQueryAttempts || c.log == nil {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if _, err := New(Config{}); err != nil {
+		t.Fatalf("a client for per-request credentials only: %v", err)
+	}
+	c, err = New(Config{Endpoint: "http://127.0.0.1:9100/", Region: "cn-shanghai", QueryAttempts: 1})
+	if err != nil || c.scheme != "http" || c.host != "127.0.0.1:9100" || c.region != "cn-shanghai" || c.attempts != 1 {
+		t.Fatalf("%v %+v", err, c)
+	}
+}
+
+func TestConfigPrintsNoSecret(t *testing.T) {
+	cfg := Config{AccessKeyID: stsID, AccessKeySecret: stsSecret, SecurityToken: stsToken}
+	var logs strings.Builder
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config", "cfg", cfg)
+	out := fmt.Sprintf("%v %+v %#v %s", cfg, cfg, cfg, cfg) + logs.String()
+	noSecrets(t, "printed config", out)
+	if !strings.Contains(out, stsID) {
+		t.Fatalf("the key id should show: %s", out)
+	}
+}
+
+func TestScrubber(t *testing.T) {
+	s := scrubber{"se+cr/et", "tok=en"}
+	in := `Post "http://h/?AccessKeyId=k&Signature=abc%2Bdef%3D&SecurityToken=tok%3Den&x=se%2Bcr%2Fet": EOF ` +
+		`string to sign is:POST&%2F&AccessKeyId%3Dk%26SecurityToken%3Dtok%253Den%26Signature%3Dzz%252B%26SignatureMethod%3DHMAC-SHA1 ` +
+		`raw se+cr/et tok=en`
+	out := s.text(in)
+	for _, leak := range []string{"se+cr/et", "se%2Bcr%2Fet", "tok=en", "tok%3Den", "tok%253Den", "abc%2Bdef", "zz%252B"} {
+		if strings.Contains(out, leak) {
+			t.Fatalf("%q left in %s", leak, out)
+		}
+	}
+	for _, keep := range []string{"AccessKeyId=k", "SignatureMethod%3DHMAC-SHA1", "AccessKeyId%3Dk"} {
+		if !strings.Contains(out, keep) {
+			t.Fatalf("%q lost from %s", keep, out)
+		}
+	}
+}

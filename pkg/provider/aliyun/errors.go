@@ -1,0 +1,198 @@
+package aliyun
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/xnum-dev/xnum/pkg/provider"
+)
+
+// codeKinds maps every documented Dyplsapi code, of both layers, to the
+// taxonomy. Gateway codes (POP's public error list, answered with a non-2xx
+// status) come first, then the product's business codes (document 109196,
+// answered with HTTP 200). Codes not listed fall back by pattern and status
+// (kindOf).
+var codeKinds = map[string]provider.Kind{
+	// Gateway: the caller's parameters.
+	"MissingParameter": provider.ErrInvalidParameter,
+	"InvalidParameter": provider.ErrInvalidParameter,
+
+	// Gateway: our credentials, permissions or clock.
+	"InvalidAccessKeyId.NotFound":                provider.ErrUnauthorized,
+	"InvalidAccessKeyId.Inactive":                provider.ErrUnauthorized,
+	"Forbidden.AccessKeyDisabled":                provider.ErrUnauthorized,
+	"SignatureDoesNotMatch":                      provider.ErrUnauthorized,
+	"IncompleteSignature":                        provider.ErrUnauthorized,
+	"MissingSecurityToken":                       provider.ErrUnauthorized,
+	"InvalidSecurityToken.Expired":               provider.ErrUnauthorized,
+	"InvalidSecurityToken.Malformed":             provider.ErrUnauthorized,
+	"InvalidSecurityToken.MismatchWithAccessKey": provider.ErrUnauthorized,
+	"Forbidden.RAM":                              provider.ErrUnauthorized,
+	"Forbidden":                                  provider.ErrUnauthorized,
+	"InvalidTimeStamp.Expired":                   provider.ErrUnauthorized, // our clock is off by over 15 minutes
+
+	// Gateway: a request this client should never build.
+	"InvalidTimeStamp.Format": provider.ErrInternal,
+	"InvalidSignatureMethod":  provider.ErrInternal,
+	"InvalidApi.NotFound":     provider.ErrInternal,
+	"InvalidParameter.Format": provider.ErrInternal,
+	"InvalidParameter.Accept": provider.ErrInternal,
+	"UnsupportedHTTPMethod":   provider.ErrInternal,
+	"InvalidProtocol.NeedSsl": provider.ErrInternal,
+	"InvalidRegion.NotFound":  provider.ErrInternal,
+	"InvalidProduct.NotFound": provider.ErrInternal,
+
+	// Gateway: refused before the service saw it; a fresh request may pass.
+	"SignatureNonceUsed": provider.ErrUnavailable,
+	"Throttling":         provider.ErrThrottled,
+	"Throttling.User":    provider.ErrThrottled,
+	"Throttling.Api":     provider.ErrThrottled,
+	"FlowLimited":        provider.ErrThrottled,
+
+	// Gateway: the cloud failed.
+	"InternalError":               provider.ErrUnavailable,
+	"InternalFailure":             provider.ErrUnavailable,
+	"UnknownError":                provider.ErrUnavailable,
+	"ServiceUnavailable":          provider.ErrUnavailable,
+	"ServiceUnavailableTemporary": provider.ErrUnavailable,
+
+	// Business: system, carrier or gateway trouble; nothing happened.
+	"isp.SYSTEM_ERROR":       provider.ErrUnavailable,
+	"isp.DAO_EXCEPTION":      provider.ErrUnavailable,
+	"isp.UNKNOWN_ERR_CODE":   provider.ErrUnavailable,
+	"isp.GATEWAY_ERROR":      provider.ErrUnavailable,
+	"isp.VENDOR_UNAVAILABLE": provider.ErrUnavailable,
+	"isv.PARTNER_NOT_EXIST":  provider.ErrUnavailable,
+	"isv.VENDOR_BIND_FAILED": provider.ErrUnavailable,
+
+	// Business: flow control.
+	"isv.FLOW_LIMIT": provider.ErrThrottled,
+
+	// Business: the caller's input.
+	"isv.INVALID_PARAMETERS":    provider.ErrInvalidParameter,
+	"isv.ILLEGAL_ARGUMENT":      provider.ErrInvalidParameter,
+	"isv.MOBILE_NUMBER_ILLEGAL": provider.ErrInvalidParameter,
+	"isv.EXPIRE_DATE_ILLEGAL":   provider.ErrInvalidParameter,
+
+	// Business: stock and quota.
+	"isv.NO_AVAILABLE_NUMBER": provider.ErrInsufficientInventory,
+	"isv.BUY_NUM_OVER_LIMIT":  provider.ErrConflict,
+
+	// Business: what the call names does not exist.
+	"isv.POOLKEY_NOT_EXISTS": provider.ErrNotFound,
+	"isv.NO_NOT_EXIST":       provider.ErrNotFound,
+	"isv.SUBS_NOT_EXIST":     provider.ErrNotFound,
+
+	// Business: state clashes.
+	"isv.BIND_CONFLICT":     provider.ErrConflict,
+	"isv.UPDATE_CONFLICT":   provider.ErrConflict,
+	"isv.NO_USED_BY_OTHERS": provider.ErrConflict,
+
+	// Business: the account, its permissions or its subscription.
+	"isv.ACCOUNT_ABNORMAL":     provider.ErrUnauthorized,
+	"isp.RAM_PERMISSION_DENY":  provider.ErrUnauthorized,
+	"isv.OUT_OF_SERVICE":       provider.ErrUnauthorized,
+	"isv.PRODUCT_UN_SUBSCRIPT": provider.ErrUnauthorized,
+	"isv.PRODUCT_UNSUBSCRIBE":  provider.ErrUnauthorized,
+	"isv.ACCOUNT_NOT_EXISTS":   provider.ErrUnauthorized,
+	"isv.FORBIDDEN_ACTION":     provider.ErrUnauthorized,
+	"isv.PARTNER_IS_CLOSED":    provider.ErrUnauthorized,
+}
+
+// kindOf maps a code the cloud answered with, and the HTTP status it came
+// with, to the taxonomy: the table first, then the code's family, then the
+// status.
+func kindOf(code string, status int) provider.Kind {
+	if k, ok := codeKinds[code]; ok {
+		return k
+	}
+	switch {
+	case strings.HasPrefix(code, "Throttling"), strings.HasPrefix(code, "FlowLimit"):
+		return provider.ErrThrottled
+	case strings.HasPrefix(code, "InvalidAccessKeyId"), strings.HasPrefix(code, "InvalidSecurityToken"), strings.HasPrefix(code, "Forbidden"):
+		return provider.ErrUnauthorized
+	case strings.HasPrefix(code, "Missing"), strings.HasPrefix(code, "Invalid"):
+		return provider.ErrInvalidParameter // Missing{Param}, Invalid{Param}
+	case strings.HasPrefix(code, "isp."):
+		return provider.ErrUnavailable // the platform's side
+	case strings.HasPrefix(code, "isv."):
+		return provider.ErrInvalidParameter // the caller's side
+	}
+	switch {
+	case status == http.StatusTooManyRequests:
+		return provider.ErrThrottled
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return provider.ErrUnauthorized
+	case status >= 500:
+		return provider.ErrUnavailable
+	}
+	return provider.ErrInternal
+}
+
+// scrubber removes a call's secrets from text that may quote its request:
+// net/http errors carry the URL (Signature, SecurityToken in the query) and
+// SignatureDoesNotMatch echoes the string to sign (SecurityToken in it).
+type scrubber []string
+
+const redactedText = "[redacted]"
+
+var (
+	// Signature=… and SecurityToken=… in a query string.
+	rawParam = regexp.MustCompile(`(^|[^A-Za-z])(Signature|SecurityToken|AccessKeySecret)=[^&\s"']*`)
+	// The same inside an escaped string to sign: …%26SecurityToken%3D…%26.
+	escapedParam = regexp.MustCompile(`(^|[^A-Za-z])(Signature|SecurityToken|AccessKeySecret)%3D(?:[^%&\s"']|%25[0-9A-Fa-f]{2})*`)
+)
+
+func (s scrubber) text(t string) string {
+	for _, v := range s {
+		if v == "" {
+			continue
+		}
+		for _, form := range []string{v, url.QueryEscape(v), url.PathEscape(v), url.QueryEscape(url.QueryEscape(v))} {
+			t = strings.ReplaceAll(t, form, redactedText)
+		}
+	}
+	t = rawParam.ReplaceAllString(t, "${1}${2}="+redactedText)
+	return escapedParam.ReplaceAllString(t, "${1}${2}%3D"+redactedText)
+}
+
+// err returns err with the call's secrets removed from its text. A
+// *url.Error keeps its shape (Op, Timeout, the cause) with its URL scrubbed;
+// any other error whose text holds a secret is replaced by its scrubbed text.
+func (s scrubber) err(err error) error {
+	if err == nil {
+		return nil
+	}
+	if ue, ok := err.(*url.Error); ok {
+		inner := ue.Err
+		if inner != nil {
+			if t := inner.Error(); s.text(t) != t {
+				inner = errors.New(s.text(t))
+			}
+		}
+		return &url.Error{Op: ue.Op, URL: s.text(ue.URL), Err: inner}
+	}
+	if t := err.Error(); s.text(t) != t {
+		return errors.New(s.text(t))
+	}
+	return err
+}
+
+// maxMessage bounds a message quoted from an answer: a non-JSON error body
+// (a proxy's HTML page) is not a message.
+const maxMessage = 512
+
+func clip(s string) string {
+	if len(s) <= maxMessage {
+		return s
+	}
+	i := maxMessage
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
+}
