@@ -335,6 +335,16 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
+// A request built by hand may have no body at all.
+func TestNilBody(t *testing.T) {
+	s := newTestServer(t)
+	r := signed("GET", poolQuery, "", "")
+	r.Body = nil
+	if status, a := serve(t, s, r); status != http.StatusOK {
+		t.Fatalf("status %d, error %+v", status, a.ResponseMetadata.Error)
+	}
+}
+
 // A refused request never reaches its action, so it is not counted.
 func TestRefusedNotCounted(t *testing.T) {
 	s := newTestServer(t)
