@@ -14,13 +14,15 @@
 // buy two numbers. So the SDK's AutoRetry is off (it re-sends on any
 // transport error or 5xx with a fresh nonce, and a buy was seen to reach the
 // cloud three times for one call), and this package never re-sends a buy.
-// A buy that got an answer, whatever its code, bought nothing unless the
-// answer says so. A buy whose request was written but whose answer never
-// came (timeout, connection reset or cut) returns provider.ErrInDoubt: the
-// caller must settle it (QuerySecretNoDetail of a known number, the
-// NumberManagementReport messages, or an operator) rather than buy again. A
-// buy that failed before its request was written (refused dial, DNS) is
-// ErrUnavailable: nothing was sent. The request is tracked on the wire
+// A buy the cloud answered with a code, in either layer, bought nothing
+// unless the code is OK. A buy whose request was written but whose answer
+// never came (timeout, connection reset or cut), or came from something
+// other than the cloud (a proxy's 502/504 page, an unreadable body, an OK
+// naming no number), returns provider.ErrInDoubt: the caller must settle it
+// (QuerySecretNoDetail of a known number, the NumberManagementReport
+// messages, or an operator) rather than buy again. A buy that failed before
+// its request was written (refused dial, DNS) is ErrUnavailable: nothing was
+// sent. The request is tracked on the wire
 // (net/http/httptrace) to tell these apart. Once written, a buy is not
 // abandoned when its context is cancelled: it runs to its answer or its
 // timeout, never later than the context's deadline, so that the outcome is

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -663,5 +667,50 @@ func TestConcurrentCalls(t *testing.T) {
 	}
 	if len(p) != 20 {
 		t.Fatalf("purchases = %d", len(p))
+	}
+}
+
+// Answers that do not come from the cloud's gateway or service (a load
+// balancer's page, an unreadable body, an OK without a number) do not tell
+// whether a buy happened: the buy is in doubt, a query merely failed.
+func TestAnswersNotFromTheCloud(t *testing.T) {
+	tests := []struct {
+		name      string
+		status    int
+		body      string
+		buyKind   provider.Kind
+		queryKind provider.Kind
+	}{
+		{"load balancer 504", 504, "<html>504 Gateway Time-out</html>", provider.ErrInDoubt, provider.ErrUnavailable},
+		{"proxy 502", 502, "Bad Gateway", provider.ErrInDoubt, provider.ErrUnavailable},
+		{"unreadable 200", 200, "<html>hello</html>", provider.ErrInDoubt, provider.ErrInternal},
+		{"200 without code", 200, `{"RequestId":"R1"}`, provider.ErrInDoubt, provider.ErrInternal},
+		{"OK without a number", 200, `{"RequestId":"R1","Code":"OK","Message":"OK"}`, provider.ErrInDoubt, provider.ErrInternal},
+		{"proxy 403", 403, "Forbidden by proxy", provider.ErrUnauthorized, provider.ErrUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Not the emulator: this stands for whatever sits between us and the cloud.
+			var calls atomic.Int32
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				w.WriteHeader(tt.status)
+				io.WriteString(w, tt.body)
+			}))
+			defer hs.Close()
+			c, err := New(Config{AccessKeyID: keyID, AccessKeySecret: keySecret, Endpoint: hs.URL, QueryAttempts: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Buy(context.Background(), provider.BuyRequest{PoolKey: dypls.DefaultPoolKey, City: "杭州", SpecID: 1})
+			asError(t, err, tt.buyKind)
+			if tt.name != "OK without a number" {
+				_, err = c.Remain(context.Background(), provider.RemainQuery{City: "杭州", SpecID: 1})
+				asError(t, err, tt.queryKind)
+			}
+			if n := calls.Load(); n > 2 {
+				t.Fatalf("%d calls", n)
+			}
+		})
 	}
 }
