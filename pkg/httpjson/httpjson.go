@@ -158,7 +158,12 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 // silently ignored. Errors are InvalidParameter, or 413 for a body over the
 // limit set by LimitBody.
 func Decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	return DecodeJSON(r.Body, v)
+}
+
+// DecodeJSON is Decode for any reader, such as a NATS request's data.
+func DecodeJSON(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err)
