@@ -20,6 +20,7 @@ import (
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/trigger"
 	"github.com/xnum-dev/xnum/pkg/trigger/lambda"
+	"github.com/xnum-dev/xnum/pkg/trigger/lambda/lambdatest"
 )
 
 type syncBuffer struct {
@@ -120,8 +121,8 @@ func testdata(t *testing.T, name string) []byte {
 // TestRuntimeLoop drives aws-lambda-go's own invoke loop (lambda.Start)
 // against an emulated Runtime API with the library's sample events.
 func TestRuntimeLoop(t *testing.T) {
-	api := newRuntimeAPI(t)
-	t.Setenv(lambda.RuntimeAPIEnv, api.addr())
+	api := lambdatest.NewRuntimeAPI()
+	t.Setenv(lambda.RuntimeAPIEnv, api.Addr())
 	fx := &fixture{fail: map[string]bool{"ord-sqs-2": true}}
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -129,10 +130,10 @@ func TestRuntimeLoop(t *testing.T) {
 	go func() { _ = lambda.Start(ctx, fx.function(), logging.New(logs, logging.Options{Function: "test"})) }()
 
 	t.Run("http api v2", func(t *testing.T) {
-		res := api.invoke(t, testdata(t, "apigw-v2-request-no-authorizer.json"))
+		res := api.Invoke(t, testdata(t, "apigw-v2-request-no-authorizer.json"))
 		var resp events.APIGatewayV2HTTPResponse
-		if res.kind != "response" || json.Unmarshal(res.body, &resp) != nil {
-			t.Fatalf("result %s %s", res.kind, res.body)
+		if res.Kind != "response" || json.Unmarshal(res.Body, &resp) != nil {
+			t.Fatalf("result %s %s", res.Kind, res.Body)
 		}
 		var body map[string]string
 		if resp.StatusCode != 200 || json.Unmarshal([]byte(resp.Body), &body) != nil {
@@ -147,10 +148,10 @@ func TestRuntimeLoop(t *testing.T) {
 	})
 
 	t.Run("http api v2 cookies and multi-value", func(t *testing.T) {
-		res := api.invoke(t, testdata(t, "apigw-v2-request-iam.json"))
+		res := api.Invoke(t, testdata(t, "apigw-v2-request-iam.json"))
 		var resp events.APIGatewayV2HTTPResponse
-		if json.Unmarshal(res.body, &resp) != nil || resp.StatusCode != 200 {
-			t.Fatalf("result %s %s", res.kind, res.body)
+		if json.Unmarshal(res.Body, &resp) != nil || resp.StatusCode != 200 {
+			t.Fatalf("result %s %s", res.Kind, res.Body)
 		}
 		var body struct {
 			Cookie, Header1 string
@@ -170,10 +171,10 @@ func TestRuntimeLoop(t *testing.T) {
 		{"lambda-urls-request-base64.json", "ord-url-2"},
 	} {
 		t.Run("function url "+tc.file, func(t *testing.T) {
-			res := api.invoke(t, testdata(t, tc.file))
+			res := api.Invoke(t, testdata(t, tc.file))
 			var resp events.LambdaFunctionURLResponse
-			if json.Unmarshal(res.body, &resp) != nil || resp.StatusCode != 202 {
-				t.Fatalf("result %s %s", res.kind, res.body)
+			if json.Unmarshal(res.Body, &resp) != nil || resp.StatusCode != 202 {
+				t.Fatalf("result %s %s", res.Kind, res.Body)
 			}
 			if resp.Headers["Location"] != "/orders/"+tc.order || !strings.Contains(resp.Body, tc.order) {
 				t.Errorf("response %+v", resp)
@@ -182,10 +183,10 @@ func TestRuntimeLoop(t *testing.T) {
 	}
 
 	t.Run("rest api multi-value headers", func(t *testing.T) {
-		res := api.invoke(t, testdata(t, "apigw-request.json"))
+		res := api.Invoke(t, testdata(t, "apigw-request.json"))
 		var resp events.APIGatewayProxyResponse
-		if json.Unmarshal(res.body, &resp) != nil || resp.StatusCode != 202 {
-			t.Fatalf("result %s %s", res.kind, res.body)
+		if json.Unmarshal(res.Body, &resp) != nil || resp.StatusCode != 202 {
+			t.Fatalf("result %s %s", res.Kind, res.Body)
 		}
 		if !strings.Contains(resp.Body, "ord-rest-1") || !strings.Contains(resp.Body, `"trace":"a"`) || resp.MultiValueHeaders["X-Request-Id"] == nil {
 			t.Errorf("response %+v", resp)
@@ -193,10 +194,10 @@ func TestRuntimeLoop(t *testing.T) {
 	})
 
 	t.Run("sqs partial batch failure", func(t *testing.T) {
-		res := api.invoke(t, testdata(t, "sqs-event.json"))
+		res := api.Invoke(t, testdata(t, "sqs-event.json"))
 		var resp events.SQSEventResponse
-		if res.kind != "response" || json.Unmarshal(res.body, &resp) != nil {
-			t.Fatalf("result %s %s", res.kind, res.body)
+		if res.Kind != "response" || json.Unmarshal(res.Body, &resp) != nil {
+			t.Fatalf("result %s %s", res.Kind, res.Body)
 		}
 		if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "MessageID_2" {
 			t.Errorf("batch item failures %+v", resp.BatchItemFailures)
@@ -210,14 +211,14 @@ func TestRuntimeLoop(t *testing.T) {
 	})
 
 	t.Run("direct invoke", func(t *testing.T) {
-		res := api.invoke(t, []byte(`{"orderId":"ord-direct-1","poolKey":"FC1","city":"杭州","specId":1,"quantity":1}`))
-		if res.kind != "response" || !strings.Contains(string(res.body), `"messages":1`) {
-			t.Fatalf("result %s %s", res.kind, res.body)
+		res := api.Invoke(t, []byte(`{"orderId":"ord-direct-1","poolKey":"FC1","city":"杭州","specId":1,"quantity":1}`))
+		if res.Kind != "response" || !strings.Contains(string(res.Body), `"messages":1`) {
+			t.Fatalf("result %s %s", res.Kind, res.Body)
 		}
-		res = api.invoke(t, []byte(`"not an order"`))
+		res = api.Invoke(t, []byte(`"not an order"`))
 		var e struct{ ErrorType, ErrorMessage string }
-		if res.kind != "error" || json.Unmarshal(res.body, &e) != nil || e.ErrorType != "InvalidParameter" || !strings.Contains(e.ErrorMessage, "not an order") {
-			t.Fatalf("result %s %s", res.kind, res.body)
+		if res.Kind != "error" || json.Unmarshal(res.Body, &e) != nil || e.ErrorType != "InvalidParameter" || !strings.Contains(e.ErrorMessage, "not an order") {
+			t.Fatalf("result %s %s", res.Kind, res.Body)
 		}
 	})
 

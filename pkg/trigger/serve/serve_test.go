@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	"github.com/xnum-dev/xnum/pkg/httpjson"
 	"github.com/xnum-dev/xnum/pkg/logging"
 	"github.com/xnum-dev/xnum/pkg/trigger"
+	"github.com/xnum-dev/xnum/pkg/trigger/lambda/lambdatest"
 	"github.com/xnum-dev/xnum/pkg/trigger/natsrpc"
 	"github.com/xnum-dev/xnum/pkg/trigger/serve"
 )
@@ -216,45 +216,22 @@ func TestListenFailure(t *testing.T) {
 	}
 }
 
-// TestLambdaChosen checks that AWS_LAMBDA_RUNTIME_API picks Lambda: the one
-// invocation the emulated Runtime API hands out is answered through the
-// function's HTTP routes.
+// TestLambdaChosen checks that AWS_LAMBDA_RUNTIME_API picks Lambda: an
+// invocation of the emulated Runtime API is answered through the function's
+// HTTP routes.
 func TestLambdaChosen(t *testing.T) {
-	event := []byte(`{"version":"2.0","rawPath":"/ping","headers":{},"requestContext":{"http":{"method":"GET","path":"/ping"},"requestId":"r"},"isBase64Encoded":false}`)
-	served := make(chan struct{})
-	answers := make(chan string, 1)
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.Method == "GET" && strings.HasSuffix(r.URL.Path, "/invocation/next"):
-			select {
-			case <-served:
-				<-r.Context().Done() // park the loop: the test is over
-			default:
-				close(served)
-				w.Header().Set("Lambda-Runtime-Aws-Request-Id", "lambda-1")
-				w.Header().Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10))
-				_, _ = w.Write(event)
-			}
-		case r.Method == "POST" && strings.HasSuffix(r.URL.Path, "/lambda-1/response"):
-			b, _ := io.ReadAll(r.Body)
-			answers <- string(b)
-			w.WriteHeader(http.StatusAccepted)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	// Never closed: aws-lambda-go's loop stays parked on /next until the
-	// test binary ends (a failing Runtime API makes it exit the process).
-	t.Setenv("AWS_LAMBDA_RUNTIME_API", strings.TrimPrefix(api.URL, "http://"))
+	api := lambdatest.NewRuntimeAPI()
+	t.Setenv("AWS_LAMBDA_RUNTIME_API", api.Addr())
 	var preStops atomic.Int32
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- serve.Run(ctx, function(&preStops), serve.WithLogger(logging.New(&syncBuffer{}, logging.Options{})))
 	}()
-	answer := <-answers
-	if !strings.Contains(answer, `"statusCode":200`) || !strings.Contains(answer, `pong`) {
-		t.Errorf("Lambda answer = %s", answer)
+	event := []byte(`{"version":"2.0","rawPath":"/ping","headers":{},"requestContext":{"http":{"method":"GET","path":"/ping"},"requestId":"r"},"isBase64Encoded":false}`)
+	res := api.Invoke(t, event)
+	if res.Kind != "response" || !strings.Contains(string(res.Body), `"statusCode":200`) || !strings.Contains(string(res.Body), `pong`) {
+		t.Errorf("Lambda answer = %s %s", res.Kind, res.Body)
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -1,4 +1,7 @@
-package lambda_test
+// Package lambdatest emulates the AWS Lambda Runtime API (2018-06-01) for
+// tests, so that aws-lambda-go's real invoke loop (lambda.Start) runs
+// against it, as net/http/httptest does for HTTP handlers.
+package lambdatest
 
 import (
 	"io"
@@ -11,19 +14,17 @@ import (
 	"time"
 )
 
-// runtimeAPI emulates the Lambda Runtime API (2018-06-01) so that
-// aws-lambda-go's real invoke loop runs against it: GET .../invocation/next
-// hands out queued events, POST .../{id}/response and .../{id}/error collect
-// the answers.
+// RuntimeAPI hands out queued events on GET .../invocation/next and
+// collects the answers posted to .../{id}/response and .../{id}/error.
 //
 // It is never closed: aws-lambda-go's loop waits on /next forever and exits
 // the process when that call fails, so the server and the loop stay parked
 // until the test binary ends.
-type runtimeAPI struct {
+type RuntimeAPI struct {
 	srv     *httptest.Server
 	queue   chan invocation
 	mu      sync.Mutex
-	results map[string]chan result
+	results map[string]chan Result
 	seq     int
 }
 
@@ -32,15 +33,15 @@ type invocation struct {
 	payload []byte
 }
 
-type result struct {
-	kind    string // "response" or "error"
-	body    []byte
-	errType string
+// Result is what the function answered to one invocation.
+type Result struct {
+	Kind string // "response" or "error"
+	Body []byte // the response, or the error document {"errorMessage","errorType"}
 }
 
-func newRuntimeAPI(t *testing.T) *runtimeAPI {
-	t.Helper()
-	api := &runtimeAPI{queue: make(chan invocation), results: map[string]chan result{}}
+// NewRuntimeAPI starts an emulated Runtime API on a loopback port.
+func NewRuntimeAPI() *RuntimeAPI {
+	api := &RuntimeAPI{queue: make(chan invocation), results: map[string]chan Result{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -55,31 +56,32 @@ func newRuntimeAPI(t *testing.T) *runtimeAPI {
 	})
 	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/{kind}", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		res := result{kind: r.PathValue("kind"), body: body, errType: r.Header.Get("Lambda-Runtime-Function-Error-Type")}
 		api.mu.Lock()
 		ch := api.results[r.PathValue("id")]
+		delete(api.results, r.PathValue("id"))
 		api.mu.Unlock()
 		if ch == nil {
 			http.Error(w, "unknown invocation", http.StatusBadRequest)
 			return
 		}
-		ch <- res
+		ch <- Result{Kind: r.PathValue("kind"), Body: body}
 		w.WriteHeader(http.StatusAccepted)
 	})
 	api.srv = httptest.NewServer(mux)
 	return api
 }
 
-// addr is the value of AWS_LAMBDA_RUNTIME_API.
-func (a *runtimeAPI) addr() string { return strings.TrimPrefix(a.srv.URL, "http://") }
+// Addr is the value of AWS_LAMBDA_RUNTIME_API.
+func (a *RuntimeAPI) Addr() string { return strings.TrimPrefix(a.srv.URL, "http://") }
 
-// invoke queues one event and waits for the function's answer.
-func (a *runtimeAPI) invoke(t *testing.T, payload []byte) result {
+// Invoke queues one event with a new request id ("lambda-req-1", ...) and
+// waits for the function's answer.
+func (a *RuntimeAPI) Invoke(t testing.TB, payload []byte) Result {
 	t.Helper()
 	a.mu.Lock()
 	a.seq++
 	id := "lambda-req-" + strconv.Itoa(a.seq)
-	ch := make(chan result, 1)
+	ch := make(chan Result, 1)
 	a.results[id] = ch
 	a.mu.Unlock()
 	a.queue <- invocation{id: id, payload: payload}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/xnum-dev/xnum/pkg/config"
+	"github.com/xnum-dev/xnum/pkg/pools"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
+	"github.com/xnum-dev/xnum/pkg/trigger/lambda/lambdatest"
+	"github.com/xnum-dev/xnum/pkg/trigger/serve"
+)
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(b)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+func envFor(emuURL string, extra ...string) config.Lookup {
+	m := map[string]string{
+		config.VolcAccessKey: emulator.DefaultAccessKeyID,
+		config.VolcSecretKey: emulator.DefaultAccessKeySecret,
+		config.VolcEndpoint:  emuURL,
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		m[extra[i]] = extra[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// start runs the binary's run under FC's contract on a loopback listener.
+func start(t *testing.T, lookup config.Lookup, out io.Writer) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, lookup, out, serve.WithListener(ln)) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+func TestFC(t *testing.T) {
+	emu := emulatortest.NewServer(t)
+	out := &syncBuffer{}
+	base := start(t, envFor(emu.URL), out)
+
+	resp, err := http.Get(base + "/pools?limit=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got pools.Response
+	err = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || err != nil || got.Provider != "volcengine" || len(got.Records) != 3 || got.Total <= 3 {
+		t.Fatalf("GET /pools: %d %+v %v", resp.StatusCode, got, err)
+	}
+	resp, err = http.Get(base + "/pools/" + url.PathEscape(got.Records[0].PoolNo) + "/numbers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nums pools.NumbersResponse
+	err = json.NewDecoder(resp.Body).Decode(&nums)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || err != nil || nums.Total != got.Records[0].NumberCount {
+		t.Fatalf("GET numbers: %d %+v %v", resp.StatusCode, nums, err)
+	}
+
+	// pools takes no events: an event invocation is a function error.
+	req, _ := http.NewRequest("POST", base+"/invoke", strings.NewReader(`{"a":1}`))
+	req.Header.Set("x-fc-request-id", "fc-ev-1")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 || resp.Header.Get("x-fc-status") != "404" {
+		t.Errorf("POST /invoke: %d %q", resp.StatusCode, resp.Header.Get("x-fc-status"))
+	}
+	if !strings.Contains(out.String(), "FC Invoke Start RequestId: fc-ev-1") || !strings.Contains(out.String(), `"function":"pools"`) {
+		t.Errorf("stdout lacks the FC markers or the JSON logs:\n%s", out.String())
+	}
+}
+
+func TestLambda(t *testing.T) {
+	emu := emulatortest.NewServer(t)
+	api := lambdatest.NewRuntimeAPI()
+	t.Setenv("AWS_LAMBDA_RUNTIME_API", api.Addr())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, envFor(emu.URL, "AWS_LAMBDA_RUNTIME_API", api.Addr()), io.Discard) }()
+
+	event := `{"version":"2.0","rawPath":"/pools","rawQueryString":"serviceType=200&limit=2","headers":{"accept":"*/*"},"requestContext":{"http":{"method":"GET","path":"/pools","sourceIp":"1.2.3.4"},"requestId":"url-1"},"isBase64Encoded":false}`
+	res := api.Invoke(t, []byte(event))
+	var resp struct {
+		StatusCode int
+		Body       string
+	}
+	if res.Kind != "response" || json.Unmarshal(res.Body, &resp) != nil || resp.StatusCode != 200 {
+		t.Fatalf("Lambda answer: %s %s", res.Kind, res.Body)
+	}
+	var got pools.Response
+	if err := json.Unmarshal([]byte(resp.Body), &got); err != nil || len(got.Records) != 2 || got.Records[0].ServiceType != 200 {
+		t.Errorf("body %s", resp.Body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		lookup config.Lookup
+		bad    string
+	}{
+		{"no secret", envFor("", config.VolcSecretKey, ""), config.VolcSecretKey},
+		{"bad endpoint", envFor("ftp://x"), config.VolcEndpoint},
+		{"bad region", envFor("", config.VolcRegion, "cn beijing"), config.VolcRegion},
+		{"bad log level", envFor("", config.LogLevel, "loud"), config.LogLevel},
+		{"bad NATS URL", envFor("", config.NATSURL, "localhost"), config.NATSURL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := run(context.Background(), tc.lookup, io.Discard)
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Var != tc.bad || strings.Contains(err.Error(), emulator.DefaultAccessKeySecret) {
+				t.Fatalf("run = %v, want an error naming %s", err, tc.bad)
+			}
+		})
+	}
+}

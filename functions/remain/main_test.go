@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/xnum-dev/xnum/pkg/config"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
+	"github.com/xnum-dev/xnum/pkg/remain"
+	"github.com/xnum-dev/xnum/pkg/trigger/lambda/lambdatest"
+	"github.com/xnum-dev/xnum/pkg/trigger/serve"
+)
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(b)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+func envFor(emuURL string, extra ...string) config.Lookup {
+	m := map[string]string{
+		config.AliyunAccessKeyID:     emulator.DefaultAccessKeyID,
+		config.AliyunAccessKeySecret: emulator.DefaultAccessKeySecret,
+		config.AliyunEndpoint:        emuURL,
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		m[extra[i]] = extra[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// start runs the binary's run under FC's contract on a loopback listener.
+func start(t *testing.T, lookup config.Lookup, out io.Writer) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, lookup, out, serve.WithListener(ln)) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+func TestFC(t *testing.T) {
+	emu := emulatortest.NewServer(t)
+	out := &syncBuffer{}
+	base := start(t, envFor(emu.URL), out)
+
+	resp, err := http.Get(base + "/remain?" + url.Values{"city": {"杭州"}, "specId": {"1"}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got remain.Response
+	err = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || err != nil || got.Provider != "aliyun" || got.Amount == 0 {
+		t.Fatalf("GET /remain: %d %+v %v", resp.StatusCode, got, err)
+	}
+
+	// remain takes no events: an event invocation is a function error.
+	req, _ := http.NewRequest("POST", base+"/invoke", strings.NewReader(`{"a":1}`))
+	req.Header.Set("x-fc-request-id", "fc-ev-1")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 || resp.Header.Get("x-fc-status") != "404" {
+		t.Errorf("POST /invoke: %d %q", resp.StatusCode, resp.Header.Get("x-fc-status"))
+	}
+	if !strings.Contains(out.String(), "FC Invoke Start RequestId: fc-ev-1") || !strings.Contains(out.String(), `"function":"remain"`) {
+		t.Errorf("stdout lacks the FC markers or the JSON logs:\n%s", out.String())
+	}
+}
+
+func TestLambda(t *testing.T) {
+	emu := emulatortest.NewServer(t)
+	api := lambdatest.NewRuntimeAPI()
+	t.Setenv("AWS_LAMBDA_RUNTIME_API", api.Addr())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, envFor(emu.URL, "AWS_LAMBDA_RUNTIME_API", api.Addr()), io.Discard) }()
+
+	event := `{"version":"2.0","routeKey":"GET /remain","rawPath":"/remain","rawQueryString":"city=%E5%85%A8%E5%9B%BD%E5%88%97%E8%A1%A8&specId=2","headers":{"accept":"*/*"},"requestContext":{"http":{"method":"GET","path":"/remain","sourceIp":"1.2.3.4"},"requestId":"apigw-1"},"isBase64Encoded":false}`
+	res := api.Invoke(t, []byte(event))
+	var resp struct {
+		StatusCode int
+		Body       string
+	}
+	if res.Kind != "response" || json.Unmarshal(res.Body, &resp) != nil || resp.StatusCode != 200 {
+		t.Fatalf("Lambda answer: %s %s", res.Kind, res.Body)
+	}
+	var got remain.Response
+	if err := json.Unmarshal([]byte(resp.Body), &got); err != nil || got.City != "全国列表" || len(got.Cities) == 0 {
+		t.Errorf("body %s", resp.Body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		lookup config.Lookup
+		bad    string
+	}{
+		{"no secret", envFor("", config.AliyunAccessKeySecret, ""), config.AliyunAccessKeySecret},
+		{"bad endpoint", envFor("ftp://x"), config.AliyunEndpoint},
+		{"bad log level", envFor("", config.LogLevel, "loud"), config.LogLevel},
+		{"bad NATS URL", envFor("", config.NATSURL, "localhost"), config.NATSURL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := run(context.Background(), tc.lookup, io.Discard)
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Var != tc.bad || strings.Contains(err.Error(), emulator.DefaultAccessKeySecret) {
+				t.Fatalf("run = %v, want an error naming %s", err, tc.bad)
+			}
+		})
+	}
+}
