@@ -84,7 +84,9 @@ type Function struct {
 	// Services are the NATS request-reply services, run when NATS is
 	// configured. Optional.
 	Services []Service
-	// Initialize runs on FC's Initializer hook (POST /initialize). Optional.
+	// Initialize runs on FC's Initializer hook (POST /initialize, when the
+	// function is deployed with an initializer) and once before Lambda's
+	// invoke loop starts. Optional.
 	Initialize func(ctx context.Context) error
 	// PreStop runs on FC's PreStop hook (GET /pre-stop) and when the process
 	// shuts down, e.g. to flush a queue connection. Optional.

@@ -201,6 +201,7 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	msgs := Messages(payload)
+	defer s.recoverInvocation(w, r)
 	sources := map[string]int{}
 	for _, m := range msgs {
 		sources[m.Source]++
@@ -224,6 +225,7 @@ func (s *Server) hook(w http.ResponseWriter, r *http.Request, name string, fs []
 	id := logging.RequestID(r.Context())
 	s.mark("FC " + name + " Start RequestId: " + id)
 	defer s.mark("FC " + name + " End RequestId: " + id)
+	defer s.recoverInvocation(w, r)
 	var errs []error
 	for _, f := range fs {
 		errs = append(errs, f(r.Context()))
@@ -234,6 +236,14 @@ func (s *Server) hook(w http.ResponseWriter, r *http.Request, name string, fs []
 	}
 	w.Header().Set(HeaderStatus, "200")
 	httpjson.Write(w, http.StatusOK, struct{}{})
+}
+
+// recoverInvocation turns a panic of the function's handler or hook into a
+// function error FC sees, instead of a dropped connection.
+func (s *Server) recoverInvocation(w http.ResponseWriter, r *http.Request) {
+	if v := recover(); v != nil {
+		s.fail(w, r, "the function panicked", fmt.Errorf("panic: %v", v))
+	}
 }
 
 // fail answers a function error the way FC counts it: 404 with

@@ -263,6 +263,22 @@ func TestEventFailureIsFunctionError(t *testing.T) {
 	assertNoSecret(t, "logs", h.logs.String())
 }
 
+func TestEventHandlerPanic(t *testing.T) {
+	h := start(t, func(r *recorder) trigger.Function {
+		f := r.function()
+		f.Events = trigger.EventHandlerFunc(func(context.Context, []trigger.Message) []error { panic("kaput") })
+		return f
+	})
+	resp, body := do(t, "POST", h.url+"/invoke", []byte(`{"a":1}`), map[string]string{"x-fc-request-id": "fc-panic"})
+	if resp.StatusCode != 404 || resp.Header.Get(fc.HeaderStatus) != "404" || !strings.Contains(string(body), `"Internal"`) {
+		t.Fatalf("status %d %s", resp.StatusCode, body)
+	}
+	// The server goes on.
+	if resp, _ := do(t, "GET", h.url+"/hello", nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("after a panic: %d", resp.StatusCode)
+	}
+}
+
 func TestNoEventHandler(t *testing.T) {
 	h := start(t, func(r *recorder) trigger.Function {
 		f := r.function()

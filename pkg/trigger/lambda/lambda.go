@@ -52,13 +52,18 @@ func NewHandler(fn trigger.Function, logger *slog.Logger) (*Handler, error) {
 	return &Handler{fn: fn, routes: httpjson.Wrap(routes, logger), logger: logger}, nil
 }
 
-// Start runs the Lambda Runtime API loop for fn until ctx ends. The loop is
-// aws-lambda-go's own: it reads AWS_LAMBDA_RUNTIME_API, and on a broken
-// Runtime API it exits the process, as Lambda expects.
+// Start runs fn.Initialize, then the Lambda Runtime API loop for fn until
+// ctx ends. The loop is aws-lambda-go's own: it reads AWS_LAMBDA_RUNTIME_API,
+// and on a broken Runtime API it exits the process, as Lambda expects.
 func Start(ctx context.Context, fn trigger.Function, logger *slog.Logger) error {
 	h, err := NewHandler(fn, logger)
 	if err != nil {
 		return err
+	}
+	if fn.Initialize != nil {
+		if err := fn.Initialize(ctx); err != nil {
+			return fmt.Errorf("lambda: initialize %s: %w", fn.Name, err)
+		}
 	}
 	go awslambda.StartWithOptions(h, awslambda.WithContext(ctx))
 	<-ctx.Done()
@@ -81,7 +86,7 @@ type probe struct {
 
 // Invoke handles one invocation. The Lambda request id becomes the request
 // id of the logs and error bodies.
-func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+func (h *Handler) Invoke(ctx context.Context, payload []byte) (out []byte, err error) {
 	id := ""
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		id = lc.AwsRequestID
@@ -90,6 +95,13 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		id = httpjson.NewRequestID()
 	}
 	ctx = logging.WithRequestID(ctx, id)
+	// A panic in an event handler is this invocation's error; left to
+	// aws-lambda-go it would end the process.
+	defer func() {
+		if v := recover(); v != nil {
+			out, err = nil, h.invokeError(ctx, fmt.Errorf("panic: %v", v))
+		}
+	}()
 
 	var p probe
 	_ = json.Unmarshal(payload, &p) // a payload that is not an object is a direct message

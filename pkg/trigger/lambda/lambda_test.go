@@ -100,6 +100,9 @@ func (f *fixture) function() trigger.Function {
 					errs[i] = provider.Invalid("body", "not an order")
 					continue
 				}
+				if o.OrderID == "ord-panic" {
+					panic("kaput")
+				}
 				if f.fail[o.OrderID] {
 					errs[i] = &provider.Error{Kind: provider.ErrUnavailable, Message: "ledger unavailable"}
 				}
@@ -219,6 +222,17 @@ func TestRuntimeLoop(t *testing.T) {
 		var e struct{ ErrorType, ErrorMessage string }
 		if res.Kind != "error" || json.Unmarshal(res.Body, &e) != nil || e.ErrorType != "InvalidParameter" || !strings.Contains(e.ErrorMessage, "not an order") {
 			t.Fatalf("result %s %s", res.Kind, res.Body)
+		}
+	})
+
+	t.Run("panic is the invocation's error, the loop goes on", func(t *testing.T) {
+		res := api.Invoke(t, []byte(`{"orderId":"ord-panic"}`))
+		if res.Kind != "error" || !strings.Contains(string(res.Body), "Internal") {
+			t.Fatalf("result %s %s", res.Kind, res.Body)
+		}
+		res = api.Invoke(t, testdata(t, "apigw-v2-request-no-authorizer.json"))
+		if res.Kind != "response" {
+			t.Fatalf("after a panic: %s %s", res.Kind, res.Body)
 		}
 	})
 
