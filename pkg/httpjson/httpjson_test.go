@@ -186,6 +186,25 @@ func TestRequestIDPrecedence(t *testing.T) {
 	}
 }
 
+func TestNamed(t *testing.T) {
+	logs := &syncBuffer{}
+	logger := logging.New(logs, logging.Options{})
+	h := httpjson.Named("remain", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		logger.InfoContext(r.Context(), "inside")
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !strings.Contains(logs.String(), `"function":"remain"`) {
+		t.Errorf("log line lacks the function: %s", logs.String())
+	}
+}
+
 func TestMuxPatterns(t *testing.T) {
 	m := httpjson.NewMux()
 	m.HandleFunc("GET /a", func(http.ResponseWriter, *http.Request) {})

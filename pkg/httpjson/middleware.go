@@ -163,3 +163,12 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Named puts the function's name in the request's context (see
+// logging.WithFunction), so that the logs of a process serving several
+// functions on one mux (xnum dev) say which one handled the request.
+func Named(name string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(logging.WithFunction(r.Context(), name)))
+	})
+}

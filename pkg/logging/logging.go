@@ -21,7 +21,10 @@ const (
 	FunctionKey  = "function"
 )
 
-type requestIDKey struct{}
+type (
+	requestIDKey struct{}
+	functionKey  struct{}
+)
 
 // WithRequestID returns a context that carries the request id, so that every
 // log line written with it names the request.
@@ -33,6 +36,19 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
 	return id
+}
+
+// WithFunction returns a context that names the function serving it, for
+// processes that serve several functions with one logger (xnum dev). A
+// logger that already has a "function" attribute keeps its own.
+func WithFunction(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, functionKey{}, name)
+}
+
+// Function returns the name WithFunction put in ctx, or "".
+func Function(ctx context.Context) string {
+	name, _ := ctx.Value(functionKey{}).(string)
+	return name
 }
 
 // Options configure New.
@@ -85,7 +101,8 @@ func ParseLevel(s string) (slog.Level, error) {
 }
 
 // NewHandler wraps h so that each record whose context carries a request id
-// gets it as a top-level "requestId" attribute, even inside groups.
+// (or a function name) gets it as a top-level "requestId" ("function")
+// attribute, even inside groups.
 func NewHandler(h slog.Handler) slog.Handler {
 	return &handler{root: h, inner: h}
 }
@@ -98,6 +115,8 @@ type handler struct {
 	root   slog.Handler
 	inner  slog.Handler
 	replay []func(slog.Handler) slog.Handler
+	// hasFunction: a top-level "function" attribute was added with WithAttrs.
+	hasFunction bool
 }
 
 func (h *handler) Enabled(ctx context.Context, l slog.Level) bool {
@@ -105,16 +124,22 @@ func (h *handler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *handler) Handle(ctx context.Context, r slog.Record) error {
-	id := RequestID(ctx)
-	if id == "" || hasAttr(r, RequestIDKey) {
+	var add []slog.Attr
+	if id := RequestID(ctx); id != "" && !hasAttr(r, RequestIDKey) {
+		add = append(add, slog.String(RequestIDKey, id))
+	}
+	if fn := Function(ctx); fn != "" && !h.hasFunction && !hasAttr(r, FunctionKey) {
+		add = append(add, slog.String(FunctionKey, fn))
+	}
+	if len(add) == 0 {
 		return h.inner.Handle(ctx, r)
 	}
 	if len(h.replay) == 0 {
 		r = r.Clone()
-		r.AddAttrs(slog.String(RequestIDKey, id))
+		r.AddAttrs(add...)
 		return h.inner.Handle(ctx, r)
 	}
-	out := h.root.WithAttrs([]slog.Attr{slog.String(RequestIDKey, id)})
+	out := h.root.WithAttrs(add)
 	for _, f := range h.replay {
 		out = f(out)
 	}
@@ -125,9 +150,12 @@ func (h *handler) WithAttrs(as []slog.Attr) slog.Handler {
 	if len(as) == 0 {
 		return h
 	}
-	n := &handler{root: h.root, inner: h.inner.WithAttrs(as), replay: h.replay}
+	n := &handler{root: h.root, inner: h.inner.WithAttrs(as), replay: h.replay, hasFunction: h.hasFunction}
 	if len(h.replay) == 0 {
 		n.root = n.inner
+		for _, a := range as {
+			n.hasFunction = n.hasFunction || a.Key == FunctionKey
+		}
 		return n
 	}
 	n.replay = append(append([]func(slog.Handler) slog.Handler(nil), h.replay...),
@@ -140,8 +168,9 @@ func (h *handler) WithGroup(name string) slog.Handler {
 		return h
 	}
 	return &handler{
-		root:  h.root,
-		inner: h.inner.WithGroup(name),
+		root:        h.root,
+		inner:       h.inner.WithGroup(name),
+		hasFunction: h.hasFunction,
 		replay: append(append([]func(slog.Handler) slog.Handler(nil), h.replay...),
 			func(x slog.Handler) slog.Handler { return x.WithGroup(name) }),
 	}

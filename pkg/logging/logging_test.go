@@ -65,6 +65,26 @@ func TestRequestIDFromContext(t *testing.T) {
 	}
 }
 
+func TestFunctionFromContext(t *testing.T) {
+	var buf bytes.Buffer
+	plain := logging.New(&buf, logging.Options{})
+	named := logging.New(&buf, logging.Options{Function: "pools"})
+	ctx := logging.WithFunction(logging.WithRequestID(context.Background(), "r"), "remain")
+	plain.InfoContext(ctx, "a")
+	plain.WithGroup("g").InfoContext(ctx, "b", "k", 1)
+	named.InfoContext(ctx, "c")
+	got := lines(t, &buf)
+	if got[0][logging.FunctionKey] != "remain" || got[1][logging.FunctionKey] != "remain" || got[1][logging.RequestIDKey] != "r" {
+		t.Errorf("function from context: %v %v", got[0], got[1])
+	}
+	if got[2][logging.FunctionKey] != "pools" || strings.Count(buf.String(), `"function"`) != 3 {
+		t.Errorf("the logger's own function name must win, once: %v\n%s", got[2], buf.String())
+	}
+	if logging.Function(context.Background()) != "" {
+		t.Error("empty context has a function")
+	}
+}
+
 func TestRedact(t *testing.T) {
 	const secret = "S3cr3tValue"
 	var buf bytes.Buffer
