@@ -401,10 +401,16 @@ func (l *Ledger) Delete(ctx context.Context, o *Order) error {
 	return nil
 }
 
-// update writes change(o') for a copy o' of o at o's revision.
+// errUnchanged tells update that change had nothing to do.
+var errUnchanged = errors.New("unchanged")
+
+// update writes change(o') for a copy o' of o at o's revision. When change
+// returns errUnchanged nothing is written and o is returned.
 func (l *Ledger) update(ctx context.Context, o *Order, change func(*Order) error) (*Order, error) {
 	n := o.clone()
-	if err := change(n); err != nil {
+	if err := change(n); err == errUnchanged {
+		return o, nil
+	} else if err != nil {
 		return nil, err
 	}
 	n.UpdatedAt = l.Now()
@@ -446,6 +452,9 @@ func (l *Ledger) reapply(ctx context.Context, o *Order, change func(*Order) erro
 // MarkRequestPublished records that order.requested is in the stream.
 func (l *Ledger) MarkRequestPublished(ctx context.Context, o *Order) (*Order, error) {
 	return l.reapply(ctx, o, func(n *Order) error {
+		if n.RequestPublished {
+			return errUnchanged
+		}
 		n.RequestPublished = true
 		return nil
 	})
@@ -538,10 +547,14 @@ func (l *Ledger) RecordPurchase(ctx context.Context, o *Order, seq int, r provid
 	}
 	now := l.Now()
 	return l.reapply(ctx, o, func(n *Order) error {
-		if !n.HasNumber(r.SecretNo) {
+		known := n.HasNumber(r.SecretNo)
+		if !known {
 			n.Numbers = append(n.Numbers, Number{SecretNo: r.SecretNo, RequestID: r.RequestID, Attempt: seq, BoughtAt: now})
 		}
 		if n.Attempt == nil || n.Attempt.Seq != seq {
+			if known {
+				return errUnchanged
+			}
 			return nil
 		}
 		n.Attempt = nil
@@ -558,16 +571,26 @@ func (l *Ledger) RecordPurchase(ctx context.Context, o *Order, seq int, r provid
 }
 
 // AbandonAttempt clears attempt seq after an answer that bought nothing (a
-// refusal came back), keeping why in LastError.
-func (l *Ledger) AbandonAttempt(ctx context.Context, o *Order, owner string, seq int, why events.Error) (*Order, error) {
-	return l.update(ctx, o, func(n *Order) error {
-		if err := owned(n, owner, "abandon a buy of"); err != nil {
-			return err
-		}
+// refusal came back), keeping why in LastError. Like RecordPurchase it is a
+// fact about that attempt, so it re-reads on a lost compare-and-set: if the
+// order went in doubt over seq meanwhile, the refusal settles it and the
+// order goes back to accepted. If seq is no longer in flight it changes
+// nothing.
+func (l *Ledger) AbandonAttempt(ctx context.Context, o *Order, seq int, why events.Error) (*Order, error) {
+	now := l.Now()
+	return l.reapply(ctx, o, func(n *Order) error {
 		if n.Attempt == nil || n.Attempt.Seq != seq {
-			return &StateError{Op: "abandon a buy of", Status: n.Status, Reason: fmt.Sprintf("attempt %d is not in flight", seq)}
+			return errUnchanged
 		}
 		n.Attempt, n.LastError = nil, &why
+		if n.Status == StatusInDoubt {
+			n.Settlements = append(n.Settlements, Settlement{
+				Attempt: seq, Outcome: OutcomeNotBought, By: "worker",
+				Evidence:  "BuySecretNo refused after the order was put in doubt: " + why.Code + ": " + why.Message,
+				SettledAt: now,
+			})
+			n.Status, n.Claim, n.Error, n.EventPublished = StatusAccepted, nil, nil, false
+		}
 		return nil
 	})
 }
@@ -622,6 +645,9 @@ func (l *Ledger) MarkNumberPublished(ctx context.Context, o *Order, secretNo str
 	return l.reapply(ctx, o, func(n *Order) error {
 		for i := range n.Numbers {
 			if n.Numbers[i].SecretNo == secretNo {
+				if n.Numbers[i].Published {
+					return errUnchanged
+				}
 				n.Numbers[i].Published = true
 				return nil
 			}
@@ -636,6 +662,9 @@ func (l *Ledger) MarkEventPublished(ctx context.Context, o *Order, status Status
 	return l.reapply(ctx, o, func(n *Order) error {
 		if n.Status != status {
 			return &StateError{Op: "mark the event published of", Status: n.Status, Reason: "its status changed from " + string(status)}
+		}
+		if n.EventPublished {
+			return errUnchanged
 		}
 		n.EventPublished = true
 		return nil

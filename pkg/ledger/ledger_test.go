@@ -230,7 +230,7 @@ func TestBuyLifecycle(t *testing.T) {
 	}
 	// A refused buy leaves nothing in flight.
 	o = must[*ledger.Order](t)(l.BeginAttempt(c, o, "W", time.Minute))
-	o = must[*ledger.Order](t)(l.AbandonAttempt(c, o, "W", 2, events.Error{Code: "Throttled", Message: "slow down"}))
+	o = must[*ledger.Order](t)(l.AbandonAttempt(c, o, 2, events.Error{Code: "Throttled", Message: "slow down"}))
 	if o.Attempt != nil || o.LastError == nil || o.LastError.Code != "Throttled" {
 		t.Fatalf("after abandon %+v", o)
 	}
@@ -394,5 +394,29 @@ func TestFailedAndListAndDelete(t *testing.T) {
 	}
 	if _, created, err := l.CreateOrGet(c, order("w", 2)); err != nil || !created {
 		t.Fatalf("re-create after undo: %v %v", created, err)
+	}
+}
+
+// TestLateRefusalSettlesDoubt: a refusal that arrives after the order was
+// put in doubt over that attempt proves nothing was bought.
+func TestLateRefusalSettlesDoubt(t *testing.T) {
+	l, _, clk := setup(t)
+	c := ctx(t)
+	o, _, _ := l.CreateOrGet(c, order("h", 1))
+	o = must[*ledger.Order](t)(l.Claim(c, o, "A", time.Second))
+	a := must[*ledger.Order](t)(l.BeginAttempt(c, o, "A", time.Second))
+	clk.Advance(time.Minute)
+	b := must[*ledger.Order](t)(l.Claim(c, must[*ledger.Order](t)(l.Get(c, "h")), "B", time.Second))
+	must[*ledger.Order](t)(l.MarkInDoubt(c, b, events.Error{Code: "InDoubt", Message: "no result"}))
+
+	got := must[*ledger.Order](t)(l.AbandonAttempt(c, a, 1, events.Error{Code: "Throttled", Message: "Throttling.User"}))
+	if got.Status != ledger.StatusAccepted || got.Attempt != nil || len(got.Settlements) != 1 ||
+		got.Settlements[0].Outcome != ledger.OutcomeNotBought || len(got.Numbers) != 0 {
+		t.Fatalf("after the late refusal %+v", got)
+	}
+	// An attempt no longer in flight is left alone.
+	same := must[*ledger.Order](t)(l.AbandonAttempt(c, a, 1, events.Error{Code: "Throttled"}))
+	if same.Revision != got.Revision {
+		t.Fatalf("abandoning a settled attempt wrote revision %d", same.Revision)
 	}
 }
