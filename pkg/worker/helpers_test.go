@@ -55,9 +55,15 @@ type envConfig struct {
 	numbers []dypls.Number
 }
 
-func withQueue(o ...queue.Option) func(*envConfig)     { return func(c *envConfig) { c.queue = append(c.queue, o...) } }
-func withNumbers(n ...dypls.Number) func(*envConfig)   { return func(c *envConfig) { c.numbers = append(c.numbers, n...) } }
-func newEnv(t testing.TB, mods ...func(*envConfig)) *env { return newEnvAt(t, embednats.RunTest(t), mods...) }
+func withQueue(o ...queue.Option) func(*envConfig) {
+	return func(c *envConfig) { c.queue = append(c.queue, o...) }
+}
+func withNumbers(n ...dypls.Number) func(*envConfig) {
+	return func(c *envConfig) { c.numbers = append(c.numbers, n...) }
+}
+func newEnv(t testing.TB, mods ...func(*envConfig)) *env {
+	return newEnvAt(t, embednats.RunTest(t), mods...)
+}
 
 // hangzhou returns n carrier numbers in 杭州 on top of the emulator's
 // default stock, so big runs do not run dry.

@@ -291,7 +291,7 @@ func TestNoStockFailsFast(t *testing.T) {
 	e := newEnv(t)
 	w := e.worker("w")
 	cases := []events.OrderRequested{
-		{OrderID: "lhasa", PoolKey: pool, City: "拉萨", SpecID: dypls.SpecCarrier, Quantity: 1},        // no stock at all
+		{OrderID: "lhasa", PoolKey: pool, City: "拉萨", SpecID: dypls.SpecCarrier, Quantity: 1},           // no stock at all
 		{OrderID: "chengdu-virtual", PoolKey: pool, City: "成都", SpecID: dypls.SpecVirtual, Quantity: 1}, // none of that type
 		{OrderID: "prefix", PoolKey: pool, City: "杭州", SpecID: dypls.SpecCarrier, Quantity: 1, Prefix: "1999"},
 		{OrderID: "too-many", PoolKey: pool, City: "杭州", SpecID: dypls.SpecVirtual, Quantity: 100},
