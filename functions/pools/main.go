@@ -31,11 +31,11 @@ func main() {
 // run wires config, provider and runtime; logs and FC's invocation markers
 // go to stdout; opts are for tests.
 func run(ctx context.Context, lookup config.Lookup, stdout io.Writer, opts ...serve.Option) error {
-	level, err := config.Level(lookup)
+	level, err := config.LoadLevel(lookup)
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Volcengine(lookup)
+	cfg, err := config.LoadVolcengine(lookup)
 	if err != nil {
 		return err
 	}

@@ -76,11 +76,11 @@ func get(lookup Lookup, name string) string {
 	return strings.TrimSpace(v)
 }
 
-// Aliyun reads the Dyplsapi client's configuration. The AccessKey pair is
+// LoadAliyun reads the Dyplsapi client's configuration. The AccessKey pair is
 // required (FC puts the function role's STS credentials in these variables
 // at start, and in each request's headers after); a security token makes it
 // temporary.
-func Aliyun(lookup Lookup) (aliyun.Config, error) {
+func LoadAliyun(lookup Lookup) (aliyun.Config, error) {
 	c := aliyun.Config{
 		AccessKeyID:     get(lookup, AliyunAccessKeyID),
 		AccessKeySecret: get(lookup, AliyunAccessKeySecret),
@@ -115,9 +115,9 @@ func Aliyun(lookup Lookup) (aliyun.Config, error) {
 	return c, nil
 }
 
-// Volcengine reads the VMS client's configuration. XNUM_VOLC_MAX_RETRIES is
+// LoadVolcengine reads the VMS client's configuration. XNUM_VOLC_MAX_RETRIES is
 // the number of retries itself (0: none); unset keeps the client's default.
-func Volcengine(lookup Lookup) (volcengine.Config, error) {
+func LoadVolcengine(lookup Lookup) (volcengine.Config, error) {
 	c := volcengine.Config{
 		AccessKeyID:     get(lookup, VolcAccessKey),
 		SecretAccessKey: get(lookup, VolcSecretKey),
@@ -222,8 +222,8 @@ func LoadBuy(lookup Lookup) (Buy, error) {
 	return Buy{QPS: q}, nil
 }
 
-// Level reads XNUM_LOG_LEVEL: debug, info (default), warn or error.
-func Level(lookup Lookup) (slog.Level, error) {
+// LoadLevel reads XNUM_LOG_LEVEL: debug, info (default), warn or error.
+func LoadLevel(lookup Lookup) (slog.Level, error) {
 	s := get(lookup, LogLevel)
 	l, err := logging.ParseLevel(s)
 	if err != nil {

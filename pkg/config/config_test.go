@@ -44,14 +44,14 @@ func checkErr(t *testing.T, err error, name string) {
 
 func TestAliyun(t *testing.T) {
 	ok := map[string]string{config.AliyunAccessKeyID: "LTAI5tExample", config.AliyunAccessKeySecret: secretValue}
-	c, err := config.Aliyun(env(ok))
+	c, err := config.LoadAliyun(env(ok))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.AccessKeyID != "LTAI5tExample" || c.AccessKeySecret != secretValue || c.Region != "cn-hangzhou" || c.Endpoint != "" || c.QueryAttempts != 0 {
 		t.Errorf("defaults: %v", c)
 	}
-	c, err = config.Aliyun(env(with(ok,
+	c, err = config.LoadAliyun(env(with(ok,
 		config.AliyunSecurityToken, "CAIS"+secretValue,
 		config.AliyunRegion, "cn-shanghai",
 		config.AliyunEndpoint, "http://127.0.0.1:9100/",
@@ -91,7 +91,7 @@ func TestAliyun(t *testing.T) {
 		{"attempts", with(ok, config.AliyunQueryAttempts, "11"), config.AliyunQueryAttempts},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := config.Aliyun(env(tc.env))
+			_, err := config.LoadAliyun(env(tc.env))
 			checkErr(t, err, tc.bad)
 		})
 	}
@@ -99,21 +99,21 @@ func TestAliyun(t *testing.T) {
 
 func TestVolcengine(t *testing.T) {
 	ok := map[string]string{config.VolcAccessKey: "AKLTExample", config.VolcSecretKey: secretValue}
-	c, err := config.Volcengine(env(ok))
+	c, err := config.LoadVolcengine(env(ok))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Region != "cn-beijing" || c.MaxRetries != 0 || c.Timeout != 0 || c.SecretAccessKey != secretValue {
 		t.Errorf("defaults: %v", c)
 	}
-	c, err = config.Volcengine(env(with(ok, config.VolcEndpoint, "https://vms.example.com", config.VolcTimeout, "3s", config.VolcMaxRetries, "0", config.VolcSessionToken, "STS"+secretValue)))
+	c, err = config.LoadVolcengine(env(with(ok, config.VolcEndpoint, "https://vms.example.com", config.VolcTimeout, "3s", config.VolcMaxRetries, "0", config.VolcSessionToken, "STS"+secretValue)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Endpoint != "https://vms.example.com" || c.Timeout != 3*time.Second || c.MaxRetries != -1 || c.SessionToken != "STS"+secretValue {
 		t.Errorf("overrides: %v", c)
 	}
-	if c, _ = config.Volcengine(env(with(ok, config.VolcMaxRetries, "4"))); c.MaxRetries != 4 {
+	if c, _ = config.LoadVolcengine(env(with(ok, config.VolcMaxRetries, "4"))); c.MaxRetries != 4 {
 		t.Errorf("retries: %d", c.MaxRetries)
 	}
 	for _, tc := range []struct {
@@ -129,7 +129,7 @@ func TestVolcengine(t *testing.T) {
 		{"retries", with(ok, config.VolcMaxRetries, "many"), config.VolcMaxRetries},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := config.Volcengine(env(tc.env))
+			_, err := config.LoadVolcengine(env(tc.env))
 			checkErr(t, err, tc.bad)
 		})
 	}
@@ -180,9 +180,9 @@ func TestBuyAndLevel(t *testing.T) {
 			checkErr(t, err, config.AliyunBuyQPS)
 		}
 	}
-	if l, err := config.Level(env(map[string]string{config.LogLevel: "debug"})); err != nil || l != slog.LevelDebug {
+	if l, err := config.LoadLevel(env(map[string]string{config.LogLevel: "debug"})); err != nil || l != slog.LevelDebug {
 		t.Errorf("level: %v %v", l, err)
 	}
-	_, err = config.Level(env(map[string]string{config.LogLevel: "chatty"}))
+	_, err = config.LoadLevel(env(map[string]string{config.LogLevel: "chatty"}))
 	checkErr(t, err, config.LogLevel)
 }
