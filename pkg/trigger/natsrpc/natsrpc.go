@@ -3,6 +3,10 @@
 // takes, the reply is the same JSON the route answers, and an error carries
 // micro's error headers (Nats-Service-Error-Code is the HTTP status,
 // Nats-Service-Error the message) with the shared JSON error body.
+//
+// micro hands an endpoint's requests to its handler one at a time; the
+// endpoints share the queue group "xnum", so instances of a function share
+// the load.
 package natsrpc
 
 import (
