@@ -153,6 +153,13 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 	case "/pre-freeze":
 		s.hook(w, r, "PreFreeze", nil)
 	default: // "/http-invoke", or a local request to one of the routes
+		// FC splits an HTTP function's logs per request on the same markers;
+		// a local request (no FC request id) does without them.
+		if r.Header.Get(httpjson.HeaderFCRequestID) != "" {
+			id := logging.RequestID(r.Context())
+			s.mark("FC Invoke Start RequestId: " + id)
+			defer s.mark("FC Invoke End RequestId: " + id)
+		}
 		s.routes.ServeHTTP(w, r)
 	}
 }

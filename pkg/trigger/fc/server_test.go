@@ -323,6 +323,9 @@ func TestHTTPTrigger(t *testing.T) {
 			}
 		})
 	}
+	if out := h.stdout.String(); !strings.Contains(out, "FC Invoke Start RequestId: fc-http-1\n") || !strings.Contains(out, "FC Invoke End RequestId: fc-http-1\n") {
+		t.Errorf("an HTTP-trigger request on FC lacks the markers:\n%s", out)
+	}
 	h.rec.mu.Lock()
 	defer h.rec.mu.Unlock()
 	if len(h.rec.creds) != 2 || h.rec.creds[0].SecurityToken != stsToken || h.rec.creds[1].AccessKeyID != "" {
