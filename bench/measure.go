@@ -85,9 +85,9 @@ func measure(ctx context.Context, o options, b binaries) ([]Row, error) {
 			rows = append(rows, Row{Figure: "remain throughput", Err: fmt.Errorf("no remain binary: %v", b.missing["remain"])})
 		} else {
 			logf("remain throughput: %v per side at concurrency %d", o.duration, o.concurrency)
-			var r Row
-			profiled(o, "throughput", func() { r = remainThroughputRow(ctx, c, *remain, o.concurrency, o.duration) })
-			rows = append(rows, r)
+			profiled(o, "throughput", func() {
+				rows = append(rows, remainThroughputRows(ctx, c, *remain, hello, o.concurrency, o.duration)...)
+			})
 		}
 	}
 	if o.has("pipeline") {

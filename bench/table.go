@@ -112,8 +112,8 @@ func fmtValue(x float64, unit string) string {
 	switch unit {
 	case "count":
 		return fmt.Sprintf("%.0f", x)
-	case "%":
-		return fmtFloat(x) + " %"
+	case "×":
+		return fmtFloat(x) + "×"
 	}
 	return fmtFloat(x) + " " + unit
 }

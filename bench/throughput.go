@@ -7,18 +7,42 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/xnum-dev/xnum/pkg/provider"
 )
 
 // rate is what a closed-loop load of some concurrency achieved.
 type rate struct {
 	ok, failed int64
 	elapsed    time.Duration
+	cpu        time.Duration // of the bench process and the binaries the load runs through
 	firstErr   error
 }
 
 func (r rate) perSecond() float64 { return float64(r.ok) / r.elapsed.Seconds() }
+
+// cpuPerCall is the CPU time all processes involved spent per successful
+// call: what bounds the rate when the CPU is the bottleneck, and less
+// disturbed by other load on the machine than the rate itself.
+func (r rate) cpuPerCall() time.Duration {
+	if r.ok == 0 {
+		return 0
+	}
+	return (r.cpu / time.Duration(r.ok)).Round(time.Microsecond)
+}
+
+// loadSpec is one side of a comparison: the call, and the binaries it runs
+// through besides the bench process.
+type loadSpec struct {
+	call  func(context.Context) error
+	procs []*proc
+}
+
+func (l loadSpec) cpu() time.Duration {
+	t := cpuTime()
+	for _, p := range l.procs {
+		t += p.cpuTime()
+	}
+	return t
+}
 
 // load runs call from conc goroutines, each calling again as soon as its
 // previous call returns, for d.
@@ -48,71 +72,97 @@ func load(ctx context.Context, conc int, d time.Duration, call func(context.Cont
 	return rate{ok: ok.Load(), failed: failed.Load(), elapsed: time.Since(t0), firstErr: first}
 }
 
-// alternate measures a and b in turns, rounds times each for d/rounds, after
-// a short warm-up of both, and sums each side's turns.
-func alternate(ctx context.Context, conc int, d time.Duration, rounds int, a, b func(context.Context) error) (ra, rb rate) {
-	load(ctx, conc, d/10, a)
-	load(ctx, conc, d/10, b)
+// alternate measures each load in turns, rounds times each for d/rounds,
+// after a short warm-up of each, and sums each load's turns.
+func alternate(ctx context.Context, conc int, d time.Duration, rounds int, loads ...loadSpec) []rate {
+	for _, l := range loads {
+		load(ctx, conc, d/10, l.call)
+	}
 	add := func(sum *rate, r rate) {
 		sum.ok += r.ok
 		sum.failed += r.failed
 		sum.elapsed += r.elapsed
+		sum.cpu += r.cpu
 		if sum.firstErr == nil {
 			sum.firstErr = r.firstErr
 		}
 	}
+	sums := make([]rate, len(loads))
 	for range rounds {
-		add(&ra, load(ctx, conc, d/time.Duration(rounds), a))
-		add(&rb, load(ctx, conc, d/time.Duration(rounds), b))
+		for i, l := range loads {
+			cpu0 := l.cpu()
+			r := load(ctx, conc, d/time.Duration(rounds), l.call)
+			r.cpu = l.cpu() - cpu0
+			add(&sums[i], r)
+		}
 	}
-	return ra, rb
+	return sums
 }
 
-// remainThroughputRow measures GET /remain through the remain function's
+// remainThroughputRows measures GET /remain through the remain function's
 // binary against the bare aliyun client's Remain on the same emulator, at
-// the same concurrency.
-func remainThroughputRow(ctx context.Context, c *cloud, fn target, conc int, d time.Duration) Row {
+// the same concurrency. It also measures GET / on the bare net/http binary:
+// the function's path is the bare call plus one more HTTP exchange, so on
+// one shared CPU the ratio cannot exceed hello/(hello+bare) however little
+// the function itself costs; the last row shows that ceiling.
+func remainThroughputRows(ctx context.Context, c *cloud, fn, hello target, conc int, d time.Duration) []Row {
 	row := Row{
 		Figure:     fmt.Sprintf("remain throughput: GET /remain through the function, %d concurrent", conc),
 		Unit:       "req/s",
 		BaselineOf: "aliyun.Client.Remain",
 		Goals:      []Goal{RatioAtLeast(0.8)},
 	}
+	helloRow := Row{Figure: fmt.Sprintf("remain throughput, for scale: GET / on the net/http hello binary, %d concurrent", conc), Unit: "req/s"}
+	ceiling := Row{Figure: "remain throughput, for scale: ratio ceiling with only one more HTTP exchange, hello/(hello+bare)", Unit: "×"}
+	fail := func(err error) []Row {
+		row.Err, helloRow.Err, ceiling.Err = err, err, err
+		return []Row{row, helloRow, ceiling}
+	}
 	client, err := c.aliyun()
 	if err != nil {
-		row.Err = err
-		return row
+		return fail(err)
 	}
 	defer client.CloseIdleConnections()
-	p, err := start(fn.bin, fn.env)
-	if err != nil {
-		row.Err = err
-		return row
+	var procs [2]*proc
+	for i, t := range []target{fn, hello} {
+		p, err := start(t.bin, t.env)
+		if err != nil {
+			return fail(err)
+		}
+		defer p.stop()
+		if err := waitReady(ctx, p, t.probe, 10*time.Second); err != nil {
+			return fail(fmt.Errorf("%s: %w", t.name, err))
+		}
+		procs[i] = p
 	}
-	defer p.stop()
-	if err := waitReady(ctx, p, fn.probe, 10*time.Second); err != nil {
-		row.Err = err
-		return row
-	}
-	q := provider.RemainQuery{City: "杭州", SpecID: provider.SpecCarrier}
 	bare := func(ctx context.Context) error {
-		_, err := client.Remain(ctx, q)
+		_, err := client.Remain(ctx, remainQuery)
 		return err
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc, Proxy: nil}, Timeout: 10 * time.Second}
 	defer hc.CloseIdleConnections()
-	viaFn := func(ctx context.Context) error {
-		status, body, err := fn.probe.send(ctx, hc, p.URL)
-		if err == nil && status != http.StatusOK {
-			err = fmt.Errorf("GET /remain answered %d: %s", status, body)
+	get := func(t target, p *proc) func(context.Context) error {
+		return func(ctx context.Context) error {
+			status, body, err := t.probe.send(ctx, hc, p.URL)
+			if err == nil && status != t.probe.Status {
+				err = fmt.Errorf("%s %s answered %d: %s", t.probe.Method, t.probe.Path, status, body)
+			}
+			return err
 		}
-		return err
 	}
-	rf, rb := alternate(ctx, conc, d, 2, viaFn, bare)
-	logf("remain throughput: function %.0f req/s (%d failed), bare client %.0f req/s (%d failed)", rf.perSecond(), rf.failed, rb.perSecond(), rb.failed)
+	rs := alternate(ctx, conc, d, 2,
+		loadSpec{call: get(fn, procs[0]), procs: procs[:1]},
+		loadSpec{call: bare},
+		loadSpec{call: get(hello, procs[1]), procs: procs[1:]})
+	rf, rb, rh := rs[0], rs[1], rs[2]
+	logf("remain throughput: function %.0f req/s, %v CPU each (%d failed); bare client %.0f req/s, %v CPU each (%d failed); hello %.0f req/s, %v CPU each",
+		rf.perSecond(), rf.cpuPerCall(), rf.failed, rb.perSecond(), rb.cpuPerCall(), rb.failed, rh.perSecond(), rh.cpuPerCall())
 	row.Measured, row.Baseline = rf.perSecond(), rb.perSecond()
-	if rf.failed+rb.failed > 0 {
-		row.Err = fmt.Errorf("%d calls through the function and %d bare calls failed, first: %v", rf.failed, rb.failed, firstErr(rf.firstErr, rb.firstErr))
+	helloRow.Measured = rh.perSecond()
+	ceiling.Measured = rh.perSecond() / (rh.perSecond() + rb.perSecond())
+	if n := rf.failed + rb.failed + rh.failed; n > 0 {
+		err := fmt.Errorf("%d calls failed, first: %v", n, firstErr(rf.firstErr, rb.firstErr, rh.firstErr))
+		row.Err, helloRow.Err, ceiling.Err = err, err, err
 	}
-	return row
+	return []Row{row, helloRow, ceiling}
 }
