@@ -21,6 +21,7 @@ type Publisher struct {
 	stream   string
 	attempts int
 	wait     time.Duration
+	timeout  time.Duration
 }
 
 // PublisherOption configures a Publisher.
@@ -37,9 +38,16 @@ func WithPublishRetry(attempts int, wait time.Duration) PublisherOption {
 	return func(p *Publisher) { p.attempts, p.wait = attempts, wait }
 }
 
+// WithPublishTimeout bounds the wait for the PubAck of one try (default 5s).
+// A request sent just before the server went away gets no answer at all,
+// not even after a reconnect; the next try, with the same Msg-Id, does.
+func WithPublishTimeout(d time.Duration) PublisherOption {
+	return func(p *Publisher) { p.timeout = d }
+}
+
 // NewPublisher returns a Publisher on js.
 func NewPublisher(js jetstream.JetStream, opts ...PublisherOption) *Publisher {
-	p := &Publisher{js: js, stream: StreamName, attempts: 3, wait: 200 * time.Millisecond}
+	p := &Publisher{js: js, stream: StreamName, attempts: 3, wait: 200 * time.Millisecond, timeout: 5 * time.Second}
 	for _, o := range opts {
 		o(p)
 	}
@@ -74,7 +82,9 @@ func (p *Publisher) Publish(ctx context.Context, subject, msgID string, data []b
 	var err error
 	for try := 1; ; try++ {
 		var ack *jetstream.PubAck
-		ack, err = p.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Header: h, Data: data})
+		tctx, cancel := context.WithTimeout(ctx, p.timeout)
+		ack, err = p.js.PublishMsg(tctx, &nats.Msg{Subject: subject, Header: h, Data: data})
+		cancel()
 		if err == nil {
 			return ack, nil
 		}

@@ -263,12 +263,17 @@ func Unavailable(op string, err error) error {
 		Message: "NATS JetStream is unavailable", Err: err}
 }
 
-// Connect dials NATS with settings fit for a long-lived worker: it keeps
-// reconnecting forever. opts come after the defaults and win.
+// Connect dials NATS with settings fit for the money path: it keeps
+// reconnecting forever, and it does not buffer writes while reconnecting, so
+// a write during an outage fails at once instead of being sent later, after
+// its caller gave up on it (a ledger entry created after the client was told
+// 503, an attempt recorded after the worker decided not to buy). opts come
+// after the defaults and win.
 func Connect(url string, opts ...nats.Option) (*nats.Conn, error) {
 	all := append([]nats.Option{
 		nats.Name("xnum"),
 		nats.MaxReconnects(-1),
+		nats.ReconnectBufSize(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
 	}, opts...)

@@ -94,7 +94,7 @@ func newEnvAt(t testing.TB, srv *embednats.Server, mods ...func(*envConfig)) *en
 		t.Fatal(err)
 	}
 	e.ledger = ledger.New(e.q.Ledger)
-	e.pub = e.q.Publisher(queue.WithPublishRetry(10, 50*time.Millisecond))
+	e.pub = e.q.Publisher(queue.WithPublishRetry(10, 50*time.Millisecond), queue.WithPublishTimeout(time.Second))
 
 	e.faults = fault.NewSet(7)
 	dopts := []dypls.Option{dypls.WithFaults(e.faults)}
@@ -126,6 +126,7 @@ func (e *env) worker(name string, opts ...worker.Option) *worker.Worker {
 		worker.WithNakDelay(300 * time.Millisecond),
 		worker.WithBuyTimeout(5 * time.Second),
 		worker.WithRecordTimeout(30 * time.Second),
+		worker.WithPullExpiry(2 * time.Second),
 	}, opts...)
 	w, err := worker.New(e.ledger, e.pub, e.aliyun, e.aliyun, all...)
 	if err != nil {
@@ -203,13 +204,26 @@ func handle(t testing.TB, w *worker.Worker, b []byte) {
 // or in doubt) with its event published, and the consumer has nothing left.
 func (e *env) waitStopped(ids []string, timeout time.Duration) map[string]*ledger.Order {
 	e.t.Helper()
+	return e.waitFor(ids, timeout, func(o *ledger.Order) bool { return o.Status.Stopped() })
+}
+
+// waitCompleted is waitStopped for runs where every order must complete: a
+// transient doubt (a worker's lease lapsed during an outage, its late answer
+// settles it) is waited out.
+func (e *env) waitCompleted(ids []string, timeout time.Duration) map[string]*ledger.Order {
+	e.t.Helper()
+	return e.waitFor(ids, timeout, func(o *ledger.Order) bool { return o.Status == ledger.StatusCompleted })
+}
+
+func (e *env) waitFor(ids []string, timeout time.Duration, final func(*ledger.Order) bool) map[string]*ledger.Order {
+	e.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		out := map[string]*ledger.Order{}
 		waiting := ""
 		for _, id := range ids {
 			o, err := e.ledger.Get(context.Background(), id)
-			if err == nil && o.Status.Stopped() && o.EventPublished && len(o.Unpublished()) == 0 {
+			if err == nil && final(o) && o.EventPublished && len(o.Unpublished()) == 0 {
 				out[id] = o
 			} else if waiting == "" {
 				waiting = id

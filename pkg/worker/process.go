@@ -235,7 +235,7 @@ func (w *Worker) work(ctx context.Context, o *ledger.Order, owner string, d deli
 			return w.retryAfter(0, err)
 		}
 		d.touch()
-		next, err := w.ledger.BeginAttempt(ctx, o, owner, w.lease)
+		next, err := w.beginAttempt(ctx, o, owner)
 		if errors.Is(err, provider.ErrConflict) {
 			return w.rerun(ctx, id, d)
 		}
@@ -311,6 +311,37 @@ func (w *Worker) work(ctx context.Context, o *ledger.Order, owner string, d deli
 	return w.complete(ctx, o, d)
 }
 
+// beginAttempt records the next attempt. When the write's answer is lost
+// (NATS went away) it reads the order back: if the attempt is there, ours,
+// the write landed and the buy may go ahead; otherwise it did not, and the
+// caller gives up the claim. Either way no attempt is left recorded without
+// its owner knowing.
+func (w *Worker) beginAttempt(ctx context.Context, o *ledger.Order, owner string) (*ledger.Order, error) {
+	wctx, cancel := context.WithTimeout(ctx, w.writeTimeout())
+	next, err := w.ledger.BeginAttempt(wctx, o, owner, w.lease)
+	cancel()
+	if err == nil || provider.KindOf(err) != provider.ErrUnavailable {
+		return next, err
+	}
+	rctx, cancel := detached(ctx)
+	defer cancel()
+	now, rerr := persist(rctx, w.writeTimeout(), func(c context.Context) (*ledger.Order, error) { return w.ledger.Get(c, o.OrderID) })
+	switch {
+	case rerr != nil:
+		return nil, err
+	case now.Attempt != nil && now.Attempt.Owner == owner && now.Attempt.Seq == o.Attempts+1 &&
+		now.Status == ledger.StatusProcessing && now.Claim != nil && now.Claim.Owner == owner:
+		return now, nil // it landed, and the order is still ours
+	case now.Revision == o.Revision:
+		return nil, err // it did not
+	}
+	return nil, ledger.ErrStale // someone else moved the order
+}
+
+// writeTimeout bounds one ledger write, well within a lease, so a write lost
+// with a dying connection is retried before the claim lapses.
+func (w *Worker) writeTimeout() time.Duration { return min(5*time.Second, w.lease/4) }
+
 // nothingBought tells the kinds of buy errors that prove no number was
 // bought: the provider answered with a refusal. Anything else — in doubt,
 // an unmapped error — may have bought one.
@@ -348,7 +379,7 @@ func (w *Worker) buy(ctx context.Context, r provider.BuyRequest) (provider.BuyRe
 func (w *Worker) record(ctx context.Context, o *ledger.Order, seq int, res provider.BuyResult) (*ledger.Order, error) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.recordTimeout)
 	defer cancel()
-	return persist(rctx, func(c context.Context) (*ledger.Order, error) { return w.ledger.RecordPurchase(c, o, seq, res) })
+	return persist(rctx, w.writeTimeout(), func(c context.Context) (*ledger.Order, error) { return w.ledger.RecordPurchase(c, o, seq, res) })
 }
 
 // abandon clears an attempt that a refusal answered, retrying through NATS
@@ -356,16 +387,17 @@ func (w *Worker) record(ctx context.Context, o *ledger.Order, seq int, res provi
 func (w *Worker) abandon(ctx context.Context, o *ledger.Order, seq int, cause error) (*ledger.Order, error) {
 	rctx, cancel := detached(ctx)
 	defer cancel()
-	return persist(rctx, func(c context.Context) (*ledger.Order, error) {
+	return persist(rctx, w.writeTimeout(), func(c context.Context) (*ledger.Order, error) {
 		return w.ledger.AbandonAttempt(c, o, seq, events.ErrorOf(cause))
 	})
 }
 
-// persist retries write while NATS is unavailable, until ctx ends.
-func persist(ctx context.Context, write func(context.Context) (*ledger.Order, error)) (*ledger.Order, error) {
+// persist retries write while NATS is unavailable, each try bounded by
+// timeout, until ctx ends.
+func persist(ctx context.Context, timeout time.Duration, write func(context.Context) (*ledger.Order, error)) (*ledger.Order, error) {
 	wait := 50 * time.Millisecond
 	for {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		actx, cancel := context.WithTimeout(ctx, timeout)
 		o, err := write(actx)
 		cancel()
 		if err == nil || provider.KindOf(err) != provider.ErrUnavailable {

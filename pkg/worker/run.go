@@ -40,13 +40,13 @@ func (w *Worker) Run(ctx context.Context, q *queue.Queue) error {
 	// towards their ack wait without anyone working on them.
 	orders, err := q.Consumer.Consume(func(m jetstream.Msg) {
 		dispatch(func() { w.handleMsg(ctx, m, maxDeliver) })
-	}, jetstream.PullMaxMessages(w.concurrency), onErr)
+	}, jetstream.PullMaxMessages(w.concurrency), jetstream.PullExpiry(w.pullExpiry), onErr)
 	if err != nil {
 		return queue.Unavailable("consume orders", err)
 	}
 	advisories, err := q.Advisories.Consume(func(m jetstream.Msg) {
 		dispatch(func() { w.handleAdvisory(ctx, q.Stream, m) })
-	}, jetstream.PullMaxMessages(1), onErr)
+	}, jetstream.PullMaxMessages(1), jetstream.PullExpiry(w.pullExpiry), onErr)
 	if err != nil {
 		orders.Stop()
 		return queue.Unavailable("consume advisories", err)
@@ -59,6 +59,9 @@ func (w *Worker) Run(ctx context.Context, q *queue.Queue) error {
 	w.log.InfoContext(ctx, "worker stopped")
 	return nil
 }
+
+// ackTimeout bounds the wait for the server's answer to an ack.
+const ackTimeout = 3 * time.Second
 
 // handleMsg processes one delivery and acks, naks or terminates it.
 func (w *Worker) handleMsg(ctx context.Context, m jetstream.Msg, maxDeliver int) {
@@ -73,7 +76,10 @@ func (w *Worker) settle(ctx context.Context, m jetstream.Msg, r result) {
 	var err error
 	switch r.verdict {
 	case vAck:
-		actx, cancel := detached(ctx)
+		// The server does not answer an ack of a delivery it no longer
+		// tracks (one made before it restarted); a lost ack only brings a
+		// replay, so do not wait long for the answer.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ackTimeout)
 		err = m.DoubleAck(actx)
 		cancel()
 	case vRetry:

@@ -92,7 +92,7 @@ func WithBuyQPS(qps float64) Option {
 	}
 }
 
-// WithLease sets how long a claim lasts without a ledger write (default 60s).
+// WithLease sets how long a claim lasts without a ledger write (default 45s).
 // A worker renews it with every buy; a lapsed lease may be taken over.
 func WithLease(d time.Duration) Option { return func(w *Worker) { w.lease = d } }
 
@@ -108,7 +108,8 @@ func WithRetry(n int, backoff time.Duration) Option {
 // order (then until its lease ends, if sooner).
 func WithNakDelay(d time.Duration) Option { return func(w *Worker) { w.nakDelay = d } }
 
-// WithBuyTimeout bounds one BuySecretNo call (default 30s). A buy is not
+// WithBuyTimeout bounds one BuySecretNo call (default 20s, above the aliyun
+// client's connect and read timeouts). A buy is not
 // started with less than this left before the context's deadline, and a
 // started buy is not cut short by a cancelled context (only by this
 // timeout), so stopping a worker does not make buys in doubt.
@@ -131,6 +132,12 @@ func WithSource(s string) Option { return func(w *Worker) { w.source = s } }
 
 // WithConcurrency sets how many orders Run processes at once (default 4).
 func WithConcurrency(n int) Option { return func(w *Worker) { w.concurrency = n } }
+
+// WithPullExpiry sets how long Run's pull requests live (default 10s). The
+// server heartbeats at half of it, and a consumer that misses two
+// heartbeats (the server restarted) pulls again, so this bounds how long Run
+// stalls after an outage.
+func WithPullExpiry(d time.Duration) Option { return func(w *Worker) { w.pullExpiry = d } }
 
 // WithQueue gives the worker the JetStream objects that HandleEvents drains
 // on an FC timer invocation.
@@ -156,6 +163,7 @@ type Worker struct {
 	now           func() time.Time
 	source        string
 	concurrency   int
+	pullExpiry    time.Duration
 	queue         *queue.Queue
 
 	stats counters
@@ -174,15 +182,16 @@ func New(l *ledger.Ledger, pub Publisher, buyer provider.Purchaser, inv provider
 		name:          "worker-" + hex.EncodeToString(b[:]),
 		log:           slog.New(slog.DiscardHandler),
 		limiter:       rate.NewLimiter(rate.Inf, 1),
-		lease:         time.Minute,
+		lease:         45 * time.Second,
 		retries:       3,
 		backoff:       500 * time.Millisecond,
 		nakDelay:      10 * time.Second,
-		buyTimeout:    30 * time.Second,
+		buyTimeout:    20 * time.Second,
 		recordTimeout: 2 * time.Minute,
 		now:           time.Now,
 		source:        events.SourceWorker,
 		concurrency:   4,
+		pullExpiry:    10 * time.Second,
 	}
 	for _, o := range opts {
 		o(w)
@@ -194,6 +203,8 @@ func New(l *ledger.Ledger, pub Publisher, buyer provider.Purchaser, inv provider
 		return nil, errors.New("worker: retries and backoff must not be negative")
 	case w.concurrency < 1:
 		return nil, errors.New("worker: concurrency must be at least 1")
+	case w.pullExpiry < time.Second:
+		return nil, errors.New("worker: pull expiry must be at least 1s")
 	}
 	w.log = w.log.With("worker", w.name)
 	return w, nil

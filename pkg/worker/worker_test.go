@@ -75,7 +75,7 @@ func TestDuplicateDeliveries(t *testing.T) {
 			e.publishRaw(b, fmt.Sprintf("%s-copy%d", id, copy))
 		}
 	}
-	orders := e.waitStopped(orderIDs, 5*time.Minute)
+	orders := e.waitCompleted(orderIDs, 5*time.Minute)
 	took := time.Since(start)
 	for id, o := range orders {
 		if o.Status != ledger.StatusCompleted {
@@ -368,13 +368,23 @@ func TestNATSRestartMidRun(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	orders := e.waitStopped(orderIDs, 2*time.Minute)
+	orders := e.waitCompleted(orderIDs, 2*time.Minute)
 	counts := map[ledger.Status]int{}
 	for _, o := range orders {
 		counts[o.Status]++
 	}
 	sold, inLedger, unsettled := e.audit(orders)
 	if counts[ledger.StatusCompleted] != n || sold != want || inLedger != want {
+		for id, o := range orders {
+			if o.Status != ledger.StatusCompleted {
+				for _, l := range strings.Split(e.logs.String(), "\n") {
+					if strings.Contains(l, id) {
+						t.Log(l)
+					}
+				}
+				t.Logf("%s: %+v attempt %+v error %+v", id, o, o.Attempt, o.Error)
+			}
+		}
 		t.Fatalf("statuses %v, sold %d, ledger %d, want %d", counts, sold, inLedger, want)
 	}
 	st := sumStats(w1, w2)
