@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -705,3 +706,65 @@ func (l *Ledger) Settle(ctx context.Context, id string, s Settlement) (*Order, e
 		return nil
 	})
 }
+
+// Proof is evidence that a number was bought into a pool at a time: a
+// QuerySecretNoDetail answer (provider.NumberDetail) or a
+// NumberManagementReport message (status 1, created).
+type Proof struct {
+	SecretNo string
+	PoolKey  string // empty when the evidence does not name the pool
+	City     string // empty when the evidence does not name the city
+	BoughtAt time.Time
+	// Source says where the proof comes from, e.g. "QuerySecretNoDetail
+	// (request 8F1A…)" or "NumberManagementReport".
+	Source string
+}
+
+// ProofFromDetail turns a QuerySecretNoDetail answer into a Proof.
+func ProofFromDetail(d provider.NumberDetail) Proof {
+	return Proof{SecretNo: d.SecretNo, PoolKey: d.PoolKey, City: d.City, BoughtAt: d.PurchaseTime,
+		Source: "QuerySecretNoDetail (request " + d.RequestID + ")"}
+}
+
+// SettleBought settles the attempt in doubt of order id as having bought
+// p.SecretNo, after checking the proof against the order: the number is in
+// the order's pool and city (as far as the proof says), it was bought no
+// earlier than the attempt began (less slack, for clock skew and the
+// provider's one-second timestamps), and no order of the ledger holds it.
+func (l *Ledger) SettleBought(ctx context.Context, id string, p Proof, by string, slack time.Duration) (*Order, error) {
+	o, err := l.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if o.Status != StatusInDoubt || o.Attempt == nil {
+		return nil, &StateError{Op: "settle", Status: o.Status, Reason: "no attempt is in doubt"}
+	}
+	switch {
+	case p.SecretNo == "":
+		return nil, provider.Invalid("secretNo", "the proof names no number")
+	case p.PoolKey != "" && p.PoolKey != o.Request.PoolKey:
+		return nil, provider.Invalid("poolKey", fmt.Sprintf("number %s is in pool %s, the order buys into %s", p.SecretNo, p.PoolKey, o.Request.PoolKey))
+	case p.City != "" && o.Request.City != provider.CityUniversal && !sameCity(p.City, o.Request.City):
+		return nil, provider.Invalid("city", fmt.Sprintf("number %s is of city %s, the order buys in %s", p.SecretNo, p.City, o.Request.City))
+	case p.BoughtAt.IsZero():
+		return nil, provider.Invalid("boughtAt", "the proof has no purchase time")
+	case p.BoughtAt.Before(o.Attempt.StartedAt.Add(-slack)):
+		return nil, provider.Invalid("boughtAt", fmt.Sprintf("number %s was bought at %s, before attempt %d began at %s",
+			p.SecretNo, p.BoughtAt.UTC().Format(time.RFC3339), o.Attempt.Seq, o.Attempt.StartedAt.Format(time.RFC3339)))
+	}
+	all, err := l.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, other := range all {
+		if other.HasNumber(p.SecretNo) {
+			return nil, &provider.Error{Kind: provider.ErrConflict, Field: "secretNo",
+				Message: fmt.Sprintf("number %s already belongs to order %s", p.SecretNo, other.OrderID)}
+		}
+	}
+	return l.Settle(ctx, id, Settlement{Attempt: o.Attempt.Seq, Outcome: OutcomeBought, SecretNo: p.SecretNo, By: by,
+		Evidence: fmt.Sprintf("%s: %s in pool %s, bought at %s", p.Source, p.SecretNo, o.Request.PoolKey, p.BoughtAt.UTC().Format(time.RFC3339))})
+}
+
+// sameCity compares city names loosely: the provider may write 杭州 or 杭州市.
+func sameCity(a, b string) bool { return strings.HasPrefix(a, b) || strings.HasPrefix(b, a) }

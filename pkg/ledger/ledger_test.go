@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -418,5 +419,51 @@ func TestLateRefusalSettlesDoubt(t *testing.T) {
 	same := must[*ledger.Order](t)(l.AbandonAttempt(c, a, 1, events.Error{Code: "Throttled"}))
 	if same.Revision != got.Revision {
 		t.Fatalf("abandoning a settled attempt wrote revision %d", same.Revision)
+	}
+}
+
+func TestSettleBoughtChecksTheProof(t *testing.T) {
+	l, _, clk := setup(t)
+	c := ctx(t)
+	inDoubt := func(id string) *ledger.Order {
+		o, _, _ := l.CreateOrGet(c, order(id, 2))
+		o = must[*ledger.Order](t)(l.Claim(c, o, "W", time.Minute))
+		o = must[*ledger.Order](t)(l.BeginAttempt(c, o, "W", time.Minute))
+		return must[*ledger.Order](t)(l.MarkInDoubt(c, o, events.Error{Code: "InDoubt", Message: "cut"}))
+	}
+	o := inDoubt("p1")
+	started := o.Attempt.StartedAt
+	good := ledger.Proof{SecretNo: "13000000001", PoolKey: "FC1", City: "杭州", BoughtAt: started.Add(time.Second), Source: "QuerySecretNoDetail"}
+	for name, c2 := range map[string]struct {
+		p     ledger.Proof
+		field string
+	}{
+		"no number":    {ledger.Proof{PoolKey: "FC1", BoughtAt: started}, "secretNo"},
+		"other pool":   {ledger.Proof{SecretNo: "1", PoolKey: "FC2", BoughtAt: started}, "poolKey"},
+		"other city":   {ledger.Proof{SecretNo: "1", City: "北京", BoughtAt: started}, "city"},
+		"no time":      {ledger.Proof{SecretNo: "1"}, "boughtAt"},
+		"bought early": {ledger.Proof{SecretNo: "1", BoughtAt: started.Add(-time.Hour)}, "boughtAt"},
+	} {
+		_, err := l.SettleBought(c, "p1", c2.p, "op", 2*time.Second)
+		var pe *provider.Error
+		if !errors.As(err, &pe) || pe.Kind != provider.ErrInvalidParameter || pe.Field != c2.field {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	got := must[*ledger.Order](t)(l.SettleBought(c, "p1", good, "op", 2*time.Second))
+	if got.Status != ledger.StatusAccepted || !got.HasNumber("13000000001") || got.Settlements[0].By != "op" {
+		t.Fatalf("settled %+v", got)
+	}
+	// The same number cannot settle another order's doubt.
+	clk.Advance(time.Second)
+	inDoubt("p2")
+	good.BoughtAt = clk.Now()
+	if _, err := l.SettleBought(c, "p2", good, "op", 2*time.Second); provider.KindOf(err) != provider.ErrConflict {
+		t.Fatalf("a number of another order: %v", err)
+	}
+	d := ledger.ProofFromDetail(provider.NumberDetail{SecretNo: "13000000002", PoolKey: "FC1", City: "杭州", PurchaseTime: clk.Now(), RequestID: "R1"})
+	if got := must[*ledger.Order](t)(l.SettleBought(c, "p2", d, "op", 2*time.Second)); !got.HasNumber("13000000002") ||
+		!strings.Contains(got.Settlements[0].Evidence, "request R1") {
+		t.Fatalf("settled from a detail: %+v", got.Settlements)
 	}
 }
