@@ -24,7 +24,7 @@
 //
 //	-only LIST        parts to run, comma-separated: coldstart, throughput,
 //	                  pipeline, limit, memory (default: all)
-//	-reps N           cold starts per binary; the median is reported (default 9)
+//	-reps N           cold starts per binary; the median is reported (default 21)
 //	-duration D       remain throughput: measuring time per side (default 4s)
 //	-concurrency N    remain throughput: requests in flight (default 16)
 //	-orders N         pipeline: orders (and raw messages) (default 3000)
@@ -95,7 +95,7 @@ func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	only := fs.String("only", strings.Join(allParts, ","), "parts to run: "+strings.Join(allParts, ", "))
-	fs.IntVar(&o.reps, "reps", 9, "cold starts per binary; the median is reported")
+	fs.IntVar(&o.reps, "reps", 21, "cold starts per binary; the median is reported")
 	fs.DurationVar(&o.duration, "duration", 4*time.Second, "remain throughput: measuring time per side")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "remain throughput: requests in flight")
 	fs.IntVar(&o.orders, "orders", 3000, "pipeline: orders (and raw messages)")
@@ -145,6 +145,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 		return 2, err
 	}
 	start := time.Now()
+	load0 := loadAverage()
 	dir, err := os.MkdirTemp("", "xnum-bench-")
 	if err != nil {
 		return 2, err
@@ -165,8 +166,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 	if err != nil {
 		return 2, err
 	}
-	fmt.Fprintf(stdout, "xnum bench, %s, %s/%s, %d CPUs, %s, in %v\n\n", runtime.Version(), runtime.GOOS, runtime.GOARCH,
-		runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"), time.Since(start).Round(time.Second))
+	fmt.Fprintf(stdout, "xnum bench, %s, %s/%s, %d CPUs, %s, in %v; load average before %s, after %s\n\n",
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"),
+		time.Since(start).Round(time.Second), load0, loadAverage())
 	WriteTable(stdout, rows)
 	for _, r := range rows {
 		if !r.Pass() {
@@ -235,4 +237,17 @@ func profiled(o options, name string, f func()) {
 	f()
 	pprof.StopCPUProfile()
 	logf("CPU profile of %s in %s", name, path)
+}
+
+// loadAverage is the machine's one-minute load average: other work on the
+// machine during a run shows in its figures, this tells how much there was.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
 }
