@@ -136,8 +136,9 @@ func TestCrashAtEachFaultPoint(t *testing.T) {
 				if got.HasNumber(lost) {
 					t.Fatalf("number %s already in the ledger", lost)
 				}
-				if _, err := e.ledger.Settle(ctxT(t), id, ledger.Settlement{Outcome: ledger.OutcomeBought, SecretNo: lost,
-					By: "test-operator", Evidence: "emulator purchase " + sold[len(sold)-1].RequestID}); err != nil {
+				p := sold[len(sold)-1]
+				if _, err := e.ledger.SettleBought(ctxT(t), id, ledger.Proof{SecretNo: lost, PoolKey: p.PoolKey, City: p.City,
+					BoughtAt: p.Time, Source: "emulator purchase " + p.RequestID}, "test-operator", 2*time.Second); err != nil {
 					t.Fatal(err)
 				}
 				if err := b.Resume(ctxT(t), id); err != nil {
@@ -200,8 +201,13 @@ func TestCutConnectionIsInDoubt(t *testing.T) {
 	if len(sold) != 1 {
 		t.Fatalf("%d purchases", len(sold))
 	}
-	if _, err := e.ledger.Settle(ctxT(t), id, ledger.Settlement{Attempt: 1, Outcome: ledger.OutcomeBought,
-		SecretNo: sold[0].SecretNo, By: "op", Evidence: "QuerySecretNoDetail"}); err != nil {
+	// The operator checks the number the cut call sold with
+	// QuerySecretNoDetail through the same client, and settles with it.
+	detail, err := e.aliyun.NumberDetail(ctxT(t), pool, sold[0].SecretNo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ledger.SettleBought(ctxT(t), id, ledger.ProofFromDetail(detail), "op", 2*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	handle(t, w, b) // a redelivery resumes it, as Resume would
