@@ -213,7 +213,7 @@ func (w *Worker) work(ctx context.Context, o *ledger.Order, owner string, d deli
 
 	rem, err := w.inv.Remain(ctx, o.Request.RemainQuery())
 	if err != nil {
-		if provider.Retryable(err) {
+		if retryLater(provider.KindOf(err)) {
 			return w.later(ctx, o, owner, d, fmt.Errorf("inventory check: %w", err))
 		}
 		return w.fail(ctx, o, d, events.Error{Code: string(provider.KindOf(err)), Message: "inventory check: " + err.Error()})
@@ -292,7 +292,7 @@ func (w *Worker) work(ctx context.Context, o *ledger.Order, owner string, d deli
 		if o.Status != ledger.StatusProcessing || o.Claim == nil || o.Claim.Owner != owner {
 			return w.rerun(ctx, id, d)
 		}
-		if !kind.Retryable() {
+		if !retryLater(kind) {
 			log.InfoContext(ctx, "buy refused", "attempt", seq, "code", string(kind), "error", o.LastError.Message)
 			return w.fail(ctx, o, d, *o.LastError)
 		}
@@ -352,6 +352,15 @@ func nothingBought(k provider.Kind) bool {
 		return true
 	}
 	return false
+}
+
+// retryLater tells the refusals after which an order waits for a later
+// delivery instead of failing: the provider's passing trouble, and our own
+// credentials or permissions, which an operator fixes without the order
+// changing (a rotated key must not fail every order in flight). Max
+// deliveries still ends such an order.
+func retryLater(k provider.Kind) bool {
+	return k.Retryable() || k == provider.ErrUnauthorized
 }
 
 // mayStartBuy refuses to start a buy when the caller is stopping or its

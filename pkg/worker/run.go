@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/xnum-dev/xnum/events"
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/queue"
 	"github.com/xnum-dev/xnum/pkg/trigger"
@@ -272,7 +273,27 @@ func (w *Worker) HandleEvents(ctx context.Context, msgs []trigger.Message) []err
 	errs := make([]error, len(msgs))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, w.concurrency)
+	// A batch may hold one order twice (an SQS redelivery beside the
+	// original): it is handled once and both messages get its answer, where
+	// running both at once would make one wait on the other's claim.
+	first := map[string]int{}
+	dups := map[int]int{}
 	for i, m := range msgs {
+		if m.Source == trigger.SourceTimer {
+			continue
+		}
+		if id, ok := events.PeekOrderID(m.Body); ok {
+			if j, ok := first[id]; ok {
+				dups[i] = j
+				continue
+			}
+			first[id] = i
+		}
+	}
+	for i, m := range msgs {
+		if _, dup := dups[i]; dup {
+			continue
+		}
 		if m.Source == trigger.SourceTimer {
 			if w.queue == nil {
 				errs[i] = &provider.Error{Kind: provider.ErrInvalidParameter, Message: "a timer invocation drains the queue, and this worker has none (WithQueue)"}
@@ -292,6 +313,9 @@ func (w *Worker) HandleEvents(ctx context.Context, msgs []trigger.Message) []err
 		}()
 	}
 	wg.Wait()
+	for i, j := range dups {
+		errs[i] = errs[j]
+	}
 	return errs
 }
 

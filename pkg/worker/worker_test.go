@@ -235,9 +235,7 @@ func TestFaultMix(t *testing.T) {
 		{"QPS limit", fault.Fault{QPS: 20, Burst: 1}, ledger.StatusCompleted, ""},
 		{"slow answers", fault.Fault{Latency: 30 * time.Millisecond}, ledger.StatusCompleted, ""},
 		{"no number left", fault.Fault{ErrorCode: "isv.NO_AVAILABLE_NUMBER"}, ledger.StatusFailed, "InsufficientInventory"},
-		{"account in arrears", fault.Fault{ErrorCode: "isv.ACCOUNT_ABNORMAL"}, ledger.StatusFailed, ""},
 		{"pool key unknown", fault.Fault{ErrorCode: "isv.POOLKEY_NOT_EXISTS"}, ledger.StatusFailed, ""},
-		{"signature refused", fault.Fault{ErrorCode: "SignatureDoesNotMatch"}, ledger.StatusFailed, "Unauthorized"},
 		{"cut after buying", fault.Fault{CutRate: 1}, ledger.StatusInDoubt, "InDoubt"},
 		{"timeout", fault.Fault{Latency: 3 * time.Second}, ledger.StatusInDoubt, "InDoubt"},
 	}
@@ -271,6 +269,41 @@ func TestFaultMix(t *testing.T) {
 			}
 			t.Logf("%s: %v; %d buy calls = %d bought + %d refused + %d in doubt; emulator sold %d, ledger %d",
 				c.name, counts, st.Buys, st.Bought, st.Refused, unsettled, sold, inLedger)
+		})
+	}
+}
+
+// TestOwnCredentialsRefusedWaits: a refusal of our own credentials or
+// account (a rotated key, arrears) buys nothing and fails no order: the
+// order waits for a later delivery, and completes once the operator has
+// fixed the account.
+func TestOwnCredentialsRefusedWaits(t *testing.T) {
+	for _, code := range []string{"SignatureDoesNotMatch", "InvalidAccessKeyId.NotFound", "isv.ACCOUNT_ABNORMAL", "Forbidden.RAM"} {
+		t.Run(code, func(t *testing.T) {
+			e := newEnv(t)
+			e.faults.Set("BuySecretNo", fault.Fault{ErrorCode: code})
+			w := e.worker("w", worker.WithRetry(1, time.Millisecond))
+			b := body(t, order("cred-1", 2))
+			err := w.HandleOrder(ctxT(t), b)
+			if _, later := worker.RetryDelay(err); !later || !errors.Is(err, provider.ErrUnauthorized) {
+				t.Fatalf("HandleOrder = %v, want a retry-later Unauthorized", err)
+			}
+			got, err := e.ledger.Get(ctxT(t), "cred-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status.Terminal() || got.Status == ledger.StatusInDoubt || len(got.Numbers) != 0 || got.Attempt != nil {
+				t.Fatalf("after a refusal of our credentials: %s, %d numbers, attempt %+v", got.Status, len(got.Numbers), got.Attempt)
+			}
+			if n := len(e.emu.Purchases()); n != 0 {
+				t.Fatalf("the emulator sold %d numbers", n)
+			}
+			e.faults.Set("BuySecretNo", fault.Fault{})
+			handle(t, w, b)
+			got = e.waitStopped([]string{"cred-1"}, 10*time.Second)["cred-1"]
+			if got.Status != ledger.StatusCompleted || len(got.Numbers) != 2 || len(e.emu.Purchases()) != 2 {
+				t.Fatalf("after the fix: %s with %d numbers; the emulator sold %d", got.Status, len(got.Numbers), len(e.emu.Purchases()))
+			}
 		})
 	}
 }
