@@ -33,6 +33,8 @@ const (
 	AliyunReadTimeout     = "XNUM_ALIYUN_READ_TIMEOUT"
 	AliyunQueryAttempts   = "XNUM_ALIYUN_QUERY_ATTEMPTS"
 	AliyunBuyQPS          = "XNUM_ALIYUN_BUY_QPS"
+	BuyConsumer           = "XNUM_BUY_CONSUMER"
+	FCFunctionName        = "FC_FUNCTION_NAME" // set by FC in every function instance
 
 	VolcAccessKey    = "VOLC_ACCESSKEY"
 	VolcSecretKey    = "VOLC_SECRETKEY"
@@ -203,23 +205,36 @@ func LoadNATS(lookup Lookup) (NATS, error) {
 	return n, nil
 }
 
-// Buy is the buy worker's provider rate.
+// Buy is the buy worker's configuration.
 type Buy struct {
 	// QPS limits BuySecretNo calls per second per worker; 0 means no limit.
 	QPS float64
+	// Consumer runs the long-lived JetStream consumer beside the HTTP routes.
+	// FC freezes an instance between invocations, so there the worker runs
+	// per event (timer drain, EventBridge) instead: the default is off on FC
+	// and on elsewhere.
+	Consumer bool
 }
 
-// LoadBuy reads XNUM_ALIYUN_BUY_QPS (default 5; 0: no limit).
+// LoadBuy reads XNUM_ALIYUN_BUY_QPS (default 5; 0: no limit) and
+// XNUM_BUY_CONSUMER (true or false; default false on FC, true elsewhere).
 func LoadBuy(lookup Lookup) (Buy, error) {
-	s := get(lookup, AliyunBuyQPS)
-	if s == "" {
-		return Buy{QPS: DefaultBuyQPS}, nil
+	b := Buy{QPS: DefaultBuyQPS, Consumer: get(lookup, FCFunctionName) == ""}
+	if s := get(lookup, AliyunBuyQPS); s != "" {
+		q, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(q) || q < 0 || q > 1000 {
+			return Buy{}, bad(AliyunBuyQPS, "must be a number of calls per second from 0 (no limit) to 1000, not "+strconv.Quote(s))
+		}
+		b.QPS = q
 	}
-	q, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(q) || q < 0 || q > 1000 {
-		return Buy{}, bad(AliyunBuyQPS, "must be a number of calls per second from 0 (no limit) to 1000, not "+strconv.Quote(s))
+	if s := get(lookup, BuyConsumer); s != "" {
+		c, err := strconv.ParseBool(s)
+		if err != nil {
+			return Buy{}, bad(BuyConsumer, "must be true or false, not "+strconv.Quote(s))
+		}
+		b.Consumer = c
 	}
-	return Buy{QPS: q}, nil
+	return b, nil
 }
 
 // LoadLevel reads XNUM_LOG_LEVEL: debug, info (default), warn or error.

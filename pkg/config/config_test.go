@@ -180,6 +180,21 @@ func TestBuyAndLevel(t *testing.T) {
 			checkErr(t, err, config.AliyunBuyQPS)
 		}
 	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want bool
+	}{
+		{nil, true},
+		{map[string]string{config.FCFunctionName: "xnum-buy"}, false},
+		{map[string]string{config.FCFunctionName: "xnum-buy", config.BuyConsumer: "true"}, true},
+		{map[string]string{config.BuyConsumer: "false"}, false},
+	} {
+		if b, err := config.LoadBuy(env(tc.env)); err != nil || b.Consumer != tc.want {
+			t.Errorf("consumer with %v: %+v %v, want %v", tc.env, b, err, tc.want)
+		}
+	}
+	_, err = config.LoadBuy(env(map[string]string{config.BuyConsumer: "maybe"}))
+	checkErr(t, err, config.BuyConsumer)
 	if l, err := config.LoadLevel(env(map[string]string{config.LogLevel: "debug"})); err != nil || l != slog.LevelDebug {
 		t.Errorf("level: %v %v", l, err)
 	}
