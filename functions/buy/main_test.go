@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xnum-dev/xnum/pkg/config"
+	"github.com/xnum-dev/xnum/pkg/embednats"
+	"github.com/xnum-dev/xnum/pkg/intake"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
+	"github.com/xnum-dev/xnum/pkg/trigger/lambda/lambdatest"
+	"github.com/xnum-dev/xnum/pkg/trigger/serve"
+)
+
+type env map[string]string
+
+func (e env) lookup(k string) (string, bool) { v, ok := e[k]; return v, ok }
+
+// stack is a NATS server and an emulator, and the environment that points
+// the buy binary at them.
+func stack(t *testing.T, opts ...emulator.Option) (*emulatortest.Server, env) {
+	t.Helper()
+	ns := embednats.RunTest(t)
+	emu := emulatortest.NewServer(t, opts...)
+	return emu, env{
+		config.AliyunAccessKeyID:     emulator.DefaultAccessKeyID,
+		config.AliyunAccessKeySecret: emulator.DefaultAccessKeySecret,
+		config.AliyunEndpoint:        emu.URL,
+		config.NATSURL:               ns.ClientURL(),
+		config.AliyunBuyQPS:          "0",
+	}
+}
+
+// start runs the binary's run under FC's contract on a loopback listener.
+func start(t *testing.T, e env) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, e.lookup, io.Discard, serve.WithListener(ln)) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+func do(t *testing.T, method, url, body string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+// waitOrder polls GET /orders/{id} until the order reaches status.
+func waitOrder(t *testing.T, base, id, status string) intake.Order {
+	t.Helper()
+	var o intake.Order
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		resp, body := do(t, "GET", base+"/orders/"+id, "")
+		if resp.StatusCode == 200 && json.Unmarshal([]byte(body), &o) == nil && o.Status == status {
+			return o
+		}
+	}
+	t.Fatalf("order %s did not become %s; last seen %+v", id, status, o)
+	return o
+}
+
+func order(id string, qty int) string {
+	return fmt.Sprintf(`{"orderId":%q,"poolKey":"FC100000000000001","city":"杭州","specId":1,"quantity":%d}`, id, qty)
+}
+
+// Run alone, off FC: the routes take an order and the built-in consumer
+// buys it; a duplicate POST buys nothing more.
+func TestHTTPWithConsumer(t *testing.T) {
+	emu, e := stack(t)
+	base := start(t, e)
+
+	resp, body := do(t, "POST", base+"/orders", order("o-http-1", 3))
+	if resp.StatusCode != 202 || resp.Header.Get("Location") != "/orders/o-http-1" {
+		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := do(t, "POST", base+"/orders", order("o-http-1", 3)); resp.StatusCode != 200 {
+		t.Fatalf("the same order again: %d, want 200", resp.StatusCode)
+	}
+	if resp, _ := do(t, "POST", base+"/orders", order("o-http-1", 2)); resp.StatusCode != 409 {
+		t.Fatalf("the same id with another body: %d, want 409", resp.StatusCode)
+	}
+	o := waitOrder(t, base, "o-http-1", "completed")
+	if len(o.Numbers) != 3 || len(emu.Dypls().Purchases()) != 3 {
+		t.Fatalf("completed with %v; the emulator sold %d", o.Numbers, len(emu.Dypls().Purchases()))
+	}
+	if resp, _ := do(t, "GET", base+"/orders/nope", ""); resp.StatusCode != 404 {
+		t.Errorf("unknown order: %d", resp.StatusCode)
+	}
+}
+
+// On FC there is no consumer: a timer invocation drains the queue, and an
+// event invocation (here EventBridge from MNS) carries an order itself. The
+// role's STS credentials come in the request headers and are the ones used.
+func TestFCEvents(t *testing.T) {
+	emu, e := stack(t, emulator.WithSTSToken("STS.role", "role-secret", "role-token"))
+	e[config.FCFunctionName] = "xnum-buy-worker"
+	// The credentials FC put in the environment at start have expired.
+	e[config.AliyunAccessKeyID], e[config.AliyunAccessKeySecret] = "STS.old", "old-secret"
+	base := start(t, e)
+	sts := []string{"x-fc-access-key-id", "STS.role", "x-fc-access-key-secret", "role-secret", "x-fc-security-token", "role-token"}
+
+	if resp, body := do(t, "POST", base+"/orders", order("o-fc-timer", 2)); resp.StatusCode != 202 {
+		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := len(emu.Dypls().Purchases()); n != 0 {
+		t.Fatalf("bought %d numbers with no consumer and no invocation", n)
+	}
+	timer := `{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`
+	resp, body := do(t, "POST", base+"/invoke", timer, append(sts, "x-fc-request-id", "fc-timer-1")...)
+	if resp.StatusCode != 200 || resp.Header.Get("x-fc-status") != "200" {
+		t.Fatalf("timer invocation: %d %s", resp.StatusCode, body)
+	}
+	waitOrder(t, base, "o-fc-timer", "completed")
+
+	mns := `{"id":"e-1","source":"xnum-orders-mns","specversion":"1.0","type":"mns:Queue:SendMessage","datacontenttype":"application/json; charset=utf-8","subject":"acs:mns:cn-hangzhou:123:queues/xnum-orders","time":"2026-11-22T07:49:00Z","aliyunaccountid":"123","aliyunpublishtime":"2026-11-22T07:49:00Z","aliyuneventbusname":"default","aliyunregionid":"cn-hangzhou","data":{"requestId":"r-1","messageId":"m-1","messageBody":` + mustQuote(order("o-fc-mns", 1)) + `}}`
+	resp, body = do(t, "POST", base+"/invoke", mns, append(sts, "x-fc-request-id", "fc-mns-1")...)
+	if resp.StatusCode != 200 {
+		t.Fatalf("EventBridge invocation: %d %s", resp.StatusCode, body)
+	}
+	waitOrder(t, base, "o-fc-mns", "completed")
+	if n := len(emu.Dypls().Purchases()); n != 3 {
+		t.Fatalf("the emulator sold %d numbers for 2+1 ordered", n)
+	}
+
+	// Without the role's headers the stale environment keys are refused:
+	// the invocation fails (404, x-fc-status 404) and FC will retry it.
+	resp, _ = do(t, "POST", base+"/invoke", order("o-fc-nocreds", 1), "x-fc-request-id", "fc-direct-1")
+	if resp.StatusCode != 404 || resp.Header.Get("x-fc-status") != "404" {
+		t.Fatalf("direct invocation without credentials: %d", resp.StatusCode)
+	}
+}
+
+func mustQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// On Lambda, SQS batches go through the same worker.
+func TestLambdaSQS(t *testing.T) {
+	emu, e := stack(t)
+	api := lambdatest.NewRuntimeAPI()
+	t.Setenv("AWS_LAMBDA_RUNTIME_API", api.Addr())
+	e["AWS_LAMBDA_RUNTIME_API"] = api.Addr()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, e.lookup, io.Discard) }()
+
+	batch := fmt.Sprintf(`{"Records":[
+		{"messageId":"m-1","receiptHandle":"h1","body":%s,"attributes":{},"messageAttributes":{},"eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:us-east-2:123456789012:orders","awsRegion":"us-east-2"},
+		{"messageId":"m-2","receiptHandle":"h2","body":%s,"attributes":{},"messageAttributes":{},"eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:us-east-2:123456789012:orders","awsRegion":"us-east-2"},
+		{"messageId":"m-3","receiptHandle":"h3","body":%s,"attributes":{},"messageAttributes":{},"eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:us-east-2:123456789012:orders","awsRegion":"us-east-2"}]}`,
+		mustQuote(order("o-sqs-1", 1)), mustQuote(order("o-sqs-2", 2)), mustQuote(order("o-sqs-1", 1)))
+	res := api.Invoke(t, []byte(batch))
+	var out struct {
+		BatchItemFailures []struct{ ItemIdentifier string } `json:"batchItemFailures"`
+	}
+	if res.Kind != "response" || json.Unmarshal(res.Body, &out) != nil || len(out.BatchItemFailures) != 0 {
+		t.Fatalf("SQS batch: %s %s", res.Kind, res.Body)
+	}
+	if n := len(emu.Dypls().Purchases()); n != 3 {
+		t.Fatalf("the emulator sold %d numbers for orders of 1 and 2 (one delivered twice)", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	_, e := stack(t)
+	for _, tc := range []struct {
+		name, key, value string
+	}{
+		{"no NATS", config.NATSURL, ""},
+		{"bad QPS", config.AliyunBuyQPS, "fast"},
+		{"bad consumer flag", config.BuyConsumer, "maybe"},
+		{"no Alibaba key", config.AliyunAccessKeyID, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := env{}
+			for k, v := range e {
+				bad[k] = v
+			}
+			bad[tc.key] = tc.value
+			err := run(context.Background(), bad.lookup, io.Discard)
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Var != tc.key || strings.Contains(err.Error(), emulator.DefaultAccessKeySecret) {
+				t.Fatalf("run = %v, want an error naming %s", err, tc.key)
+			}
+		})
+	}
+}
