@@ -47,6 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return flag.ErrHelp
 	}
 	switch args[0] {
+	case "dev":
+		return runDev(ctx, args[1:], stdout, stderr)
 	case "emulator":
 		return runEmulator(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":

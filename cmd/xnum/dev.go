@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+
+	"github.com/xnum-dev/xnum/pkg/config"
+	"github.com/xnum-dev/xnum/pkg/devstack"
+	"github.com/xnum-dev/xnum/pkg/logging"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
+)
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("dev", stderr)
+	httpAddr := fs.String("http", "127.0.0.1:8080", "address of the functions' HTTP routes")
+	natsAddr := fs.String("nats", "127.0.0.1:4222", "address of the embedded NATS server")
+	emuAddr := fs.String("emulator", "127.0.0.1:0", "address of the two-cloud emulator (0: a free port)")
+	data := fs.String("data", "", "keep JetStream's store (orders, ledger) in this directory; default: a temporary one")
+	qps := fs.Float64("buy-qps", config.DefaultBuyQPS, "BuySecretNo calls per second the worker may make (0: no limit)")
+	level := fs.String("log-level", "info", "debug, info, warn or error; logs go to stderr as JSON")
+	var faults faultFlags
+	fs.Var(&faults, "fault", "inject an emulator fault, Action:key=value[,...] (repeatable; see xnum emulator -h)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	lvl, err := logging.ParseLevel(*level)
+	if err != nil {
+		return err
+	}
+	set := fault.NewSet(1)
+	for _, spec := range faults {
+		action, f, err := fault.Parse(spec)
+		if err != nil {
+			return err
+		}
+		set.Set(action, f)
+	}
+	cfg := devstack.Config{
+		HTTPAddr: *httpAddr, NATSAddr: *natsAddr, EmulatorAddr: *emuAddr, DataDir: *data,
+		BuyQPS:   *qps,
+		Emulator: []emulator.Option{emulator.WithFaults(set)},
+		Logger:   logging.New(stderr, logging.Options{Level: lvl, Function: "xnum-dev"}),
+	}
+	return devstack.Run(ctx, cfg, func(s devstack.Stack) { printBanner(stdout, s) })
+}
+
+func printBanner(w io.Writer, s devstack.Stack) {
+	store := s.DataDir
+	if store == "" {
+		store = "a temporary directory, removed at exit (--data DIR keeps it)"
+	}
+	remain := s.HTTPURL + "/remain?" + url.Values{"city": {"杭州"}, "specId": {"1"}}.Encode()
+	list := s.HTTPURL + "/remain?" + url.Values{"city": {"全国列表"}, "specId": {"2"}}.Encode()
+	fmt.Fprintf(w, `xnum dev is running (Ctrl-C stops it)
+  functions  %[1]s   remain, pools, buy (orders)
+  nats       %[2]s   JetStream store: %[3]s
+  emulator   %[4]s   Dyplsapi + VMS, AccessKeyId %[5]s, pool key FC100000000000001
+
+Try:
+  curl '%[6]s'
+  curl '%[7]s'
+  curl '%[1]s/pools?limit=3'
+  curl '%[1]s/pools/%[9]s/numbers?limit=2'
+  curl -i -X POST %[1]s/orders -H 'Idempotency-Key: demo-1' -d '{"poolKey":"FC100000000000001","city":"杭州","specId":2,"quantity":2}'
+  curl '%[1]s/orders/demo-1'
+With the nats CLI (github.com/nats-io/natscli):
+  nats --server %[2]s req xnum.remain '{"city":"全国","specId":1}'
+  nats --server %[2]s pub xnum.orders.requested '{"orderId":"demo-2","poolKey":"FC100000000000001","city":"北京","specId":2,"quantity":1}' -H Nats-Msg-Id:demo-2
+
+Operate orders from another shell:
+  export NATS_URL=%[2]s XNUM_ALIYUN_ENDPOINT=%[4]s ALIBABA_CLOUD_ACCESS_KEY_ID=%[5]s ALIBABA_CLOUD_ACCESS_KEY_SECRET=%[8]s
+  go run ./cmd/xnum orders list
+`, s.HTTPURL, s.NATSURL, store, s.EmulatorURL, emulator.DefaultAccessKeyID, remain, list, emulator.DefaultAccessKeySecret, s.Emulator.VMS().Pools()[0].No)
+}
