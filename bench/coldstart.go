@@ -14,6 +14,7 @@ type target struct {
 	bin   string
 	env   []string
 	probe probe
+	build buildSpec
 }
 
 // helloProbe is the baseline's real answer.
@@ -139,7 +140,7 @@ func sizeRows(baseline target, fns []target) []Row {
 	for _, t := range fns {
 		size, err := fileSize(t.bin)
 		rows = append(rows, Row{
-			Figure:     fmt.Sprintf("binary size: %s (CGO_ENABLED=0 -trimpath -ldflags=\"-s -w\")", t.name),
+			Figure:     fmt.Sprintf("binary size: %s (%s)", t.name, t.build),
 			Unit:       "MB",
 			Measured:   mb(size),
 			Baseline:   mb(base),

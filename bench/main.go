@@ -2,7 +2,8 @@
 // one Markdown table. Every ratio compares a figure with a baseline built and
 // run beside it in the same run, on the same machine:
 //
-//   - cold start: each function binary, built as s.yaml builds it, from exec
+//   - cold start: each function binary, built as s.yaml builds it (its
+//     go build line is read from s.yaml; GOOS and GOARCH stay the host's), from exec
 //     to its first real answer (remain and pools through the emulator, buy's
 //     intake a POST /orders accepted) vs a bare net/http binary;
 //   - remain throughput: GET /remain through the function's binary vs the bare
@@ -182,16 +183,27 @@ func run(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 // yet is missing with its reason.
 type binaries struct {
 	hello, remain, pools, buy string
+	builds                    map[string]buildSpec // how each was built
 	missing                   map[string]error
 }
 
 func buildAll(ctx context.Context, dir string, o options) (binaries, error) {
-	b := binaries{missing: map[string]error{}}
+	b := binaries{missing: map[string]error{}, builds: map[string]buildSpec{}}
 	if !o.has("coldstart") && !o.has("throughput") && !o.has("memory") {
 		return b, nil
 	}
+	specs := b.builds
+	for _, name := range []string{"remain", "pools", "buy"} {
+		spec, err := sYAMLBuild("s.yaml", "./functions/"+name)
+		if err != nil {
+			logf("%v; building %s with %s", err, name, defaultBuild)
+			spec = defaultBuild
+		}
+		specs[name] = spec
+	}
+	specs["hello"] = specs["remain"] // the baseline is built as the functions are
 	var err error
-	if b.hello, err = build(ctx, dir, "hello", "./bench/internal/hello"); err != nil {
+	if b.hello, err = build(ctx, dir, "hello", "./bench/internal/hello", specs["hello"]); err != nil {
 		return b, err
 	}
 	for _, f := range []struct {
@@ -203,9 +215,10 @@ func buildAll(ctx context.Context, dir string, o options) (binaries, error) {
 			b.missing[f.name] = fmt.Errorf("%s does not exist yet", pkg)
 			continue
 		}
-		if *f.out, err = build(ctx, dir, f.name, pkg); err != nil {
+		if *f.out, err = build(ctx, dir, f.name, pkg, specs[f.name]); err != nil {
 			b.missing[f.name] = err
 		}
+		logf("built %s with %s (from %s)", f.name, specs[f.name], specs[f.name].From)
 	}
 	return b, nil
 }

@@ -45,14 +45,14 @@ func measure(ctx context.Context, o options, b binaries) ([]Row, error) {
 	}
 	defer c.Close()
 
-	hello := target{name: "net/http hello", bin: b.hello, probe: helloProbe}
+	hello := target{name: "net/http hello", bin: b.hello, probe: helloProbe, build: b.builds["hello"]}
 	var fns []target
 	var missing []Row // rows for functions that could not be built
 	if b.remain != "" {
-		fns = append(fns, target{name: "remain", bin: b.remain, env: c.aliyunEnv(), probe: remainProbe()})
+		fns = append(fns, target{name: "remain", bin: b.remain, env: c.aliyunEnv(), probe: remainProbe(), build: b.builds["remain"]})
 	}
 	if b.pools != "" {
-		fns = append(fns, target{name: "pools", bin: b.pools, env: c.volcEnv(), probe: poolsProbe})
+		fns = append(fns, target{name: "pools", bin: b.pools, env: c.volcEnv(), probe: poolsProbe, build: b.builds["pools"]})
 	}
 	var nats *broker
 	if b.buy != "" && (o.has("coldstart") || o.has("memory")) {
@@ -60,8 +60,10 @@ func measure(ctx context.Context, o options, b binaries) ([]Row, error) {
 			return nil, err
 		}
 		defer nats.Close()
-		env := append(c.aliyunEnv(), "NATS_URL="+nats.srv.ClientURL())
-		fns = append(fns, target{name: "buy (intake)", bin: b.buy, env: env, probe: ordersProbe()})
+		// As on FC: the intake alone, orders bought by event invocations
+		// (the long-lived consumer is off there too).
+		env := append(c.aliyunEnv(), "NATS_URL="+nats.srv.ClientURL(), "XNUM_BUY_CONSUMER=false")
+		fns = append(fns, target{name: "buy (intake)", bin: b.buy, env: env, probe: ordersProbe(), build: b.builds["buy"]})
 	}
 	for _, name := range []string{"remain", "pools", "buy"} {
 		if err := b.missing[name]; err != nil {
