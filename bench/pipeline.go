@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -246,7 +248,7 @@ func runOrders(ctx context.Context, b *broker, c *cloud, orders []events.OrderRe
 
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cpu0 := cpuTime()
+	cpu0, busy0 := cpuTime(), machineBusy()
 	t0 := time.Now()
 	if err := publishAsync(tctx, b.js, msgs); err != nil {
 		return 0, out, w.Stats(), err
@@ -254,7 +256,9 @@ func runOrders(ctx context.Context, b *broker, c *cloud, orders []events.OrderRe
 	select {
 	case <-out.all:
 		d := time.Since(t0)
-		logf("orders: %v of CPU per order; %s", perItem(cpuTime()-cpu0, len(orders)), writesPerOrder(ctx, q, len(orders)))
+		own, all := cpuTime()-cpu0, machineBusy()-busy0
+		logf("orders: %v of CPU per order; the bench process used %.0f%% of a CPU, the whole machine %.0f%%; %s",
+			perItem(own, len(orders)), 100*own.Seconds()/d.Seconds(), 100*all.Seconds()/d.Seconds(), writesPerOrder(ctx, q, len(orders)))
 		return d, out, w.Stats(), nil
 	case err := <-ran:
 		return 0, out, w.Stats(), fmt.Errorf("worker stopped: %v", err)
@@ -420,6 +424,32 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// machineBusy is the CPU time every process on the machine has used, from
+// /proc/stat; 0 when it cannot be read.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0
+	}
+	var ticks int64
+	for i, v := range f[1:8] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
 
 func perItem(d time.Duration, n int) time.Duration {
