@@ -55,9 +55,9 @@ func TestOrderCompletes(t *testing.T) {
 // producer re-publishing after the duplicate window would) and consumed by
 // two workers at once. Every order buys exactly its quantity.
 func TestDuplicateDeliveries(t *testing.T) {
-	n := 100
+	n := 1000
 	if soak() {
-		n = 1000
+		n = 5000
 	}
 	e := newEnv(t, withNumbers(hangzhou(2*n+100)...))
 	w1 := e.worker("w1", worker.WithConcurrency(4))
