@@ -88,7 +88,7 @@ func measure(ctx context.Context, o options, b binaries) ([]Row, error) {
 		} else {
 			logf("remain throughput: %v per side at concurrency %d", o.duration, o.concurrency)
 			profiled(o, "throughput", func() {
-				rows = append(rows, remainThroughputRows(ctx, c, *remain, hello, o.concurrency, o.duration)...)
+				rows = append(rows, remainThroughputRows(ctx, c, *remain, hello, o.concurrency, o.duration, o.latency)...)
 			})
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 )
 
 // rate is what a closed-loop load of some concurrency achieved.
@@ -105,9 +107,15 @@ func alternate(ctx context.Context, conc int, d time.Duration, rounds int, loads
 // the function's path is the bare call plus one more HTTP exchange, so on
 // one shared CPU the ratio cannot exceed hello/(hello+bare) however little
 // the function itself costs; the last row shows that ceiling.
-func remainThroughputRows(ctx context.Context, c *cloud, fn, hello target, conc int, d time.Duration) []Row {
+func remainThroughputRows(ctx context.Context, c *cloud, fn, hello target, conc int, d, latency time.Duration) []Row {
+	figure := fmt.Sprintf("remain throughput: GET /remain through the function, %d concurrent", conc)
+	if latency > 0 {
+		figure += fmt.Sprintf(", provider latency %v", latency)
+		c.Faults().Set("QuerySecretNoRemain", fault.Fault{Latency: latency})
+		defer c.Faults().Set("QuerySecretNoRemain", fault.Fault{})
+	}
 	row := Row{
-		Figure:     fmt.Sprintf("remain throughput: GET /remain through the function, %d concurrent", conc),
+		Figure:     figure,
 		Unit:       "req/s",
 		BaselineOf: "aliyun.Client.Remain",
 		Goals:      []Goal{RatioAtLeast(0.8)},
@@ -163,6 +171,9 @@ func remainThroughputRows(ctx context.Context, c *cloud, fn, hello target, conc 
 	if n := rf.failed + rb.failed + rh.failed; n > 0 {
 		err := fmt.Errorf("%d calls failed, first: %v", n, firstErr(rf.firstErr, rb.firstErr, rh.firstErr))
 		row.Err, helloRow.Err, ceiling.Err = err, err, err
+	}
+	if latency > 0 {
+		return []Row{row, helloRow} // the ceiling is a CPU bound; with latency the calls wait instead
 	}
 	return []Row{row, helloRow, ceiling}
 }
