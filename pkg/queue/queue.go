@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -176,7 +177,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Queue,
 	}
 	q := &Queue{JS: js, Config: c}
 	var err error
-	q.Stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	q.Stream, err = ensureStream(ctx, js, jetstream.StreamConfig{
 		Name:        c.Stream,
 		Description: "xnum order and number events",
 		Subjects:    []string{events.SubjectOrders, events.SubjectNumbers},
@@ -190,7 +191,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Queue,
 	if err != nil {
 		return nil, Unavailable("create stream "+c.Stream, err)
 	}
-	q.Consumer, err = js.CreateOrUpdateConsumer(ctx, c.Stream, jetstream.ConsumerConfig{
+	q.Consumer, err = ensureConsumer(ctx, js, c.Stream, jetstream.ConsumerConfig{
 		Durable:       c.Consumer,
 		Description:   "xnum buy worker",
 		FilterSubject: events.SubjectOrderRequested,
@@ -212,7 +213,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Queue,
 	if c.Stream != StreamName {
 		advStream = c.Stream + "_ADVISORIES"
 	}
-	if _, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	if _, err = ensureStream(ctx, js, jetstream.StreamConfig{
 		Name:        advStream,
 		Description: "max-deliveries advisories of " + c.Consumer,
 		Subjects:    []string{advSubject},
@@ -223,7 +224,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Queue,
 	}); err != nil {
 		return nil, Unavailable("create stream "+advStream, err)
 	}
-	q.Advisories, err = js.CreateOrUpdateConsumer(ctx, advStream, jetstream.ConsumerConfig{
+	q.Advisories, err = ensureConsumer(ctx, js, advStream, jetstream.ConsumerConfig{
 		Durable:       c.Consumer + "-max-deliveries",
 		Description:   "ends orders whose last delivery was not acked",
 		FilterSubject: advSubject,
@@ -236,7 +237,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Queue,
 	if err != nil {
 		return nil, Unavailable("create advisory consumer", err)
 	}
-	q.Ledger, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	q.Ledger, err = ensureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      c.Bucket,
 		Description: "xnum order ledger",
 		History:     c.LedgerHistory,
@@ -282,4 +283,44 @@ func Connect(url string, opts ...nats.Option) (*nats.Conn, error) {
 		return nil, Unavailable("connect", err)
 	}
 	return nc, nil
+}
+
+// Setup runs at every start of every function instance, so it must be cheap
+// when everything is in place: the server answers a create whose
+// configuration matches what exists without writing anything, while an
+// update rewrites the stream's or consumer's metadata on disk (milliseconds
+// each). So: create, and update only what differs.
+
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.CreateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return js.UpdateStream(ctx, cfg)
+	}
+	return s, err
+}
+
+func ensureKeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := js.CreateKeyValue(ctx, cfg)
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		return js.UpdateKeyValue(ctx, cfg)
+	}
+	return kv, err
+}
+
+// ensureConsumer reads the consumer and writes it only when it is missing or
+// differs in what Setup sets (a create of an identical consumer is not free).
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	if c, err := js.Consumer(ctx, stream, cfg.Durable); err == nil && sameConsumer(c.CachedInfo().Config, cfg) {
+		return c, nil
+	}
+	return js.CreateOrUpdateConsumer(ctx, stream, cfg)
+}
+
+func sameConsumer(have, want jetstream.ConsumerConfig) bool {
+	return have.Description == want.Description && have.FilterSubject == want.FilterSubject &&
+		have.DeliverPolicy == want.DeliverPolicy && have.AckPolicy == want.AckPolicy &&
+		have.AckWait == want.AckWait && have.MaxDeliver == want.MaxDeliver &&
+		slices.Equal(have.BackOff, want.BackOff) && have.MaxAckPending == want.MaxAckPending &&
+		(have.Replicas == want.Replicas || have.Replicas == 0 && want.Replicas == 1) &&
+		have.InactiveThreshold == want.InactiveThreshold
 }

@@ -103,9 +103,20 @@ func (c *Client) once(ctx context.Context, op string, p policy, attempt int, x e
 	}
 
 	rt := &callTransport{base: c.transport, ctx: ctx, detach: p == spendsMoney}
-	client, err := c.sdkClient(creds, rt)
-	if err != nil {
-		return &provider.Error{Kind: provider.ErrInternal, Provider: Name, Op: op, Message: "SDK client: " + scrub.text(err.Error())}
+	var client *dyplsapi.Client
+	if creds == c.creds {
+		if v := c.sdkClients.Get(); v != nil {
+			client = v.(*dyplsapi.Client)
+			client.SetTransport(rt)
+		}
+	}
+	if client == nil {
+		if client, err = c.sdkClient(creds, rt); err != nil {
+			return &provider.Error{Kind: provider.ErrInternal, Provider: Name, Op: op, Message: "SDK client: " + scrub.text(err.Error())}
+		}
+	}
+	if creds == c.creds {
+		defer c.sdkClients.Put(client)
 	}
 	x.req.SetDomain(c.host)
 	x.req.SetScheme(c.scheme)
@@ -113,7 +124,7 @@ func (c *Client) once(ctx context.Context, op string, p policy, attempt int, x e
 	x.req.SetConnectTimeout(c.connectTimeout)
 
 	start := time.Now()
-	err = client.DoAction(x.req, x.resp)
+	err = doAction(client, x)
 	latency := time.Since(start)
 	scrub = append(scrub, x.req.GetQueryParams()["Signature"])
 	out := classify(ctx, op, p, x, err, rt.sent.Load(), scrub)
@@ -238,4 +249,22 @@ func (c *Client) logCall(ctx context.Context, op string, attempt int, creds prov
 		slog.String("accessKeyId", creds.AccessKeyID),
 		slog.Duration("latency", latency),
 	)
+}
+
+// doAction runs the SDK call on a goroutine of its own. The SDK makes each
+// request's SignatureNonce from the calling goroutine's id, which it reads
+// by formatting the whole stack (runtime.Stack): under an HTTP server's
+// middleware that walk costs more than the rest of the signature. A fresh
+// goroutine's stack is a dozen frames deep.
+func doAction(client *dyplsapi.Client, x exchange) error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("aliyun: the SDK panicked: %v", p)
+			}
+		}()
+		done <- client.DoAction(x.req, x.resp)
+	}()
+	return <-done
 }

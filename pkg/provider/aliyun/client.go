@@ -56,7 +56,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -134,6 +133,7 @@ type Client struct {
 	attempts       int
 	log            *slog.Logger
 	transport      *http.Transport
+	sdkClients     sync.Pool // of *dyplsapi.Client for creds, one call at a time each
 
 	// Backoff of query retries: full jitter over base·2^n, capped.
 	backoffBase, backoffMax time.Duration
@@ -146,7 +146,18 @@ var (
 	_ provider.Releaser        = (*Client)(nil)
 )
 
-var regionPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+// regionID tells a region id: 1 to 64 of a-z, 0-9 and '-'.
+func regionID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // sdkInit makes the SDK fill its package-level endpoint map once, before any
 // concurrent use: dyplsapi.GetEndpointMap writes it on first use.
@@ -200,7 +211,7 @@ func validate(cfg *Config) error {
 	if cfg.Region == "" {
 		cfg.Region = DefaultRegion
 	}
-	if !regionPattern.MatchString(cfg.Region) {
+	if !regionID(cfg.Region) {
 		return bad("Region", "must be a region id such as cn-hangzhou")
 	}
 	if cfg.Endpoint == "" {

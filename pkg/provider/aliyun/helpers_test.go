@@ -123,12 +123,12 @@ func noSecrets(t *testing.T, what string, texts ...string) {
 				}
 			}
 		}
-		for _, m := range rawParam.FindAllString(text, -1) {
+		for _, m := range rawParam().FindAllString(text, -1) {
 			if !strings.HasSuffix(m, "="+redactedText) {
 				t.Fatalf("%s holds %s: %s", what, m, text)
 			}
 		}
-		for _, m := range escapedParam.FindAllString(text, -1) {
+		for _, m := range escapedParam().FindAllString(text, -1) {
 			if !strings.HasSuffix(m, "%3D"+redactedText) {
 				t.Fatalf("%s holds %s: %s", what, m, text)
 			}

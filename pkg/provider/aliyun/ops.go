@@ -2,11 +2,13 @@ package aliyun
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/responses"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/dyplsapi"
 
 	"github.com/xnum-dev/xnum/pkg/provider"
@@ -25,14 +27,20 @@ func (c *Client) Remain(ctx context.Context, q provider.RemainQuery) (provider.R
 	if err := q.Validate(); err != nil {
 		return provider.RemainResult{}, err
 	}
-	var resp *dyplsapi.QuerySecretNoRemainResponse
+	var resp remainAnswer
 	err := c.do(ctx, "QuerySecretNoRemain", readOnly, func() exchange {
 		req := dyplsapi.CreateQuerySecretNoRemainRequest()
 		req.SpecId = requests.NewInteger(int(q.SpecID))
 		req.City = q.City
 		req.SecretNo = q.Prefix
-		resp = dyplsapi.CreateQuerySecretNoRemainResponse()
-		return exchange{req: req, resp: resp, answer: func() (string, string, string) { return resp.Code, resp.Message, resp.RequestId }}
+		raw := responses.NewCommonResponse()
+		resp = remainAnswer{}
+		return exchange{req: req, resp: raw, answer: func() (string, string, string) {
+			if json.Unmarshal(raw.GetHttpContentBytes(), &resp) != nil {
+				return "", "", ""
+			}
+			return resp.Code, resp.Message, resp.RequestId
+		}}
 	})
 	if err != nil {
 		return provider.RemainResult{}, err
@@ -161,4 +169,24 @@ func digits(s string) bool {
 		}
 	}
 	return true
+}
+
+// remainAnswer is QuerySecretNoRemain's JSON answer, decoded with
+// encoding/json: the SDK's json-iterator spends about a millisecond
+// building its decoder on a process's first call, which is most of a cold
+// start's first answer.
+type remainAnswer struct {
+	RequestId       string
+	Code            string
+	Message         string
+	SecretRemainDTO struct {
+		City          string
+		Amount        int64
+		RemainDTOList struct {
+			RemainDTO []struct {
+				City   string
+				Amount int64
+			} `json:"remainDTO"`
+		}
+	}
 }

@@ -77,10 +77,10 @@ func (s *Server) querySecretNoRemain(p url.Values, c *call) (any, *apiError) {
 	dto := secretRemainDTO{City: city}
 	switch city {
 	case CityNationwide:
-		dto.Amount = int64(len(s.inv.matching(spec, prefix, anyCity)))
+		dto.Amount = s.inv.count(spec, prefix, "")
 	case CityNationwideList:
 		byCity := map[string]int64{}
-		for _, n := range s.inv.matching(spec, prefix, anyCity) {
+		for _, n := range s.inv.matching(spec, prefix, "") {
 			byCity[n.City]++
 		}
 		list := &remainDTOList{RemainDTO: []remainDTO{}}
@@ -93,7 +93,7 @@ func (s *Server) querySecretNoRemain(p url.Values, c *call) (any, *apiError) {
 		})
 		dto.RemainDTOList = list
 	default:
-		dto.Amount = int64(len(s.inv.matching(spec, prefix, isCity(city))))
+		dto.Amount = s.inv.count(spec, prefix, city)
 	}
 	return remainResponse{result: ok(c), SecretRemainDTO: dto}, nil
 }
@@ -121,13 +121,12 @@ func (s *Server) buySecretNo(p url.Values, c *call) (any, *apiError) {
 	if pool == nil {
 		return nil, codeError("isv.POOLKEY_NOT_EXISTS")
 	}
-	candidates := s.inv.matching(spec, prefix, isCity(city))
-	if len(candidates) == 0 {
+	n, found := s.inv.first(spec, prefix, city)
+	if !found {
 		return nil, codeError("isv.NO_AVAILABLE_NUMBER")
 	}
-	n := candidates[0]
 	now := s.clock()
-	delete(s.inv.stock, n.SecretNo)
+	s.inv.take(n)
 	pool.numbers[n.SecretNo] = bought{Number: n, purchased: now, displayPool: display}
 	s.purchases = append(s.purchases, Purchase{
 		PoolKey: p.Get("PoolKey"), SecretNo: n.SecretNo, City: n.City, SpecID: n.SpecID,
@@ -229,10 +228,4 @@ func specCityPrefix(p url.Values, query bool) (spec int, city, prefix string, e 
 		return 0, "", "", invalidParameters("SecretNo must be a prefix of at most 18 digits")
 	}
 	return spec, city, prefix, nil
-}
-
-func anyCity(string) bool { return true }
-
-func isCity(city string) func(string) bool {
-	return func(c string) bool { return c == city }
 }

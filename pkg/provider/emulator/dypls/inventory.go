@@ -142,9 +142,10 @@ func vendorOf(no string) int64 {
 // inventory is the stock for sale and the numbers bought into pools. Its
 // methods expect the Server's lock held.
 type inventory struct {
-	stock map[string]Number   // for sale, by SecretNo
-	known map[string]bool     // every number ever stocked, so none is added twice
-	pools map[string]*poolSet // by PoolKey
+	stock  map[string]Number            // for sale, by SecretNo
+	byCity map[string]map[string]Number // the same, by City then SecretNo
+	known  map[string]bool              // every number ever stocked, so none is added twice
+	pools  map[string]*poolSet          // by PoolKey
 }
 
 type poolSet struct {
@@ -158,7 +159,7 @@ type bought struct {
 }
 
 func newInventory() *inventory {
-	return &inventory{stock: map[string]Number{}, known: map[string]bool{}, pools: map[string]*poolSet{}}
+	return &inventory{stock: map[string]Number{}, byCity: map[string]map[string]Number{}, known: map[string]bool{}, pools: map[string]*poolSet{}}
 }
 
 func (inv *inventory) add(nums []Number) error {
@@ -174,6 +175,10 @@ func (inv *inventory) add(nums []Number) error {
 	}
 	for _, n := range nums {
 		inv.stock[n.SecretNo] = n
+		if inv.byCity[n.City] == nil {
+			inv.byCity[n.City] = map[string]Number{}
+		}
+		inv.byCity[n.City][n.SecretNo] = n
 		inv.known[n.SecretNo] = true
 	}
 	return nil
@@ -185,12 +190,54 @@ func (inv *inventory) addPool(key string) {
 	}
 }
 
-// matching returns the numbers for sale of spec whose SecretNo starts with
-// prefix and whose city passes keep, in SecretNo order.
-func (inv *inventory) matching(spec int, prefix string, keep func(city string) bool) []Number {
+// take removes a number from sale.
+func (inv *inventory) take(n Number) {
+	delete(inv.stock, n.SecretNo)
+	delete(inv.byCity[n.City], n.SecretNo)
+}
+
+// candidates are the numbers for sale of spec in city (every city when
+// city is ""), whose SecretNo starts with prefix. A city's numbers are
+// looked up, not scanned for: a pipeline run stocks thousands.
+func (inv *inventory) candidates(spec int, prefix, city string) map[string]Number {
+	if city != "" {
+		return inv.byCity[city]
+	}
+	return inv.stock
+}
+
+func (n Number) matches(spec int, prefix string) bool {
+	return n.SpecID == spec && strings.HasPrefix(n.SecretNo, prefix)
+}
+
+// count tells how many numbers match.
+func (inv *inventory) count(spec int, prefix, city string) int64 {
+	var c int64
+	for _, n := range inv.candidates(spec, prefix, city) {
+		if n.matches(spec, prefix) {
+			c++
+		}
+	}
+	return c
+}
+
+// first returns the matching number with the lowest SecretNo.
+func (inv *inventory) first(spec int, prefix, city string) (Number, bool) {
+	var best Number
+	found := false
+	for _, n := range inv.candidates(spec, prefix, city) {
+		if n.matches(spec, prefix) && (!found || n.SecretNo < best.SecretNo) {
+			best, found = n, true
+		}
+	}
+	return best, found
+}
+
+// matching returns the numbers that match, in SecretNo order.
+func (inv *inventory) matching(spec int, prefix, city string) []Number {
 	var out []Number
-	for _, n := range inv.stock {
-		if n.SpecID == spec && strings.HasPrefix(n.SecretNo, prefix) && keep(n.City) {
+	for _, n := range inv.candidates(spec, prefix, city) {
+		if n.matches(spec, prefix) {
 			out = append(out, n)
 		}
 	}
