@@ -83,13 +83,14 @@ func Run(ctx context.Context, cfg Config, ready func(Stack)) (err error) {
 	}
 	defer ns.Close()
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The emulator stops after the functions, which may still be finishing
+	// a buy when ctx ends.
+	emuCtx, stopEmu := context.WithCancel(context.Background())
 	emu := emulator.New(cfg.Emulator...)
 	emuURL := "http://" + emuLn.Addr().String()
 	emuDone := make(chan error, 1)
-	go func() { emuDone <- emulator.Serve(ctx, emuLn, emu) }()
-	defer func() { cancel(); err = errors.Join(err, <-emuDone) }()
+	go func() { emuDone <- emulator.Serve(emuCtx, emuLn, emu) }()
+	defer func() { stopEmu(); err = errors.Join(err, <-emuDone) }()
 
 	ali, err := aliyun.New(aliyun.Config{
 		AccessKeyID: emulator.DefaultAccessKeyID, AccessKeySecret: emulator.DefaultAccessKeySecret,

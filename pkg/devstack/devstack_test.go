@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -190,7 +191,13 @@ func TestNATSServices(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var r remain.Response
-	if err := natsrpc.Request(ctx, nc, "xnum.remain", map[string]any{"city": "全国", "specId": 1}, &r); err != nil || r.Amount == 0 {
+	// The services register just after ready is called.
+	err = natsrpc.Request(ctx, nc, "xnum.remain", map[string]any{"city": "全国", "specId": 1}, &r)
+	for errors.Is(err, nats.ErrNoResponders) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+		err = natsrpc.Request(ctx, nc, "xnum.remain", map[string]any{"city": "全国", "specId": 1}, &r)
+	}
+	if err != nil || r.Amount == 0 {
 		t.Fatalf("xnum.remain: %+v %v", r, err)
 	}
 	err = natsrpc.Request(ctx, nc, "xnum.remain", map[string]any{"city": "全国", "specId": 7}, &r)
