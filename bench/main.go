@@ -28,8 +28,10 @@
 //	-reps N           cold starts per binary; the median is reported (default 21)
 //	-duration D       remain throughput: measuring time per side (default 4s)
 //	-concurrency N    remain throughput: requests in flight (default 16)
-//	-provider-latency D  remain throughput: latency the emulator adds to
-//	                  QuerySecretNoRemain (default 0: CPU-bound, the strictest)
+//	-provider-latency LIST  remain throughput: latencies the emulator adds to
+//	                  QuerySecretNoRemain, one measurement each (default 0,20ms:
+//	                  CPU-bound, the strictest, and a provider answering in a
+//	                  time like Dyplsapi's from within its region)
 //	-orders N         pipeline: orders (and raw messages) (default 3000)
 //	-workers N        pipeline and limit: orders the worker processes at once (default 64)
 //	-qps Q            provider limit: BuySecretNo calls per second allowed (default 20)
@@ -65,7 +67,7 @@ type options struct {
 	reps          int
 	duration      time.Duration
 	concurrency   int
-	latency       time.Duration
+	latencies     []time.Duration
 	orders        int
 	workers       int
 	qps           float64
@@ -102,7 +104,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.reps, "reps", 21, "cold starts per binary; the median is reported")
 	fs.DurationVar(&o.duration, "duration", 4*time.Second, "remain throughput: measuring time per side")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "remain throughput: requests in flight")
-	fs.DurationVar(&o.latency, "provider-latency", 0, "remain throughput: latency the emulator adds to QuerySecretNoRemain")
+	latencies := fs.String("provider-latency", "0,20ms", "remain throughput: latencies the emulator adds to QuerySecretNoRemain, comma-separated, one measurement each")
 	fs.IntVar(&o.orders, "orders", 3000, "pipeline: orders (and raw messages)")
 	fs.IntVar(&o.workers, "workers", 64, "pipeline and limit: orders the worker processes at once")
 	fs.Float64Var(&o.qps, "qps", 20, "provider limit: BuySecretNo calls per second allowed")
@@ -119,6 +121,13 @@ func parseFlags(args []string) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	for l := range strings.SplitSeq(*latencies, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(l))
+		if err != nil || d < 0 || d > time.Second {
+			return o, fmt.Errorf("-provider-latency: %q is not a duration between 0 and 1s", l)
+		}
+		o.latencies = append(o.latencies, d)
+	}
 	for p := range strings.SplitSeq(*only, ",") {
 		p = strings.TrimSpace(p)
 		if !slices.Contains(allParts, p) {
@@ -130,8 +139,6 @@ func parseFlags(args []string) (options, error) {
 	case o.reps < 1, o.concurrency < 1, o.orders < 1, o.workers < 1, o.limitOrders < 1,
 		o.limitQuantity < 1 || o.limitQuantity > 100, o.rssRequests < 1, o.rssRounds < 1:
 		return o, fmt.Errorf("counts must be positive (and -limit-quantity at most 100)")
-	case o.latency < 0 || o.latency > time.Second:
-		return o, fmt.Errorf("-provider-latency must be between 0 and 1s")
 	case o.duration < 100*time.Millisecond:
 		return o, fmt.Errorf("-duration %v is too short", o.duration)
 	case o.qps <= 0:

@@ -86,10 +86,12 @@ func measure(ctx context.Context, o options, b binaries) ([]Row, error) {
 		if remain == nil {
 			rows = append(rows, Row{Figure: "remain throughput", Err: fmt.Errorf("no remain binary: %v", b.missing["remain"])})
 		} else {
-			logf("remain throughput: %v per side at concurrency %d", o.duration, o.concurrency)
-			profiled(o, "throughput", func() {
-				rows = append(rows, remainThroughputRows(ctx, c, *remain, hello, o.concurrency, o.duration, o.latency)...)
-			})
+			for _, latency := range o.latencies {
+				logf("remain throughput: %v per side at concurrency %d, provider latency %v", o.duration, o.concurrency, latency)
+				profiled(o, fmt.Sprintf("throughput-%v", latency), func() {
+					rows = append(rows, remainThroughputRows(ctx, c, *remain, hello, o.concurrency, o.duration, latency)...)
+				})
+			}
 		}
 	}
 	if o.has("pipeline") {
