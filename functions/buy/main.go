@@ -1,81 +1,56 @@
 // Command buy is the buy function: it takes purchase orders over HTTP
 // (POST /orders, GET /orders/{id}) onto NATS JetStream, and buys each order's
 // numbers on Alibaba Cloud Dyplsapi exactly once — from a long-lived consumer
-// (locally, XNUM_BUY_CONSUMER), from FC event invocations (timer drain,
-// EventBridge MNS/RocketMQ/Kafka), or from Lambda SQS batches.
+// (XNUM_BUY_CONSUMER, on by default off FC), from FC event invocations (timer
+// drain, EventBridge MNS/RocketMQ/Kafka), or from Lambda SQS batches.
 package main
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/xnum-dev/xnum/pkg/buy"
 	"github.com/xnum-dev/xnum/pkg/config"
-	"github.com/xnum-dev/xnum/pkg/logging"
+	"github.com/xnum-dev/xnum/pkg/function"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 	"github.com/xnum-dev/xnum/pkg/queue"
+	"github.com/xnum-dev/xnum/pkg/trigger"
 	"github.com/xnum-dev/xnum/pkg/trigger/serve"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.LookupEnv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "buy:", err)
-		os.Exit(1)
-	}
-}
+func main() { function.Main("buy", wire) }
 
-// run wires config, provider, queue and runtime; opts are for tests.
-func run(ctx context.Context, lookup config.Lookup, stdout io.Writer, opts ...serve.Option) error {
-	level, err := config.LoadLevel(lookup)
+func wire(ctx context.Context, env function.Env) (trigger.Function, []serve.Option, error) {
+	ac, err := config.LoadAliyun(env.Lookup)
 	if err != nil {
-		return err
+		return trigger.Function{}, nil, err
 	}
-	ac, err := config.LoadAliyun(lookup)
+	if !env.NATS.Enabled() {
+		return trigger.Function{}, nil, &config.Error{Var: config.NATSURL, Reason: "is required: the buy function queues orders on NATS JetStream"}
+	}
+	bc, err := config.LoadBuy(env.Lookup)
 	if err != nil {
-		return err
+		return trigger.Function{}, nil, err
 	}
-	nc, err := config.LoadNATS(lookup)
-	if err != nil {
-		return err
-	}
-	if !nc.Enabled() {
-		return &config.Error{Var: config.NATSURL, Reason: "is required: the buy function queues orders on NATS JetStream"}
-	}
-	bc, err := config.LoadBuy(lookup)
-	if err != nil {
-		return err
-	}
-	logger := logging.New(stdout, logging.Options{Level: level, Function: "buy"})
-	ac.Logger = logger
+	ac.Logger = env.Logger
 	client, err := aliyun.New(ac)
 	if err != nil {
-		return err
+		return trigger.Function{}, nil, err
 	}
-	conn, err := queue.Connect(nc.URL, nc.Options()...)
+	conn, err := queue.Connect(env.NATS.URL, env.NATS.Options()...)
 	if err != nil {
-		return queue.Unavailable("connect to NATS", err)
+		return trigger.Function{}, nil, queue.Unavailable("connect to NATS", err)
 	}
-	defer conn.Drain()
 	js, err := jetstream.New(conn)
-	if err != nil {
-		return err
+	if err == nil {
+		var fn *buy.Function
+		if fn, err = buy.New(ctx, js, client, buy.Config{QPS: bc.QPS, Consumer: bc.Consumer, Logger: env.Logger}); err == nil {
+			// The connection outlives the function's parts; drain it last.
+			fn.PreStop = func(context.Context) error { return conn.Drain() }
+			return fn.Function, []serve.Option{serve.WithNATS(conn)}, nil
+		}
 	}
-	fn, err := buy.New(ctx, js, client, buy.Config{QPS: bc.QPS, Consumer: bc.Consumer, Logger: logger})
-	if err != nil {
-		return err
-	}
-	return serve.Run(ctx, fn.Function, append([]serve.Option{
-		serve.WithLogger(logger),
-		serve.WithLookup(lookup),
-		serve.WithStdout(stdout),
-		serve.WithNATS(conn),
-	}, opts...)...)
+	conn.Close()
+	return trigger.Function{}, nil, err
 }

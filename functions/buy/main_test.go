@@ -14,12 +14,18 @@ import (
 
 	"github.com/xnum-dev/xnum/pkg/config"
 	"github.com/xnum-dev/xnum/pkg/embednats"
+	"github.com/xnum-dev/xnum/pkg/function"
 	"github.com/xnum-dev/xnum/pkg/intake"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
 	"github.com/xnum-dev/xnum/pkg/trigger/lambda/lambdatest"
 	"github.com/xnum-dev/xnum/pkg/trigger/serve"
 )
+
+// run is the binary's main with a given environment and stdout.
+func run(ctx context.Context, lookup config.Lookup, stdout io.Writer, opts ...serve.Option) error {
+	return function.Run(ctx, "buy", lookup, stdout, wire, opts...)
+}
 
 type env map[string]string
 

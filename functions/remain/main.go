@@ -6,54 +6,26 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/xnum-dev/xnum/pkg/config"
-	"github.com/xnum-dev/xnum/pkg/logging"
+	"github.com/xnum-dev/xnum/pkg/function"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 	"github.com/xnum-dev/xnum/pkg/remain"
+	"github.com/xnum-dev/xnum/pkg/trigger"
 	"github.com/xnum-dev/xnum/pkg/trigger/serve"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.LookupEnv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "remain:", err)
-		os.Exit(1)
-	}
-}
+func main() { function.Main("remain", wire) }
 
-// run wires config, provider and runtime; logs and FC's invocation markers
-// go to stdout; opts are for tests.
-func run(ctx context.Context, lookup config.Lookup, stdout io.Writer, opts ...serve.Option) error {
-	level, err := config.LoadLevel(lookup)
+func wire(_ context.Context, env function.Env) (trigger.Function, []serve.Option, error) {
+	cfg, err := config.LoadAliyun(env.Lookup)
 	if err != nil {
-		return err
+		return trigger.Function{}, nil, err
 	}
-	cfg, err := config.LoadAliyun(lookup)
-	if err != nil {
-		return err
-	}
-	nc, err := config.LoadNATS(lookup)
-	if err != nil {
-		return err
-	}
-	logger := logging.New(stdout, logging.Options{Level: level, Function: "remain"})
-	cfg.Logger = logger
+	cfg.Logger = env.Logger
 	client, err := aliyun.New(cfg)
 	if err != nil {
-		return err
+		return trigger.Function{}, nil, err
 	}
-	fn := remain.New("aliyun", client).Function()
-	return serve.Run(ctx, fn, append([]serve.Option{
-		serve.WithLogger(logger),
-		serve.WithLookup(lookup),
-		serve.WithStdout(stdout),
-		serve.WithNATSURL(nc.URL, nc.Options()...),
-	}, opts...)...)
+	return remain.New(aliyun.Name, client).Function(), nil, nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,10 +9,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/pkg/config"
+	"github.com/xnum-dev/xnum/pkg/function"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
 	"github.com/xnum-dev/xnum/pkg/remain"
@@ -21,21 +21,9 @@ import (
 	"github.com/xnum-dev/xnum/pkg/trigger/serve"
 )
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(b)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
+// run is the binary's main with a given environment and stdout.
+func run(ctx context.Context, lookup config.Lookup, stdout io.Writer, opts ...serve.Option) error {
+	return function.Run(ctx, "remain", lookup, stdout, wire, opts...)
 }
 
 func envFor(emuURL string, extra ...string) config.Lookup {
@@ -71,7 +59,7 @@ func start(t *testing.T, lookup config.Lookup, out io.Writer) string {
 
 func TestFC(t *testing.T) {
 	emu := emulatortest.NewServer(t)
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	base := start(t, envFor(emu.URL), out)
 
 	resp, err := http.Get(base + "/remain?" + url.Values{"city": {"杭州"}, "specId": {"1"}}.Encode())

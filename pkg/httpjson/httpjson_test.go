@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/pkg/httpjson"
 	"github.com/xnum-dev/xnum/pkg/logging"
 	"github.com/xnum-dev/xnum/pkg/provider"
@@ -63,9 +64,9 @@ type order struct {
 	City     string `json:"city"`
 }
 
-func newServer(t *testing.T) (*httptest.Server, *syncBuffer) {
+func newServer(t *testing.T) (*httptest.Server, *testutil.SyncBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	logger := logging.New(logs, logging.Options{})
 	mux := httpjson.NewMux()
 	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -187,7 +188,7 @@ func TestRequestIDPrecedence(t *testing.T) {
 }
 
 func TestNamed(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	logger := logging.New(logs, logging.Options{})
 	h := httpjson.Named("remain", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		logger.InfoContext(r.Context(), "inside")

@@ -11,12 +11,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/pkg/embednats"
 	"github.com/xnum-dev/xnum/pkg/httpjson"
 	"github.com/xnum-dev/xnum/pkg/logging"
@@ -30,23 +30,6 @@ import (
 	"github.com/xnum-dev/xnum/pkg/trigger/fc"
 	"github.com/xnum-dev/xnum/pkg/trigger/natsrpc"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(b)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
 
 // stock counts the emulator's default numbers of a city (all cities for
 // "") and spec whose number starts with prefix.
@@ -195,7 +178,7 @@ func TestEndToEndSTS(t *testing.T) {
 		token  = "CAISStsTokenForRemain"
 	)
 	emu := emulatortest.NewServer(t, emulator.WithSTSToken(id, secret, token))
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	client, err := aliyun.New(aliyun.Config{Endpoint: emu.URL, QueryAttempts: 1, Logger: logging.New(logs, logging.Options{Level: slog.LevelDebug})})
 	if err != nil {
 		t.Fatal(err)

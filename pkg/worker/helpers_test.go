@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/xnum-dev/xnum/events"
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/pkg/embednats"
 	"github.com/xnum-dev/xnum/pkg/ledger"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
@@ -46,7 +47,7 @@ type env struct {
 	emu     *dypls.Server
 	faults  *fault.Set
 	aliyun  *aliyun.Client
-	logs    *syncBuffer
+	logs    *testutil.SyncBuffer
 	workers []*worker.Worker
 }
 
@@ -81,7 +82,7 @@ func newEnvAt(t testing.TB, srv *embednats.Server, mods ...func(*envConfig)) *en
 	for _, m := range mods {
 		m(&cfg)
 	}
-	e := &env{t: t, nats: srv, logs: &syncBuffer{}}
+	e := &env{t: t, nats: srv, logs: &testutil.SyncBuffer{}}
 	var err error
 	e.nc, err = queue.Connect(srv.ClientURL(), nats.ReconnectWait(20*time.Millisecond), nats.ReconnectJitter(0, 0))
 	if err != nil {
@@ -470,24 +471,6 @@ func crashAt(p worker.Point, id string, n int) (worker.Hook, func() bool) {
 			defer mu.Unlock()
 			return fired
 		}
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func sortedKeys[M ~map[string]V, V any](m M) []string {

@@ -1,15 +1,14 @@
 package aliyun
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
@@ -35,7 +34,7 @@ type env struct {
 	emu    *dypls.Server
 	http   *httptest.Server
 	faults *fault.Set
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer
 }
 
 func newEnv(t *testing.T, opts ...dypls.Option) *env {
@@ -49,7 +48,7 @@ func newEnv(t *testing.T, opts ...dypls.Option) *env {
 	}, opts...)...)
 	hs := httptest.NewServer(emu)
 	t.Cleanup(hs.Close)
-	return &env{emu: emu, http: hs, faults: faults, logs: &syncBuffer{}}
+	return &env{emu: emu, http: hs, faults: faults, logs: &testutil.SyncBuffer{}}
 }
 
 // client returns a client of e with the static key, its logs in e.logs,
@@ -77,23 +76,6 @@ func (e *env) client(t *testing.T, mod ...func(*Config)) *Client {
 // settle waits for every request in flight on the emulator to finish, so
 // its state is final.
 func (e *env) settle() { e.http.Close() }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // asError checks err is a *provider.Error of kind from this package.
 func asError(t *testing.T, err error, kind provider.Kind) *provider.Error {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/pkg/httpjson"
 	"github.com/xnum-dev/xnum/pkg/logging"
 	"github.com/xnum-dev/xnum/pkg/provider"
@@ -26,23 +27,6 @@ const (
 	stsSecret = "StsSecretMustNotLeak"
 	stsToken  = "CAISStsTokenMustNotLeak"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(b)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
 
 // recorder is a function whose handlers record what they saw.
 type recorder struct {
@@ -98,8 +82,8 @@ func (r *recorder) function() trigger.Function {
 
 type harness struct {
 	url    string
-	logs   *syncBuffer
-	stdout *syncBuffer
+	logs   *testutil.SyncBuffer
+	stdout *testutil.SyncBuffer
 	rec    *recorder
 	stop   func() error
 }
@@ -110,7 +94,7 @@ func start(t *testing.T, fn func(*recorder) trigger.Function, opts ...fc.Option)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{logs: &syncBuffer{}, stdout: &syncBuffer{}, rec: &recorder{fail: map[string]error{}}}
+	h := &harness{logs: &testutil.SyncBuffer{}, stdout: &testutil.SyncBuffer{}, rec: &recorder{fail: map[string]error{}}}
 	opts = append([]fc.Option{fc.WithListener(ln), fc.WithLogger(logging.New(h.logs, logging.Options{Level: slog.LevelDebug, Function: "test"})), fc.WithStdout(h.stdout)}, opts...)
 	srv, err := fc.New(fn(h.rec), opts...)
 	if err != nil {

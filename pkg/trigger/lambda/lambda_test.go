@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/pkg/httpjson"
 	"github.com/xnum-dev/xnum/pkg/logging"
 	"github.com/xnum-dev/xnum/pkg/provider"
@@ -22,23 +23,6 @@ import (
 	"github.com/xnum-dev/xnum/pkg/trigger/lambda"
 	"github.com/xnum-dev/xnum/pkg/trigger/lambda/lambdatest"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(b)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
 
 type order struct {
 	OrderID  string `json:"orderId"`
@@ -127,7 +111,7 @@ func TestRuntimeLoop(t *testing.T) {
 	api := lambdatest.NewRuntimeAPI()
 	t.Setenv(lambda.RuntimeAPIEnv, api.Addr())
 	fx := &fixture{fail: map[string]bool{"ord-sqs-2": true}}
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go func() { _ = lambda.Start(ctx, fx.function(), logging.New(logs, logging.Options{Function: "test"})) }()
@@ -247,7 +231,7 @@ func invokeCtx(id string) context.Context {
 
 func TestInvokeErrors(t *testing.T) {
 	const secret = "Bearer SecretBearerToken"
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	fx := &fixture{fail: map[string]bool{"ord-sqs-1": true, "ord-sqs-2": true, "ord-sqs-3": true}}
 	h, err := lambda.NewHandler(fx.function(), logging.New(logs, logging.Options{}))
 	if err != nil {

@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/pkg/embednats"
 	"github.com/xnum-dev/xnum/pkg/httpjson"
 	"github.com/xnum-dev/xnum/pkg/logging"
@@ -20,23 +20,6 @@ import (
 	"github.com/xnum-dev/xnum/pkg/trigger"
 	"github.com/xnum-dev/xnum/pkg/trigger/natsrpc"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(b)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
 
 type query struct {
 	City   string `json:"city"`
@@ -75,7 +58,7 @@ func echoService() trigger.Service {
 	}
 }
 
-func setup(t *testing.T) (*nats.Conn, *syncBuffer) {
+func setup(t *testing.T) (*nats.Conn, *testutil.SyncBuffer) {
 	t.Helper()
 	ns := embednats.RunTest(t)
 	nc, err := nats.Connect(ns.ClientURL())
@@ -83,7 +66,7 @@ func setup(t *testing.T) (*nats.Conn, *syncBuffer) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -1,7 +1,6 @@
 package serve_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/pkg/embednats"
 	"github.com/xnum-dev/xnum/pkg/httpjson"
 	"github.com/xnum-dev/xnum/pkg/logging"
@@ -25,17 +25,6 @@ import (
 	"github.com/xnum-dev/xnum/pkg/trigger/natsrpc"
 	"github.com/xnum-dev/xnum/pkg/trigger/serve"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(b)
-}
 
 // function answers GET /ping over HTTP and xnum.test.ping over NATS, and
 // counts its pre-stop runs.
@@ -72,7 +61,7 @@ func run(t *testing.T, fn trigger.Function, opts ...serve.Option) running {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	opts = append([]serve.Option{serve.WithListener(ln), serve.WithLogger(logging.New(&syncBuffer{}, logging.Options{})), serve.WithStdout(io.Discard)}, opts...)
+	opts = append([]serve.Option{serve.WithListener(ln), serve.WithLogger(logging.New(&testutil.SyncBuffer{}, logging.Options{})), serve.WithStdout(io.Discard)}, opts...)
 	go func() { done <- serve.Run(ctx, fn, opts...) }()
 	var once sync.Once
 	var runErr error
@@ -193,7 +182,7 @@ func TestBackgroundFailureStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = serve.Run(context.Background(), fn, serve.WithListener(ln), serve.WithLookup(env(nil)),
-		serve.WithLogger(logging.New(&syncBuffer{}, logging.Options{})), serve.WithStdout(io.Discard))
+		serve.WithLogger(logging.New(&testutil.SyncBuffer{}, logging.Options{})), serve.WithStdout(io.Discard))
 	if !errors.Is(err, boom) {
 		t.Fatalf("Run = %v, want the background error", err)
 	}
@@ -210,7 +199,7 @@ func TestListenFailure(t *testing.T) {
 	defer ln.Close()
 	var preStops atomic.Int32
 	err = serve.Run(context.Background(), function(&preStops), serve.WithAddr(ln.Addr().String()), serve.WithLookup(env(nil)),
-		serve.WithLogger(logging.New(&syncBuffer{}, logging.Options{})), serve.WithStdout(io.Discard))
+		serve.WithLogger(logging.New(&testutil.SyncBuffer{}, logging.Options{})), serve.WithStdout(io.Discard))
 	if err == nil || !strings.Contains(err.Error(), "listen") {
 		t.Fatalf("Run on a taken address = %v", err)
 	}
@@ -226,7 +215,7 @@ func TestLambdaChosen(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- serve.Run(ctx, function(&preStops), serve.WithLogger(logging.New(&syncBuffer{}, logging.Options{})))
+		done <- serve.Run(ctx, function(&preStops), serve.WithLogger(logging.New(&testutil.SyncBuffer{}, logging.Options{})))
 	}()
 	event := []byte(`{"version":"2.0","rawPath":"/ping","headers":{},"requestContext":{"http":{"method":"GET","path":"/ping"},"requestId":"r"},"isBase64Encoded":false}`)
 	res := api.Invoke(t, event)
