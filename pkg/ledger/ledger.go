@@ -102,6 +102,16 @@ type Number struct {
 	BoughtAt  time.Time `json:"boughtAt"`
 	// Published: its number.purchased event is in the stream.
 	Published bool `json:"published"`
+	// Released is set once an operator gave the number back
+	// (ReleaseSecretNo) after the order failed.
+	Released *Release `json:"released,omitempty"`
+}
+
+// Release records who released a number, and on what evidence.
+type Release struct {
+	By       string    `json:"by"`
+	Evidence string    `json:"evidence"`
+	At       time.Time `json:"at"`
 }
 
 // Attempt is one BuySecretNo call of the order.
@@ -636,6 +646,33 @@ func (l *Ledger) Complete(ctx context.Context, o *Order) (*Order, error) {
 			return &StateError{Op: "complete", Status: n.Status, Reason: fmt.Sprintf("%d of %d numbers bought", len(n.Numbers), n.Quantity)}
 		}
 		n.Status, n.Claim, n.Error, n.EventPublished = StatusCompleted, nil, nil, false
+		return nil
+	})
+}
+
+// MarkReleased records that secretNo of the failed order id was given back
+// to the provider. Only a failed order's numbers may be released: a
+// completed order's belong to its customer.
+func (l *Ledger) MarkReleased(ctx context.Context, id, secretNo, by, evidence string) (*Order, error) {
+	if by == "" || evidence == "" {
+		return nil, provider.Invalid("release", "a release needs who released it and the evidence")
+	}
+	o, err := l.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	now := l.Now()
+	return l.reapply(ctx, o, func(n *Order) error {
+		if n.Status != StatusFailed {
+			return &StateError{Op: "release", Status: n.Status, Reason: "only a failed order's numbers may be released"}
+		}
+		i := slices.IndexFunc(n.Numbers, func(x Number) bool { return x.SecretNo == secretNo })
+		if i < 0 {
+			return provider.Invalid("secretNo", fmt.Sprintf("order %s holds no number %s", id, secretNo))
+		}
+		if n.Numbers[i].Released == nil {
+			n.Numbers[i].Released = &Release{By: by, Evidence: evidence, At: now}
+		}
 		return nil
 	})
 }
