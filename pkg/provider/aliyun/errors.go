@@ -168,8 +168,9 @@ func (s scrubber) text(t string) string {
 }
 
 // err returns err with the call's secrets removed from its text. A
-// *url.Error keeps its shape (Op, Timeout, the cause) with its URL scrubbed;
-// any other error whose text holds a secret is replaced by its scrubbed text.
+// *url.Error keeps its shape (Op, Timeout, the cause) with its URL cut to
+// scheme, host and action: the query repeats the request's parameters and
+// signature, and this text ends up in order errors that callers read.
 func (s scrubber) err(err error) error {
 	if err == nil {
 		return nil
@@ -181,12 +182,25 @@ func (s scrubber) err(err error) error {
 				inner = errors.New(s.text(t))
 			}
 		}
-		return &url.Error{Op: ue.Op, URL: s.text(ue.URL), Err: inner}
+		return &url.Error{Op: ue.Op, URL: s.text(shortURL(ue.URL)), Err: inner}
 	}
 	if t := err.Error(); s.text(t) != t {
 		return errors.New(s.text(t))
 	}
 	return err
+}
+
+// shortURL keeps a request URL's scheme, host and Action parameter.
+func shortURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw // s.text still scrubs it
+	}
+	short := u.Scheme + "://" + u.Host + u.Path
+	if a := u.Query().Get("Action"); a != "" {
+		short += "?Action=" + url.QueryEscape(a)
+	}
+	return short
 }
 
 // maxMessage bounds a message quoted from an answer: a non-JSON error body
