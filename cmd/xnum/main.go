@@ -21,9 +21,9 @@ const usage = `xnum runs the xnum functions locally and operates their orders.
 Usage:
   xnum dev [--http 127.0.0.1:8080] [--nats 127.0.0.1:4222] [--data DIR]
   xnum emulator [--addr 127.0.0.1:9100] [--access-key-id ID] [--access-key-secret SECRET] [--fault SPEC]...
-  xnum orders list [--status S]
-  xnum orders show ID
-  xnum orders reconcile ID [--secret-no N | --reports FILE | --nothing-bought] [--by NAME] [--release]
+  xnum orders list [--status S[,S]] [--json]
+  xnum orders show ID [--json]
+  xnum orders reconcile ID (--secret-no N | --reports FILE | --nothing-bought | --release) [--by NAME]
 
 Run "xnum COMMAND -h" for a command's flags.
 `
@@ -51,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDev(ctx, args[1:], stdout, stderr)
 	case "emulator":
 		return runEmulator(ctx, args[1:], stdout, stderr)
+	case "orders":
+		return runOrders(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
