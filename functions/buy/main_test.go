@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/pkg/config"
 	"github.com/xnum-dev/xnum/pkg/embednats"
 	"github.com/xnum-dev/xnum/pkg/function"
@@ -49,20 +50,9 @@ func stack(t *testing.T, opts ...emulator.Option) (*emulatortest.Server, env) {
 // start runs the binary's run under FC's contract on a loopback listener.
 func start(t *testing.T, e env) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, e.lookup, io.Discard, serve.WithListener(ln)) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
+	return testutil.Serve(t, func(ctx context.Context, ln net.Listener) error {
+		return run(ctx, e.lookup, io.Discard, serve.WithListener(ln))
 	})
-	return "http://" + ln.Addr().String()
 }
 
 func do(t *testing.T, method, url, body string, hdr ...string) (*http.Response, string) {

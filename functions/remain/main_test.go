@@ -41,20 +41,7 @@ func envFor(emuURL string, extra ...string) config.Lookup {
 // start runs the binary's run under FC's contract on a loopback listener.
 func start(t *testing.T, lookup config.Lookup, out io.Writer) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, lookup, out, serve.WithListener(ln)) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String()
+	return testutil.Serve(t, func(ctx context.Context, ln net.Listener) error { return run(ctx, lookup, out, serve.WithListener(ln)) })
 }
 
 func TestFC(t *testing.T) {

@@ -3,7 +3,10 @@ package testutil
 
 import (
 	"bytes"
+	"context"
+	"net"
 	"sync"
+	"testing"
 )
 
 // SyncBuffer is a bytes.Buffer that goroutines may write to while a test
@@ -24,4 +27,25 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.buf.String()
+}
+
+// Serve runs serve (a function's run, which must serve on the listener it is
+// given until its context ends) on a loopback port until the test ends, and
+// returns its base URL. The test fails if serve returns an error.
+func Serve(t testing.TB, serve func(ctx context.Context, l net.Listener) error) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String()
 }
