@@ -212,6 +212,9 @@ func TestSYAMLFunctions(t *testing.T) {
 		t.Errorf("buy-worker: one invocation on one instance keeps XNUM_ALIYUN_BUY_QPS the account's rate; got concurrency %v %v",
 			wp["instanceConcurrency"], wp["concurrencyConfig"])
 	}
+	if env := wp["environmentVariables"].(map[string]any); env["XNUM_EVENT_TIMEOUT"] != "110s" || wp["timeout"] != 120 {
+		t.Errorf("buy-worker: XNUM_EVENT_TIMEOUT %v must stay under the function's timeout %v", env["XNUM_EVENT_TIMEOUT"], wp["timeout"])
+	}
 	for _, name := range []string{"buy", "buy-worker"} {
 		vpc, _ := resources[name].(map[string]any)["props"].(map[string]any)["vpcConfig"].(map[string]any)
 		if vpc["vpcId"] != deployEnv["XNUM_VPC_ID"] {

@@ -45,7 +45,7 @@ func wire(ctx context.Context, env function.Env) (trigger.Function, []serve.Opti
 	js, err := jetstream.New(conn)
 	if err == nil {
 		var fn *buy.Function
-		if fn, err = buy.New(ctx, js, client, buy.Config{QPS: bc.QPS, Consumer: bc.Consumer, Logger: env.Logger}); err == nil {
+		if fn, err = buy.New(ctx, js, client, buy.Config{QPS: bc.QPS, Consumer: bc.Consumer, EventTimeout: bc.EventTimeout, Logger: env.Logger}); err == nil {
 			// The connection outlives the function's parts; drain it last.
 			fn.PreStop = func(context.Context) error { return conn.Drain() }
 			return fn.Function, []serve.Option{serve.WithNATS(conn)}, nil

@@ -216,3 +216,27 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// FC tells a custom runtime no deadline: XNUM_EVENT_TIMEOUT gives one, and a
+// drain with too little time left for a buy starts none (rather than being
+// killed mid-buy, which would leave the order in doubt).
+func TestFCDrainKeepsToTheEventTimeout(t *testing.T) {
+	emu, e := stack(t)
+	e[config.FCFunctionName] = "xnum-buy-worker"
+	e[config.EventTimeout] = "2s" // less than a buy may take (20 s)
+	base := start(t, e)
+	if resp, body := do(t, "POST", base+"/orders", order("o-short", 1)); resp.StatusCode != 202 {
+		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
+	}
+	timer := `{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`
+	resp, body := do(t, "POST", base+"/invoke", timer)
+	if resp.StatusCode != 200 {
+		t.Fatalf("timer invocation: %d %s", resp.StatusCode, body)
+	}
+	if n := emu.Dypls().Calls("BuySecretNo"); n != 0 {
+		t.Fatalf("%d buy calls in an invocation with 2 s to go", n)
+	}
+	if _, o := do(t, "GET", base+"/orders/o-short", ""); !strings.Contains(o, `"status":"accepted"`) {
+		t.Fatalf("the order after a short drain: %s", o)
+	}
+}

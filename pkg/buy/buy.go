@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -32,7 +33,10 @@ type Config struct {
 	QPS float64
 	// Consumer runs the long-lived JetStream consumer beside the routes.
 	Consumer bool
-	Logger   *slog.Logger
+	// EventTimeout bounds each event invocation (0: none), so that a drain
+	// stops starting buys before the platform's timeout kills it mid-buy.
+	EventTimeout time.Duration
+	Logger       *slog.Logger
 	// Queue and Worker pass options through, e.g. for replicas or tests.
 	Queue  []queue.Option
 	Worker []worker.Option
@@ -69,8 +73,16 @@ func New(ctx context.Context, js jetstream.JetStream, p Provider, cfg Config) (*
 		return nil, fmt.Errorf("buy: worker: %w", err)
 	}
 	in := intake.New(l, pub, intake.WithLogger(logger))
+	var events trigger.EventHandler = w
+	if cfg.EventTimeout > 0 {
+		events = trigger.EventHandlerFunc(func(ctx context.Context, msgs []trigger.Message) []error {
+			ctx, cancel := context.WithTimeout(ctx, cfg.EventTimeout)
+			defer cancel()
+			return w.HandleEvents(ctx, msgs)
+		})
+	}
 	fn := &Function{
-		Function: trigger.Function{Name: "buy", HTTP: in, Events: w},
+		Function: trigger.Function{Name: "buy", HTTP: in, Events: events},
 		Queue:    q, Ledger: l, Worker: w, Intake: in,
 	}
 	if cfg.Consumer {

@@ -34,6 +34,7 @@ const (
 	AliyunQueryAttempts   = "XNUM_ALIYUN_QUERY_ATTEMPTS"
 	AliyunBuyQPS          = "XNUM_ALIYUN_BUY_QPS"
 	BuyConsumer           = "XNUM_BUY_CONSUMER"
+	EventTimeout          = "XNUM_EVENT_TIMEOUT"
 	FCFunctionName        = "FC_FUNCTION_NAME" // set by FC in every function instance
 
 	VolcAccessKey    = "VOLC_ACCESSKEY"
@@ -214,10 +215,16 @@ type Buy struct {
 	// per event (timer drain, EventBridge) instead: the default is off on FC
 	// and on elsewhere.
 	Consumer bool
+	// EventTimeout bounds an event invocation (a timer drain, an EventBridge
+	// batch), so the worker starts no buy it could not finish: FC tells a
+	// custom runtime neither the function's timeout nor a deadline. Set it a
+	// little under the function's timeout; 0: no bound.
+	EventTimeout time.Duration
 }
 
-// LoadBuy reads XNUM_ALIYUN_BUY_QPS (default 5; 0: no limit) and
-// XNUM_BUY_CONSUMER (true or false; default false on FC, true elsewhere).
+// LoadBuy reads XNUM_ALIYUN_BUY_QPS (default 5; 0: no limit),
+// XNUM_BUY_CONSUMER (true or false; default false on FC, true elsewhere) and
+// XNUM_EVENT_TIMEOUT (a duration; default none).
 func LoadBuy(lookup Lookup) (Buy, error) {
 	b := Buy{QPS: DefaultBuyQPS, Consumer: get(lookup, FCFunctionName) == ""}
 	if s := get(lookup, AliyunBuyQPS); s != "" {
@@ -233,6 +240,10 @@ func LoadBuy(lookup Lookup) (Buy, error) {
 			return Buy{}, bad(BuyConsumer, "must be true or false, not "+strconv.Quote(s))
 		}
 		b.Consumer = c
+	}
+	var err error
+	if b.EventTimeout, err = duration(lookup, EventTimeout); err != nil {
+		return Buy{}, err
 	}
 	return b, nil
 }

@@ -195,6 +195,11 @@ func TestBuyAndLevel(t *testing.T) {
 	}
 	_, err = config.LoadBuy(env(map[string]string{config.BuyConsumer: "maybe"}))
 	checkErr(t, err, config.BuyConsumer)
+	if b, err := config.LoadBuy(env(map[string]string{config.EventTimeout: "110s"})); err != nil || b.EventTimeout != 110*time.Second {
+		t.Errorf("event timeout: %+v %v", b, err)
+	}
+	_, err = config.LoadBuy(env(map[string]string{config.EventTimeout: "forever"}))
+	checkErr(t, err, config.EventTimeout)
 	if l, err := config.LoadLevel(env(map[string]string{config.LogLevel: "debug"})); err != nil || l != slog.LevelDebug {
 		t.Errorf("level: %v %v", l, err)
 	}
