@@ -157,10 +157,13 @@ func (r *Reconciler) FromReports(ctx context.Context, id string, reports []Repor
 		return nil, err
 	}
 	since := o.Attempt.StartedAt.Add(-r.slack)
-	deleted := map[string]bool{}
+	// A number deleted at or after its creation is not the attempt's (it
+	// may have been released and bought again, so earlier deletions count
+	// for nothing).
+	deleted := map[string]time.Time{}
 	for _, rep := range reports {
-		if rep.Status == ReportDeleted {
-			deleted[rep.SecretNo] = true
+		if at, _ := rep.time(); rep.Status == ReportDeleted && at.After(deleted[rep.SecretNo]) {
+			deleted[rep.SecretNo] = at
 		}
 	}
 	held, err := r.heldNumbers(ctx)
@@ -169,11 +172,14 @@ func (r *Reconciler) FromReports(ctx context.Context, id string, reports []Repor
 	}
 	var found []ledger.Proof
 	var checked []string
+	seen := map[string]bool{} // MNS delivers at least once: one message may come twice
 	for _, rep := range reports {
 		at, _ := rep.time()
-		if rep.Status != ReportCreated || at.Before(since) || deleted[rep.SecretNo] || held[rep.SecretNo] {
+		del, wasDeleted := deleted[rep.SecretNo]
+		if rep.Status != ReportCreated || at.Before(since) || (wasDeleted && !del.Before(at)) || held[rep.SecretNo] || seen[rep.SecretNo] {
 			continue
 		}
+		seen[rep.SecretNo] = true
 		if rep.City != "" && o.Request.City != provider.CityUniversal && !strings.HasPrefix(rep.City, o.Request.City) && !strings.HasPrefix(o.Request.City, rep.City) {
 			continue
 		}

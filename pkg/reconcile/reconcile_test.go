@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/xnum-dev/xnum/pkg/ledger"
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 	"github.com/xnum-dev/xnum/pkg/queue"
@@ -29,17 +32,19 @@ const pool = "FC100000000000001"
 // stack is the real thing on loopback: embedded JetStream, the emulator, the
 // Alibaba client and the buy function's worker.
 type stack struct {
-	t   *testing.T
-	emu *emulatortest.Server
-	ali *aliyun.Client
-	fn  *buy.Function
-	rec *reconcile.Reconciler
+	t    *testing.T
+	emu  *emulatortest.Server
+	ali  *aliyun.Client
+	fn   *buy.Function
+	rec  *reconcile.Reconciler
+	skew *atomic.Int64 // the emulator clock's offset from now
 }
 
 func newStack(t *testing.T, hook worker.Hook) *stack {
 	t.Helper()
 	ns := embednats.RunTest(t)
-	emu := emulatortest.NewServer(t)
+	skew := new(atomic.Int64)
+	emu := emulatortest.NewServer(t, emulator.WithClock(func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }))
 	cfg := emu.AliyunConfig()
 	cfg.ReadTimeout = 300 * time.Millisecond
 	ali, err := aliyun.New(cfg)
@@ -60,7 +65,20 @@ func newStack(t *testing.T, hook worker.Hook) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &stack{t: t, emu: emu, ali: ali, fn: fn, rec: reconcile.New(fn.Ledger, ali, fn.Worker)}
+	return &stack{t: t, emu: emu, ali: ali, fn: fn, rec: reconcile.New(fn.Ledger, ali, fn.Worker), skew: skew}
+}
+
+// buyByHand buys a number outside any order, the given time ago by the
+// provider's clock.
+func (s *stack) buyByHand(ago time.Duration) string {
+	s.t.Helper()
+	s.skew.Store(int64(-ago))
+	defer s.skew.Store(0)
+	r, err := s.ali.Buy(context.Background(), provider.BuyRequest{PoolKey: pool, City: "杭州", SpecID: provider.SpecCarrier})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return r.SecretNo
 }
 
 // order runs one order through the worker until it stops.
@@ -152,8 +170,28 @@ func TestSettleFromReports(t *testing.T) {
 	if o := s.order("o-before", 2); o.Status != ledger.StatusCompleted {
 		t.Fatalf("o-before %s", o.Status)
 	}
-	s.inDoubtByCut("o-2", 2)
+	doubt := s.inDoubtByCut("o-2", 2)
 	reports := reportsOf(t, s)
+	lost := reports[len(reports)-1]
+	if lost.Status != reconcile.ReportCreated || lost.SecretNo != s.sold()[2] {
+		t.Fatalf("the last report %+v is not the lost purchase's", lost)
+	}
+	at := func(r reconcile.Report, d time.Duration, status int) reconcile.Report {
+		tm, _ := time.ParseInLocation("2006-01-02 15:04:05", r.OperatingTime, time.FixedZone("CST", 8*3600))
+		r.OperatingTime, r.Status = tm.Add(d).Format("2006-01-02 15:04:05"), status
+		return r
+	}
+	// Released since it was created: not a number the order holds.
+	_, err := s.rec.FromReports(context.Background(), "o-2", append(slices.Clone(reports), at(lost, time.Second, reconcile.ReportDeleted)), "bob")
+	if provider.KindOf(err) != provider.ErrNotFound {
+		t.Fatalf("a number deleted since: %v", err)
+	}
+	if s.get("o-2").Revision != doubt.Revision {
+		t.Fatal("refused reports changed the order")
+	}
+	// A deletion before it was created (released, then bought again) and a
+	// message delivered twice do not hide it or make it ambiguous.
+	reports = append([]reconcile.Report{at(lost, -time.Hour, reconcile.ReportDeleted)}, append(reports, lost)...)
 	o, err := s.rec.FromReports(context.Background(), "o-2", reports, "bob")
 	if err != nil {
 		t.Fatal(err)
@@ -205,8 +243,9 @@ func TestRefusals(t *testing.T) {
 	s := newStack(t, nil)
 	ctx := context.Background()
 	done := s.order("o-done", 1)
+	early := s.buyByHand(time.Minute)
 	doubt := s.inDoubtByCut("o-doubt", 2)
-	bought := s.sold()[1] // the in-doubt attempt's number
+	bought := s.sold()[2] // the in-doubt attempt's number
 
 	tests := []struct {
 		name string
@@ -216,6 +255,7 @@ func TestRefusals(t *testing.T) {
 		{"a completed order", func() error { _, err := s.rec.NothingBought(ctx, "o-done", "x", ""); return err }, provider.ErrConflict},
 		{"an unknown order", func() error { _, err := s.rec.Bought(ctx, "nope", bought, "x"); return err }, provider.ErrNotFound},
 		{"a number not in the pool", func() error { _, err := s.rec.Bought(ctx, "o-doubt", "13999999999", "x"); return err }, provider.ErrInvalidParameter},
+		{"a number bought before the attempt", func() error { _, err := s.rec.Bought(ctx, "o-doubt", early, "x"); return err }, provider.ErrInvalidParameter},
 		{"another order's number", func() error { _, err := s.rec.Bought(ctx, "o-doubt", done.Numbers[0].SecretNo, "x"); return err }, provider.ErrConflict},
 		{"no number", func() error { _, err := s.rec.Bought(ctx, "o-doubt", "", "x"); return err }, provider.ErrInvalidParameter},
 		{"nobody", func() error { _, err := s.rec.Bought(ctx, "o-doubt", bought, ""); return err }, provider.ErrInvalidParameter},
