@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -19,23 +20,44 @@ import (
 	"github.com/xnum-dev/xnum/pkg/buy"
 	"github.com/xnum-dev/xnum/pkg/config"
 	"github.com/xnum-dev/xnum/pkg/ledger"
+	"github.com/xnum-dev/xnum/pkg/logging"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 	"github.com/xnum-dev/xnum/pkg/queue"
 	"github.com/xnum-dev/xnum/pkg/reconcile"
+	"github.com/xnum-dev/xnum/pkg/worker"
 )
 
 const ordersUsage = `Usage:
   xnum orders list [--status S[,S]] [--json]
   xnum orders show ID [--json]
-  xnum orders reconcile ID --secret-no N      [--by NAME]   an in_doubt order: this number was bought
-  xnum orders reconcile ID --reports FILE|-   [--by NAME]   ... settle from NumberManagementReport messages
-  xnum orders reconcile ID --nothing-bought   [--by NAME] [--why TEXT]
-  xnum orders reconcile ID --release          [--by NAME]   a failed order: give its numbers back (irreversible)
+  xnum orders reconcile ID EVIDENCE [--release] [--by NAME]
+  xnum orders reconcile ID --release [--by NAME]
 
-Every command takes --nats URL (default $NATS_URL). reconcile also reads the
-Alibaba Cloud variables the buy function reads (ALIBABA_CLOUD_ACCESS_KEY_ID,
-..., XNUM_ALIYUN_ENDPOINT): after settling, it buys the rest of the order.
-xnum dev prints the values to export for its stack.
+list shows the ledger's orders, newest first; --status keeps those in the
+given statuses (accepted, processing, completed, failed, in_doubt).
+show prints one order in full: request, numbers, the attempt in doubt,
+error, settlements, claim.
+
+reconcile settles the attempt in doubt of an in_doubt order from EVIDENCE,
+exactly one of:
+  --secret-no N       this number was bought (checked with QuerySecretNoDetail:
+                      in the order's pool, bought after the attempt began)
+  --reports FILE|-    the cloud's NumberManagementReport messages (JSON array or
+                      JSON lines of secretNo, city, partnerKey, operatingTime,
+                      status): the one number created in the pool since
+  --nothing-bought    your word that nothing was bought [--why TEXT]
+then the order continues: the rest is bought, or it ends.
+--release gives back (ReleaseSecretNo, irreversible) the numbers of a failed
+order, recorded in the ledger: alone for an order that failed, or with
+EVIDENCE for when the order ends failed. Nothing is released without it.
+--by NAME (default $USER) is recorded as who settled or released.
+
+Every command takes --nats URL (default $NATS_URL; NATS_CREDS is read too).
+reconcile also reads the Alibaba Cloud variables the buy function reads
+(ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET, ...,
+XNUM_ALIYUN_ENDPOINT, XNUM_ALIYUN_BUY_QPS); logs go to stderr at
+XNUM_LOG_LEVEL (default warn). Against a local stack: xnum dev prints the
+variables to export.
 `
 
 func runOrders(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -70,7 +92,7 @@ func newOrdersFlags(name string, stderr io.Writer) ordersFlags {
 	fs.Usage = func() { fmt.Fprint(stderr, ordersUsage) }
 	return ordersFlags{
 		FlagSet: fs,
-		nats:    fs.String("nats", os.Getenv(config.NATSURL), "NATS server URL"),
+		nats:    fs.String("nats", "", "NATS server URL (default $"+config.NATSURL+")"),
 		json:    fs.Bool("json", false, "print JSON"),
 	}
 }
@@ -86,6 +108,9 @@ func (f ordersFlags) parse(args []string, wantID bool) (string, error) {
 	}
 	if id == "" && f.NArg() > 0 {
 		id = f.Arg(0)
+		if f.NArg() > 1 {
+			return "", fmt.Errorf("unexpected arguments %q", f.Args()[1:])
+		}
 	} else if f.NArg() > 0 {
 		return "", fmt.Errorf("unexpected arguments %q", f.Args())
 	}
@@ -98,20 +123,33 @@ func (f ordersFlags) parse(args []string, wantID bool) (string, error) {
 	return id, nil
 }
 
+// lookup is the environment, with --nats in place of NATS_URL.
+func (f ordersFlags) lookup(key string) (string, bool) {
+	if key == config.NATSURL && *f.nats != "" {
+		return *f.nats, true
+	}
+	return os.LookupEnv(key)
+}
+
 func (f ordersFlags) connect() (*nats.Conn, jetstream.JetStream, error) {
-	if *f.nats == "" {
+	nc, err := config.LoadNATS(f.lookup)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !nc.Enabled() {
 		return nil, nil, fmt.Errorf("no NATS server: set %s or pass --nats", config.NATSURL)
 	}
-	nc, err := queue.Connect(*f.nats, nats.Name("xnum-orders"), nats.RetryOnFailedConnect(false), nats.Timeout(5*time.Second))
+	opts := append(nc.Options(), nats.Name("xnum-orders"), nats.RetryOnFailedConnect(false), nats.Timeout(5*time.Second))
+	conn, err := queue.Connect(nc.URL, opts...)
 	if err != nil {
 		return nil, nil, queue.Unavailable("connect to NATS", err)
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(conn)
 	if err != nil {
-		nc.Close()
+		conn.Close()
 		return nil, nil, err
 	}
-	return nc, js, nil
+	return conn, js, nil
 }
 
 // readLedger opens the ledger without creating anything.
@@ -199,6 +237,9 @@ func printOrder(w io.Writer, o *ledger.Order) {
 	if r.Prefix != "" {
 		fmt.Fprintf(w, ", prefix %s", r.Prefix)
 	}
+	if r.DisplayPool {
+		fmt.Fprint(w, ", displayPool")
+	}
 	fmt.Fprintf(w, "\ncreated   %s\nupdated   %s\n", o.CreatedAt.Format(time.RFC3339), o.UpdatedAt.Format(time.RFC3339))
 	fmt.Fprintf(w, "numbers   %d of %d\n", len(o.Numbers), o.Quantity)
 	for _, n := range o.Numbers {
@@ -207,7 +248,7 @@ func printOrder(w io.Writer, o *ledger.Order) {
 			state = "not published yet"
 		}
 		if n.Released != nil {
-			state += fmt.Sprintf(", released by %s at %s", n.Released.By, n.Released.At.Format(time.RFC3339))
+			state += fmt.Sprintf(", released by %s at %s (%s)", n.Released.By, n.Released.At.Format(time.RFC3339), n.Released.Evidence)
 		}
 		fmt.Fprintf(w, "  %s  attempt %d, bought %s, %s\n", n.SecretNo, n.Attempt, n.BoughtAt.Format(time.RFC3339), state)
 	}
@@ -219,6 +260,16 @@ func printOrder(w io.Writer, o *ledger.Order) {
 	}
 	if o.Error != nil {
 		fmt.Fprintf(w, "error     %s: %s\n", o.Error.Code, o.Error.Message)
+	}
+	if o.LastError != nil && o.Error == nil {
+		fmt.Fprintf(w, "last try  %s: %s\n", o.LastError.Code, o.LastError.Message)
+	}
+	if o.Status.Stopped() {
+		state := "published"
+		if !o.EventPublished {
+			state = "not published yet"
+		}
+		fmt.Fprintf(w, "event     order.%s %s\n", o.Status, state)
 	}
 	for _, s := range o.Settlements {
 		fmt.Fprintf(w, "settled   attempt %d %s by %s at %s: %s\n", s.Attempt, s.Outcome, s.By, s.SettledAt.Format(time.RFC3339), s.Evidence)
@@ -237,17 +288,24 @@ func ordersReconcile(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	chosen := 0
-	for _, set := range []bool{*secretNo != "", *reports != "", *nothing, *release} {
+	if *f.json {
+		return errors.New("--json: reconcile prints the order as show does; use show --json afterwards")
+	}
+	evidence := 0
+	for _, set := range []bool{*secretNo != "", *reports != "", *nothing} {
 		if set {
-			chosen++
+			evidence++
 		}
 	}
-	if chosen != 1 {
-		return errors.New("give exactly one of --secret-no, --reports, --nothing-bought or --release")
-	}
-	if *why != "" && !*nothing {
+	switch {
+	case evidence > 1:
+		return errors.New("give one kind of evidence: --secret-no, --reports or --nothing-bought")
+	case evidence == 0 && !*release:
+		return errors.New("give exactly one of --secret-no, --reports or --nothing-bought (or --release for a failed order)")
+	case *why != "" && !*nothing:
 		return errors.New("--why goes with --nothing-bought")
+	case *by == "":
+		return errors.New("--by: say who you are ($USER is not set)")
 	}
 	var reps []reconcile.Report
 	if *reports != "" {
@@ -265,55 +323,112 @@ func ordersReconcile(ctx context.Context, args []string, stdout, stderr io.Write
 		}
 	}
 
-	ac, err := config.LoadAliyun(os.LookupEnv)
+	rec, ledg, done, err := f.reconciler(ctx, *by, stderr)
 	if err != nil {
 		return err
 	}
-	client, err := aliyun.New(ac)
-	if err != nil {
-		return err
-	}
-	nc, js, err := f.connect()
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	bc, err := config.LoadBuy(os.LookupEnv)
-	if err != nil {
-		return err
-	}
-	fn, err := buy.New(ctx, js, client, buy.Config{QPS: bc.QPS})
-	if err != nil {
-		return err
-	}
-	rec := reconcile.New(fn.Ledger, client, fn.Worker)
+	defer done()
 
-	if *release {
-		released, err := rec.Release(ctx, id, *by)
-		for _, no := range released {
-			fmt.Fprintf(stdout, "released %s\n", no)
+	if evidence == 1 {
+		var o *ledger.Order
+		switch {
+		case *secretNo != "":
+			o, err = rec.Bought(ctx, id, *secretNo, *by)
+		case *nothing:
+			o, err = rec.NothingBought(ctx, id, *by, *why)
+		default:
+			o, err = rec.FromReports(ctx, id, reps, *by)
+		}
+		if o != nil {
+			printOrder(stdout, o)
 		}
 		if err != nil {
 			return err
 		}
-		if len(released) == 0 {
-			fmt.Fprintln(stdout, "nothing to release: every number of the order is released already")
+		if o.Status != ledger.StatusFailed || !*release {
+			if *release {
+				fmt.Fprintf(stdout, "released  nothing: the order is %s, and only a failed order's numbers are given back\n", o.Status)
+			}
+			hint(stdout, o)
+			return nil
 		}
-		return nil
 	}
-	var o *ledger.Order
-	switch {
-	case *secretNo != "":
-		o, err = rec.Bought(ctx, id, *secretNo, *by)
-	case *nothing:
-		o, err = rec.NothingBought(ctx, id, *by, *why)
-	default:
-		o, err = rec.FromReports(ctx, id, reps, *by)
+
+	released, err := rec.Release(ctx, id, *by)
+	for _, no := range released {
+		fmt.Fprintf(stdout, "released  %s\n", no)
 	}
-	if o != nil {
-		printOrder(stdout, o)
+	if err != nil {
+		return err
 	}
-	return err
+	if len(released) == 0 {
+		fmt.Fprintln(stdout, "nothing to release: every number of the order is released already")
+	}
+	if evidence == 0 {
+		if o, err := ledg.Get(ctx, id); err == nil {
+			printOrder(stdout, o)
+		}
+	}
+	return nil
+}
+
+// hint says what the operator may do next with the order reconcile left.
+func hint(w io.Writer, o *ledger.Order) {
+	switch o.Status {
+	case ledger.StatusInDoubt:
+		fmt.Fprintln(w, "next      the order is in doubt again: reconcile it with new evidence")
+	case ledger.StatusFailed:
+		kept := 0
+		for _, n := range o.Numbers {
+			if n.Released == nil {
+				kept++
+			}
+		}
+		if kept > 0 {
+			fmt.Fprintf(w, "next      the order failed holding %d numbers: xnum orders reconcile %s --release gives them back\n", kept, o.OrderID)
+		}
+	case ledger.StatusAccepted, ledger.StatusProcessing:
+		fmt.Fprintln(w, "next      not finished here: the order's next delivery continues it")
+	}
+}
+
+// reconciler connects to NATS and the provider as the buy function does.
+func (f ordersFlags) reconciler(ctx context.Context, by string, stderr io.Writer) (*reconcile.Reconciler, *ledger.Ledger, func(), error) {
+	level := slog.LevelWarn
+	if _, set := f.lookup(config.LogLevel); set {
+		l, err := config.LoadLevel(f.lookup)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		level = l
+	}
+	logger := logging.New(stderr, logging.Options{Level: level, Function: "xnum-orders"})
+	ac, err := config.LoadAliyun(f.lookup)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	bc, err := config.LoadBuy(f.lookup)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ac.Logger = logger
+	client, err := aliyun.New(ac)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	nc, js, err := f.connect()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// The queue set-up is the buy function's own (idempotent): the order
+	// continues exactly as a delivery would continue it.
+	fn, err := buy.New(ctx, js, client, buy.Config{QPS: bc.QPS, Logger: logger,
+		Worker: []worker.Option{worker.WithName("xnum-orders/" + by)}})
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, err
+	}
+	return reconcile.New(fn.Ledger, client, fn.Worker), fn.Ledger, nc.Close, nil
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,122 +21,455 @@ import (
 	"github.com/xnum-dev/xnum/pkg/embednats"
 	"github.com/xnum-dev/xnum/pkg/ledger"
 	"github.com/xnum-dev/xnum/pkg/provider"
+	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 	"github.com/xnum-dev/xnum/pkg/queue"
+	"github.com/xnum-dev/xnum/pkg/worker"
 )
 
-// ordersStack is what xnum dev runs, in the test: JetStream, the emulator
-// and the buy worker; the environment points xnum orders at it.
-func ordersStack(t *testing.T) (*emulatortest.Server, *buy.Function) {
+const testPool = "FC100000000000001"
+
+// opsStack is what xnum dev runs, in the test: JetStream, the emulator
+// (with a clock that can be set back) and a buy worker; the environment
+// points xnum orders at it, as the exports xnum dev prints would.
+type opsStack struct {
+	t    *testing.T
+	emu  *emulatortest.Server
+	ali  *aliyun.Client
+	fn   *buy.Function
+	skew atomic.Int64 // the emulator clock's offset from now
+}
+
+func newOpsStack(t *testing.T, hook worker.Hook) *opsStack {
 	t.Helper()
+	s := &opsStack{t: t}
 	ns := embednats.RunTest(t)
-	emu := emulatortest.NewServer(t)
+	s.emu = emulatortest.NewServer(t, emulator.WithClock(func() time.Time {
+		return time.Now().Add(time.Duration(s.skew.Load()))
+	}))
 	t.Setenv(config.NATSURL, ns.ClientURL())
+	t.Setenv(config.NATSCreds, "")
 	t.Setenv(config.AliyunAccessKeyID, emulator.DefaultAccessKeyID)
 	t.Setenv(config.AliyunAccessKeySecret, emulator.DefaultAccessKeySecret)
-	t.Setenv(config.AliyunEndpoint, emu.URL)
+	t.Setenv(config.AliyunEndpoint, s.emu.URL)
 	t.Setenv(config.AliyunBuyQPS, "0")
+	t.Setenv(config.LogLevel, "")
+	t.Setenv("USER", "ops-env")
+
+	// The worker gives up on a buy sooner than the tests' slow emulator
+	// answers, which is how a buy goes in doubt with nothing bought.
+	cfg := s.emu.AliyunConfig()
+	cfg.ReadTimeout = 300 * time.Millisecond
+	var err error
+	if s.ali, err = aliyun.New(cfg); err != nil {
+		t.Fatal(err)
+	}
 	nc, err := queue.Connect(ns.ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
-	fn, err := buy.New(context.Background(), js, emu.Aliyun(t), buy.Config{})
+	wopts := []worker.Option{worker.WithBuyTimeout(time.Second), worker.WithRetry(1, time.Millisecond)}
+	if hook != nil {
+		wopts = append(wopts, worker.WithFaultHook(hook))
+	}
+	if s.fn, err = buy.New(context.Background(), js, s.ali, buy.Config{Worker: wopts}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// order runs one order through the worker until it stops.
+func (s *opsStack) order(id string, qty int) *ledger.Order {
+	s.t.Helper()
+	b, _ := json.Marshal(events.OrderRequested{OrderID: id, PoolKey: testPool, City: "北京", SpecID: provider.SpecCarrier, Quantity: qty})
+	for range 20 {
+		err := s.fn.Worker.HandleOrder(context.Background(), b)
+		if _, later := worker.RetryDelay(err); err == nil || !later {
+			break
+		}
+	}
+	return s.get(id)
+}
+
+// inDoubt runs an order whose first buy meets fault f, which is cleared
+// afterwards.
+func (s *opsStack) inDoubt(id string, qty int, spec string) *ledger.Order {
+	s.t.Helper()
+	action, f, err := fault.Parse(spec)
 	if err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
-	return emu, fn
+	s.emu.Faults().Set(action, f)
+	o := s.order(id, qty)
+	s.emu.Faults().Set(action, fault.Fault{})
+	if o.Status != ledger.StatusInDoubt || o.Attempt == nil {
+		s.t.Fatalf("order %s is %s, want in_doubt", id, o.Status)
+	}
+	return o
 }
 
-func handleOrder(t *testing.T, fn *buy.Function, id string, qty int) {
-	t.Helper()
-	b, _ := json.Marshal(events.OrderRequested{OrderID: id, PoolKey: "FC100000000000001", City: "北京", SpecID: provider.SpecCarrier, Quantity: qty})
-	if err := fn.Worker.HandleOrder(context.Background(), b); err != nil {
-		t.Fatal(err)
+func (s *opsStack) get(id string) *ledger.Order {
+	s.t.Helper()
+	o, err := s.fn.Ledger.Get(context.Background(), id)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return o
+}
+
+// buyByHand buys a number outside any order, as someone at the console
+// would, the given time ago by the provider's clock.
+func (s *opsStack) buyByHand(ago time.Duration) string {
+	s.t.Helper()
+	s.skew.Store(int64(-ago))
+	defer s.skew.Store(0)
+	r, err := s.ali.Buy(context.Background(), provider.BuyRequest{PoolKey: testPool, City: "北京", SpecID: provider.SpecCarrier})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return r.SecretNo
+}
+
+func (s *opsStack) sold() []string {
+	var out []string
+	for _, p := range s.emu.Dypls().Purchases() {
+		out = append(out, p.SecretNo)
+	}
+	return out
+}
+
+// checkBooks: every number the emulator sold is in exactly one order of the
+// ledger, or among those bought by hand, and nothing else is in the ledger.
+func (s *opsStack) checkBooks(byHand ...string) {
+	s.t.Helper()
+	orders, err := s.fn.Ledger.List(context.Background())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	held := map[string]string{}
+	for _, o := range orders {
+		for _, n := range o.Numbers {
+			if other, dup := held[n.SecretNo]; dup {
+				s.t.Fatalf("number %s is in orders %s and %s", n.SecretNo, other, o.OrderID)
+			}
+			held[n.SecretNo] = o.OrderID
+		}
+	}
+	sold := s.sold()
+	for _, no := range sold {
+		if _, ok := held[no]; !ok && !slices.Contains(byHand, no) {
+			s.t.Fatalf("number %s was sold but is in no order", no)
+		}
+	}
+	if len(held)+len(byHand) != len(sold) {
+		s.t.Fatalf("the ledger holds %d numbers and %d were bought by hand; the emulator sold %d", len(held), len(byHand), len(sold))
 	}
 }
 
+// reportsFile writes the emulator's NumberManagementReport messages so far
+// as JSON lines, as an operator would save them from MNS.
+func (s *opsStack) reportsFile(name string) string {
+	s.t.Helper()
+	var buf bytes.Buffer
+	for _, r := range s.emu.Dypls().Reports() {
+		b, _ := json.Marshal(r)
+		buf.Write(append(b, '\n'))
+	}
+	file := filepath.Join(s.t.TempDir(), name)
+	if err := os.WriteFile(file, buf.Bytes(), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+	return file
+}
+
+// xnum runs the command as main does and returns what it printed; no output
+// may hold a secret.
 func xnum(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	err := run(context.Background(), args, &out, &errOut)
+	all := out.String() + errOut.String()
+	if err != nil {
+		all += err.Error()
+	}
+	if strings.Contains(all, emulator.DefaultAccessKeySecret) {
+		t.Errorf("xnum %v printed the access key secret:\n%s", args, all)
+	}
 	return out.String() + errOut.String(), err
 }
 
-func TestOrdersCommands(t *testing.T) {
-	emu, fn := ordersStack(t)
-	handleOrder(t, fn, "ord-ok", 2)
-	emu.Faults().Set("BuySecretNo", fault.Fault{CutRate: 1})
-	handleOrder(t, fn, "ord-doubt", 2)
-	emu.Faults().Set("BuySecretNo", fault.Fault{})
-	time.Sleep(10 * time.Millisecond)
-	handleOrder(t, fn, "ord-later", 1)
+// refused runs a command that must fail, saying want, and change nothing
+// of order id.
+func (s *opsStack) refused(id, want string, args ...string) {
+	s.t.Helper()
+	before := s.get(id)
+	sold, released := len(s.sold()), s.emu.Dypls().Calls("ReleaseSecretNo")
+	out, err := xnum(s.t, args...)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		s.t.Errorf("xnum %v: got %v, want an error saying %q\n%s", args, err, want, out)
+	}
+	if after := s.get(id); after.Revision != before.Revision {
+		s.t.Errorf("xnum %v changed order %s (%s -> %s)", args, id, before.Status, after.Status)
+	}
+	if len(s.sold()) != sold || s.emu.Dypls().Calls("ReleaseSecretNo") != released {
+		s.t.Errorf("xnum %v bought or released a number", args)
+	}
+}
+
+func TestOrdersListAndShow(t *testing.T) {
+	s := newOpsStack(t, nil)
+	s.order("ord-ok", 2)
+	s.inDoubt("ord-doubt", 2, "BuySecretNo:cut=1")
+	time.Sleep(10 * time.Millisecond) // a later creation time than ord-doubt's
+	s.order("ord-later", 1)
 
 	out, err := xnum(t, "orders", "list")
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 4 || !strings.HasPrefix(lines[1], "ord-later") || !strings.Contains(out, "in_doubt") {
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "ORDER") || !strings.HasPrefix(lines[1], "ord-later") ||
+		!strings.HasPrefix(lines[2], "ord-doubt") || !strings.HasPrefix(lines[3], "ord-ok") {
 		t.Fatalf("orders list, newest first:\n%s", out)
 	}
-	out, err = xnum(t, "orders", "list", "--status", "in_doubt", "--json")
-	var listed []ledger.Order
-	if err != nil || json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 1 || listed[0].OrderID != "ord-doubt" {
-		t.Fatalf("orders list --status in_doubt --json: %v\n%s", err, out)
-	}
-	out, err = xnum(t, "orders", "show", "ord-doubt")
-	if err != nil || !strings.Contains(out, "in doubt  attempt 1") || !strings.Contains(out, "numbers   0 of 2") {
-		t.Fatalf("orders show:\n%s%v", out, err)
+	if f := strings.Fields(lines[2]); len(f) != 7 || f[1] != "in_doubt" || f[2] != "2" || f[3] != "0" || f[6] != string(provider.ErrInDoubt) {
+		t.Fatalf("orders list row of ord-doubt: %q", lines[2])
 	}
 
-	// Reconcile from the reports the cloud would send, fed from a file.
-	var buf bytes.Buffer
-	for _, r := range emu.Dypls().Reports() {
-		b, _ := json.Marshal(r)
-		buf.Write(append(b, '\n'))
+	for _, tc := range []struct {
+		status string
+		want   []string
+	}{
+		{"in_doubt", []string{"ord-doubt"}},
+		{"completed, in_doubt", []string{"ord-later", "ord-doubt", "ord-ok"}},
+		{"failed", nil},
+	} {
+		out, err = xnum(t, "orders", "list", "--status", tc.status, "--json")
+		var listed []ledger.Order
+		if err != nil || json.Unmarshal([]byte(out), &listed) != nil {
+			t.Fatalf("orders list --status %s --json: %v\n%s", tc.status, err, out)
+		}
+		var ids []string
+		for _, o := range listed {
+			ids = append(ids, o.OrderID)
+		}
+		if !slices.Equal(ids, tc.want) {
+			t.Errorf("orders list --status %q: %v, want %v", tc.status, ids, tc.want)
+		}
 	}
-	file := filepath.Join(t.TempDir(), "reports.jsonl")
-	os.WriteFile(file, buf.Bytes(), 0o600)
-	out, err = xnum(t, "orders", "reconcile", "ord-doubt", "--reports", file, "--by", "ops-alice")
-	if err != nil || !strings.Contains(out, "status    completed") || !strings.Contains(out, "by ops-alice") {
-		t.Fatalf("orders reconcile --reports:\n%s%v", out, err)
+
+	out, err = xnum(t, "orders", "show", "ord-doubt")
+	for _, want := range []string{"status    in_doubt", "request   pool " + testPool + ", city 北京, specId 2, quantity 2",
+		"numbers   0 of 2", "in doubt  attempt 1, started", "error     InDoubt:", "event     order.in_doubt published"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Fatalf("orders show lacks %q: %v\n%s", want, err, out)
+		}
 	}
-	if n := len(emu.Dypls().Purchases()); n != 5 {
-		t.Fatalf("the emulator sold %d numbers for 2+2+1 ordered", n)
+	out, err = xnum(t, "orders", "show", "--json", "ord-ok")
+	var shown ledger.Order
+	if err != nil || json.Unmarshal([]byte(out), &shown) != nil || shown.Status != ledger.StatusCompleted ||
+		len(shown.Numbers) != 2 || !shown.Numbers[0].Published {
+		t.Fatalf("orders show --json: %v\n%s", err, out)
 	}
 }
 
+// The operator names the number the lost answer had; wrong numbers are
+// refused first.
+func TestOrdersReconcileSecretNo(t *testing.T) {
+	s := newOpsStack(t, nil)
+	done := s.order("ord-done", 1)
+	early := s.buyByHand(time.Minute)
+	s.inDoubt("ord-doubt", 3, "BuySecretNo:cut=1")
+	sold := s.sold()
+	lost := sold[len(sold)-1]
+
+	s.refused("ord-doubt", "not in pool", "orders", "reconcile", "ord-doubt", "--secret-no", "13999999999")
+	s.refused("ord-doubt", "before attempt 1 began", "orders", "reconcile", "ord-doubt", "--secret-no", early)
+	s.refused("ord-doubt", "already belongs to order ord-done", "orders", "reconcile", "ord-doubt", "--secret-no", done.Numbers[0].SecretNo)
+	s.refused("ord-doubt", "one kind of evidence", "orders", "reconcile", "ord-doubt", "--secret-no", lost, "--nothing-bought")
+	s.refused("ord-doubt", "--why goes with", "orders", "reconcile", "ord-doubt", "--secret-no", lost, "--why", "x")
+	s.refused("ord-doubt", "only a failed order", "orders", "reconcile", "ord-doubt", "--release")
+	s.refused("ord-doubt", "unexpected arguments", "orders", "reconcile", "ord-doubt", "--secret-no", lost, "ord-done")
+
+	out, err := xnum(t, "orders", "reconcile", "ord-doubt", "--secret-no", lost, "--by", "ops-alice")
+	if err != nil {
+		t.Fatalf("reconcile --secret-no: %v\n%s", err, out)
+	}
+	o := s.get("ord-doubt")
+	if o.Status != ledger.StatusCompleted || len(o.Numbers) != 3 || o.Numbers[0].SecretNo != lost {
+		t.Fatalf("after reconcile: %s %+v", o.Status, o.Numbers)
+	}
+	st := o.Settlements[0]
+	if st.By != "ops-alice" || st.Outcome != ledger.OutcomeBought || st.Attempt != 1 || !strings.Contains(st.Evidence, "QuerySecretNoDetail") {
+		t.Fatalf("settlement %+v", st)
+	}
+	if !strings.Contains(out, "status    completed") || !strings.Contains(out, "settled   attempt 1 bought by ops-alice") {
+		t.Fatalf("reconcile output:\n%s", out)
+	}
+	s.checkBooks(early)
+
+	s.refused("ord-doubt", "only an order in doubt", "orders", "reconcile", "ord-doubt", "--secret-no", lost)
+	s.refused("ord-done", "only an order in doubt", "orders", "reconcile", "ord-done", "--nothing-bought")
+}
+
+// The cloud's reports settle an order when they show exactly one candidate.
+func TestOrdersReconcileReports(t *testing.T) {
+	s := newOpsStack(t, nil)
+	s.order("ord-before", 2) // its numbers are in the reports too, and settle nothing
+	s.inDoubt("ord-doubt", 2, "BuySecretNo:cut=1")
+	clear := s.reportsFile("clear.jsonl")
+
+	// A number bought by hand in the same pool since: two candidates.
+	byHand := s.buyByHand(0)
+	s.refused("ord-doubt", "ambiguous", "orders", "reconcile", "ord-doubt", "--reports", s.reportsFile("ambiguous.jsonl"))
+	s.refused("ord-doubt", "no such file", "orders", "reconcile", "ord-doubt", "--reports", filepath.Join(t.TempDir(), "none"))
+	bad := filepath.Join(t.TempDir(), "bad.jsonl")
+	os.WriteFile(bad, []byte(`{"secretNo":"13000000001","status":1}`+"\n"), 0o600)
+	s.refused("ord-doubt", "needs a secretNo, status 1 or 2 and an operatingTime", "orders", "reconcile", "ord-doubt", "--reports", bad)
+
+	// The reports saved before, fed on stdin; $USER says who.
+	in, err := os.Open(clear)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	stdin := os.Stdin
+	os.Stdin = in
+	defer func() { os.Stdin = stdin }()
+	out, err := xnum(t, "orders", "reconcile", "ord-doubt", "--reports", "-")
+	os.Stdin = stdin
+	if err != nil {
+		t.Fatalf("reconcile --reports -: %v\n%s", err, out)
+	}
+	o := s.get("ord-doubt")
+	if o.Status != ledger.StatusCompleted || len(o.Numbers) != 2 || o.Settlements[0].By != "ops-env" ||
+		!strings.Contains(o.Settlements[0].Evidence, "NumberManagementReport") {
+		t.Fatalf("after reconcile: %s %+v %+v", o.Status, o.Numbers, o.Settlements)
+	}
+	s.checkBooks(byHand)
+}
+
+// A buy the client gave up on, which the emulator dropped: the operator's
+// word that nothing was bought lets the order buy all it ordered.
+func TestOrdersReconcileNothingBought(t *testing.T) {
+	s := newOpsStack(t, nil)
+	s.inDoubt("ord-slow", 3, "BuySecretNo:latency=2s")
+	if n := len(s.sold()); n != 0 {
+		t.Fatalf("the dropped call sold %d numbers", n)
+	}
+	out, err := xnum(t, "orders", "reconcile", "ord-slow", "--nothing-bought", "--why", "no new number in the console", "--by", "ops-carol")
+	if err != nil {
+		t.Fatalf("reconcile --nothing-bought: %v\n%s", err, out)
+	}
+	o := s.get("ord-slow")
+	if o.Status != ledger.StatusCompleted || len(o.Numbers) != 3 {
+		t.Fatalf("after reconcile: %s with %d numbers", o.Status, len(o.Numbers))
+	}
+	if st := o.Settlements[0]; st.Outcome != ledger.OutcomeNotBought || st.By != "ops-carol" || !strings.Contains(st.Evidence, "no new number in the console") {
+		t.Fatalf("settlement %+v", st)
+	}
+	if !slices.Equal(o.NumberList(), s.sold()) {
+		t.Fatalf("ledger %v, emulator sold %v", o.NumberList(), s.sold())
+	}
+	s.checkBooks()
+}
+
+// Numbers are given back only with --release, and only a failed order's.
+func TestOrdersRelease(t *testing.T) {
+	var s *opsStack
+	// After an order's first number is recorded, the pool's stock runs out.
+	s = newOpsStack(t, func(_ context.Context, p worker.Point, id string) error {
+		if p == worker.AfterRecord && id == "ord-partial" {
+			s.emu.Faults().Set("BuySecretNo", fault.Fault{ErrorCode: "isv.NO_AVAILABLE_NUMBER"})
+		}
+		return nil
+	})
+	o := s.order("ord-partial", 3)
+	s.emu.Faults().Set("BuySecretNo", fault.Fault{})
+	if o.Status != ledger.StatusFailed || len(o.Numbers) != 1 {
+		t.Fatalf("ord-partial %s with %d numbers, want failed with 1", o.Status, len(o.Numbers))
+	}
+	s.refused("ord-partial", "only an order in doubt", "orders", "reconcile", "ord-partial", "--nothing-bought")
+
+	out, err := xnum(t, "orders", "reconcile", "ord-partial", "--release", "--by", "ops-dave")
+	no := o.Numbers[0].SecretNo
+	if err != nil || !strings.Contains(out, "released  "+no) {
+		t.Fatalf("reconcile --release: %v\n%s", err, out)
+	}
+	if _, err := s.ali.NumberDetail(context.Background(), testPool, no); !errors.Is(err, provider.ErrNotFound) {
+		t.Fatalf("after release the pool still has %s: %v", no, err)
+	}
+	if r := s.get("ord-partial").Numbers[0].Released; r == nil || r.By != "ops-dave" || r.Evidence != "ReleaseSecretNo" {
+		t.Fatalf("release not recorded: %+v", r)
+	}
+	out, err = xnum(t, "orders", "reconcile", "ord-partial", "--release")
+	if err != nil || !strings.Contains(out, "nothing to release") || s.emu.Dypls().Calls("ReleaseSecretNo") != 1 {
+		t.Fatalf("a second release: %v, %d calls\n%s", err, s.emu.Dypls().Calls("ReleaseSecretNo"), out)
+	}
+}
+
+// A settled order that then fails keeps its numbers unless --release goes
+// with the evidence.
+func TestOrdersReconcileThenFail(t *testing.T) {
+	s := newOpsStack(t, nil)
+	s.inDoubt("ord-keep", 2, "BuySecretNo:cut=1")
+	keep := s.sold()[0]
+	s.inDoubt("ord-give", 2, "BuySecretNo:cut=1")
+	give := s.sold()[1]
+	// Reconciled, each order goes on to buy, but the stock has run out.
+	s.emu.Faults().Set("BuySecretNo", fault.Fault{ErrorCode: "isv.NO_AVAILABLE_NUMBER"})
+
+	out, err := xnum(t, "orders", "reconcile", "ord-keep", "--secret-no", keep)
+	if err != nil || !strings.Contains(out, "status    failed") || !strings.Contains(out, "--release gives them back") {
+		t.Fatalf("reconcile without --release: %v\n%s", err, out)
+	}
+	if s.emu.Dypls().Calls("ReleaseSecretNo") != 0 {
+		t.Fatal("a number was released without --release")
+	}
+	out, err = xnum(t, "orders", "reconcile", "ord-give", "--secret-no", give, "--release")
+	if err != nil || !strings.Contains(out, "status    failed") || !strings.Contains(out, "released  "+give) {
+		t.Fatalf("reconcile with --release: %v\n%s", err, out)
+	}
+	if s.emu.Dypls().Calls("ReleaseSecretNo") != 1 || s.get("ord-give").Numbers[0].Released == nil || s.get("ord-keep").Numbers[0].Released != nil {
+		t.Fatal("--release gave back the wrong numbers")
+	}
+	s.checkBooks()
+}
+
 func TestOrdersRefusals(t *testing.T) {
-	_, fn := ordersStack(t)
-	handleOrder(t, fn, "ord-ok", 1)
+	s := newOpsStack(t, nil)
+	s.order("ord-ok", 1)
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"orders"}, ""},
+		{[]string{"orders"}, "flag: help requested"},
 		{[]string{"orders", "frobnicate"}, "unknown orders command"},
 		{[]string{"orders", "show"}, "which order"},
 		{[]string{"orders", "show", "nope"}, "no order"},
+		{[]string{"orders", "show", "ord-ok", "extra"}, "unexpected arguments"},
+		{[]string{"orders", "list", "ord-ok"}, "unexpected argument"},
 		{[]string{"orders", "list", "--status", "lost"}, "unknown status"},
-		{[]string{"orders", "reconcile", "ord-ok"}, "exactly one of"},
-		{[]string{"orders", "reconcile", "ord-ok", "--nothing-bought", "--release"}, "exactly one of"},
-		{[]string{"orders", "reconcile", "ord-ok", "--why", "x", "--secret-no", "1"}, "--why goes with"},
-		{[]string{"orders", "reconcile", "ord-ok", "--nothing-bought"}, "only an order in doubt"},
-		{[]string{"orders", "reconcile", "ord-ok", "--release"}, "only a failed order"},
-		{[]string{"orders", "reconcile", "ord-ok", "--reports", "/no/such/file"}, "no such file"},
 		{[]string{"orders", "list", "--nats", "nats://127.0.0.1:1"}, "unavailable"},
+		{[]string{"orders", "list", "--nats", "http://127.0.0.1:1"}, "NATS_URL must use the nats"},
+		{[]string{"orders", "reconcile"}, "which order"},
+		{[]string{"orders", "reconcile", "ord-ok"}, "exactly one of"},
+		{[]string{"orders", "reconcile", "ord-ok", "--nothing-bought", "--reports", "x"}, "one kind of evidence"},
+		{[]string{"orders", "reconcile", "ord-ok", "--why", "x", "--secret-no", "1"}, "--why goes with"},
+		{[]string{"orders", "reconcile", "ord-ok", "--nothing-bought", "--json"}, "--json"},
+		{[]string{"orders", "reconcile", "ord-ok", "--nothing-bought", "--by", ""}, "say who you are"},
+		{[]string{"orders", "reconcile", "ord-ok", "--nothing-bought"}, "only an order in doubt"},
+		{[]string{"orders", "reconcile", "ord-ok", "--nothing-bought", "--release"}, "only an order in doubt"},
+		{[]string{"orders", "reconcile", "ord-ok", "--release"}, "only a failed order"},
+		{[]string{"orders", "reconcile", "nope", "--nothing-bought"}, "no order"},
 	} {
-		out, err := xnum(t, tc.args...)
-		if err == nil || (tc.want != "" && !strings.Contains(out+err.Error(), tc.want)) {
-			t.Errorf("xnum %v: %v\n%s", tc.args, err, out)
-		}
+		s.refused("ord-ok", tc.want, tc.args...)
 	}
-	o, err := fn.Ledger.Get(context.Background(), "ord-ok")
-	if err != nil || o.Status != ledger.StatusCompleted || len(o.Settlements) != 0 {
-		t.Fatalf("refusals changed the order: %+v %v", o, err)
-	}
+
+	t.Setenv(config.AliyunAccessKeySecret, "")
+	s.refused("ord-ok", config.AliyunAccessKeySecret, "orders", "reconcile", "ord-ok", "--nothing-bought")
 }
