@@ -15,11 +15,11 @@ import (
 
 	"github.com/xnum-dev/xnum/api"
 	"github.com/xnum-dev/xnum/events"
-	"github.com/xnum-dev/xnum/pkg/httpjson"
-	"github.com/xnum-dev/xnum/pkg/intake"
-	"github.com/xnum-dev/xnum/pkg/pools"
+	"github.com/xnum-dev/xnum/internal/httpjson"
+	"github.com/xnum-dev/xnum/internal/intake"
+	"github.com/xnum-dev/xnum/internal/pools"
+	"github.com/xnum-dev/xnum/internal/remain"
 	"github.com/xnum-dev/xnum/pkg/provider"
-	"github.com/xnum-dev/xnum/pkg/remain"
 )
 
 type operation struct {

@@ -17,14 +17,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/xnum-dev/xnum/events"
-	"github.com/xnum-dev/xnum/pkg/embednats"
-	"github.com/xnum-dev/xnum/pkg/ledger"
+	"github.com/xnum-dev/xnum/internal/embednats"
+	"github.com/xnum-dev/xnum/internal/ledger"
+	"github.com/xnum-dev/xnum/internal/queue"
+	"github.com/xnum-dev/xnum/internal/worker"
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
-	"github.com/xnum-dev/xnum/pkg/queue"
-	"github.com/xnum-dev/xnum/pkg/worker"
 )
 
 // broker is an embedded NATS JetStream server with a client connection.

@@ -6,9 +6,9 @@ import (
 	"io"
 	"net/url"
 
-	"github.com/xnum-dev/xnum/pkg/config"
-	"github.com/xnum-dev/xnum/pkg/devstack"
-	"github.com/xnum-dev/xnum/pkg/logging"
+	"github.com/xnum-dev/xnum/internal/config"
+	"github.com/xnum-dev/xnum/internal/devstack"
+	"github.com/xnum-dev/xnum/internal/logging"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 )

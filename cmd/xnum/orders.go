@@ -17,14 +17,14 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/xnum-dev/xnum/pkg/buy"
-	"github.com/xnum-dev/xnum/pkg/config"
-	"github.com/xnum-dev/xnum/pkg/ledger"
-	"github.com/xnum-dev/xnum/pkg/logging"
+	"github.com/xnum-dev/xnum/internal/buy"
+	"github.com/xnum-dev/xnum/internal/config"
+	"github.com/xnum-dev/xnum/internal/ledger"
+	"github.com/xnum-dev/xnum/internal/logging"
+	"github.com/xnum-dev/xnum/internal/queue"
+	"github.com/xnum-dev/xnum/internal/reconcile"
+	"github.com/xnum-dev/xnum/internal/worker"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
-	"github.com/xnum-dev/xnum/pkg/queue"
-	"github.com/xnum-dev/xnum/pkg/reconcile"
-	"github.com/xnum-dev/xnum/pkg/worker"
 )
 
 const ordersUsage = `Usage:

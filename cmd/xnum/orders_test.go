@@ -16,17 +16,17 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/xnum-dev/xnum/events"
-	"github.com/xnum-dev/xnum/pkg/buy"
-	"github.com/xnum-dev/xnum/pkg/config"
-	"github.com/xnum-dev/xnum/pkg/embednats"
-	"github.com/xnum-dev/xnum/pkg/ledger"
+	"github.com/xnum-dev/xnum/internal/buy"
+	"github.com/xnum-dev/xnum/internal/config"
+	"github.com/xnum-dev/xnum/internal/embednats"
+	"github.com/xnum-dev/xnum/internal/ledger"
+	"github.com/xnum-dev/xnum/internal/queue"
+	"github.com/xnum-dev/xnum/internal/worker"
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
-	"github.com/xnum-dev/xnum/pkg/queue"
-	"github.com/xnum-dev/xnum/pkg/worker"
 )
 
 const testPool = "FC100000000000001"

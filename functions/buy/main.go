@@ -10,18 +10,17 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/xnum-dev/xnum/pkg/buy"
-	"github.com/xnum-dev/xnum/pkg/config"
-	"github.com/xnum-dev/xnum/pkg/function"
+	"github.com/xnum-dev/xnum/internal/buy"
+	"github.com/xnum-dev/xnum/internal/config"
+	"github.com/xnum-dev/xnum/internal/function"
+	"github.com/xnum-dev/xnum/internal/queue"
+	"github.com/xnum-dev/xnum/internal/trigger"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
-	"github.com/xnum-dev/xnum/pkg/queue"
-	"github.com/xnum-dev/xnum/pkg/trigger"
-	"github.com/xnum-dev/xnum/pkg/trigger/serve"
 )
 
 func main() { function.Main("buy", wire) }
 
-func wire(ctx context.Context, env function.Env) (trigger.Function, []serve.Option, error) {
+func wire(ctx context.Context, env function.Env) (trigger.Function, []function.Option, error) {
 	ac, err := config.LoadAliyun(env.Lookup)
 	if err != nil {
 		return trigger.Function{}, nil, err
@@ -48,7 +47,7 @@ func wire(ctx context.Context, env function.Env) (trigger.Function, []serve.Opti
 		if fn, err = buy.New(ctx, js, client, buy.Config{QPS: bc.QPS, Consumer: bc.Consumer, EventTimeout: bc.EventTimeout, Logger: env.Logger}); err == nil {
 			// The connection outlives the function's parts; drain it last.
 			fn.PreStop = func(context.Context) error { return conn.Drain() }
-			return fn.Function, []serve.Option{serve.WithNATS(conn)}, nil
+			return fn.Function, []function.Option{function.WithNATS(conn)}, nil
 		}
 	}
 	conn.Close()

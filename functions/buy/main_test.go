@@ -12,19 +12,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xnum-dev/xnum/internal/config"
+	"github.com/xnum-dev/xnum/internal/embednats"
+	"github.com/xnum-dev/xnum/internal/function"
+	"github.com/xnum-dev/xnum/internal/intake"
 	"github.com/xnum-dev/xnum/internal/testutil"
-	"github.com/xnum-dev/xnum/pkg/config"
-	"github.com/xnum-dev/xnum/pkg/embednats"
-	"github.com/xnum-dev/xnum/pkg/function"
-	"github.com/xnum-dev/xnum/pkg/intake"
+	"github.com/xnum-dev/xnum/internal/trigger/lambda/lambdatest"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
-	"github.com/xnum-dev/xnum/pkg/trigger/lambda/lambdatest"
-	"github.com/xnum-dev/xnum/pkg/trigger/serve"
 )
 
 // run is the binary's main with a given environment and stdout.
-func run(ctx context.Context, lookup config.Lookup, stdout io.Writer, opts ...serve.Option) error {
+func run(ctx context.Context, lookup config.Lookup, stdout io.Writer, opts ...function.Option) error {
 	return function.Run(ctx, "buy", lookup, stdout, wire, opts...)
 }
 
@@ -51,7 +50,7 @@ func stack(t *testing.T, opts ...emulator.Option) (*emulatortest.Server, env) {
 func start(t *testing.T, e env) string {
 	t.Helper()
 	return testutil.Serve(t, func(ctx context.Context, ln net.Listener) error {
-		return run(ctx, e.lookup, io.Discard, serve.WithListener(ln))
+		return run(ctx, e.lookup, io.Discard, function.WithListener(ln))
 	})
 }
 

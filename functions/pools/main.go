@@ -8,17 +8,16 @@ package main
 import (
 	"context"
 
-	"github.com/xnum-dev/xnum/pkg/config"
-	"github.com/xnum-dev/xnum/pkg/function"
-	"github.com/xnum-dev/xnum/pkg/pools"
+	"github.com/xnum-dev/xnum/internal/config"
+	"github.com/xnum-dev/xnum/internal/function"
+	"github.com/xnum-dev/xnum/internal/pools"
+	"github.com/xnum-dev/xnum/internal/trigger"
 	"github.com/xnum-dev/xnum/pkg/provider/volcengine"
-	"github.com/xnum-dev/xnum/pkg/trigger"
-	"github.com/xnum-dev/xnum/pkg/trigger/serve"
 )
 
 func main() { function.Main("pools", wire) }
 
-func wire(_ context.Context, env function.Env) (trigger.Function, []serve.Option, error) {
+func wire(_ context.Context, env function.Env) (trigger.Function, []function.Option, error) {
 	cfg, err := config.LoadVolcengine(env.Lookup)
 	if err != nil {
 		return trigger.Function{}, nil, err

@@ -7,17 +7,16 @@ package main
 import (
 	"context"
 
-	"github.com/xnum-dev/xnum/pkg/config"
-	"github.com/xnum-dev/xnum/pkg/function"
+	"github.com/xnum-dev/xnum/internal/config"
+	"github.com/xnum-dev/xnum/internal/function"
+	"github.com/xnum-dev/xnum/internal/remain"
+	"github.com/xnum-dev/xnum/internal/trigger"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
-	"github.com/xnum-dev/xnum/pkg/remain"
-	"github.com/xnum-dev/xnum/pkg/trigger"
-	"github.com/xnum-dev/xnum/pkg/trigger/serve"
 )
 
 func main() { function.Main("remain", wire) }
 
-func wire(_ context.Context, env function.Env) (trigger.Function, []serve.Option, error) {
+func wire(_ context.Context, env function.Env) (trigger.Function, []function.Option, error) {
 	cfg, err := config.LoadAliyun(env.Lookup)
 	if err != nil {
 		return trigger.Function{}, nil, err

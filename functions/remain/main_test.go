@@ -11,18 +11,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xnum-dev/xnum/internal/config"
+	"github.com/xnum-dev/xnum/internal/function"
+	"github.com/xnum-dev/xnum/internal/remain"
 	"github.com/xnum-dev/xnum/internal/testutil"
-	"github.com/xnum-dev/xnum/pkg/config"
-	"github.com/xnum-dev/xnum/pkg/function"
+	"github.com/xnum-dev/xnum/internal/trigger/lambda/lambdatest"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
-	"github.com/xnum-dev/xnum/pkg/remain"
-	"github.com/xnum-dev/xnum/pkg/trigger/lambda/lambdatest"
-	"github.com/xnum-dev/xnum/pkg/trigger/serve"
 )
 
 // run is the binary's main with a given environment and stdout.
-func run(ctx context.Context, lookup config.Lookup, stdout io.Writer, opts ...serve.Option) error {
+func run(ctx context.Context, lookup config.Lookup, stdout io.Writer, opts ...function.Option) error {
 	return function.Run(ctx, "remain", lookup, stdout, wire, opts...)
 }
 
@@ -41,7 +40,9 @@ func envFor(emuURL string, extra ...string) config.Lookup {
 // start runs the binary's run under FC's contract on a loopback listener.
 func start(t *testing.T, lookup config.Lookup, out io.Writer) string {
 	t.Helper()
-	return testutil.Serve(t, func(ctx context.Context, ln net.Listener) error { return run(ctx, lookup, out, serve.WithListener(ln)) })
+	return testutil.Serve(t, func(ctx context.Context, ln net.Listener) error {
+		return run(ctx, lookup, out, function.WithListener(ln))
+	})
 }
 
 func TestFC(t *testing.T) {

@@ -1,0 +1,92 @@
+// Package buy assembles the buy function from its parts: the order intake
+// (POST /orders, GET /orders/{id}), the worker that buys each order's
+// numbers exactly once, the JetStream queue and the ledger they share. The
+// functions/buy binary and `xnum dev` both build it here, so every way in
+// ends in the same code.
+package buy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/xnum-dev/xnum/internal/intake"
+	"github.com/xnum-dev/xnum/internal/ledger"
+	"github.com/xnum-dev/xnum/internal/queue"
+	"github.com/xnum-dev/xnum/internal/trigger"
+	"github.com/xnum-dev/xnum/internal/worker"
+	"github.com/xnum-dev/xnum/pkg/provider"
+)
+
+// Provider buys numbers and tells how many are left.
+type Provider interface {
+	provider.Purchaser
+	provider.Inventory
+}
+
+// Config is what the buy function needs beyond its connections.
+type Config struct {
+	// QPS limits BuySecretNo calls per second of this process; 0: no limit.
+	QPS float64
+	// Consumer runs the long-lived JetStream consumer beside the routes.
+	Consumer bool
+	// EventTimeout bounds each event invocation (0: none), so that a drain
+	// stops starting buys before the platform's timeout kills it mid-buy.
+	EventTimeout time.Duration
+	Logger       *slog.Logger
+	// Queue and Worker pass options through, e.g. for replicas or tests.
+	Queue  []queue.Option
+	Worker []worker.Option
+}
+
+// Function is the assembled buy function and its parts.
+type Function struct {
+	trigger.Function
+	Queue  *queue.Queue
+	Ledger *ledger.Ledger
+	Worker *worker.Worker
+	Intake *intake.Handler
+}
+
+// New sets up the queue on js (idempotently, as every start does) and
+// builds the function.
+func New(ctx context.Context, js jetstream.JetStream, p Provider, cfg Config) (*Function, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	q, err := queue.Setup(ctx, js, cfg.Queue...)
+	if err != nil {
+		return nil, fmt.Errorf("buy: set up JetStream: %w", err)
+	}
+	l := ledger.New(q.Ledger)
+	pub := q.Publisher()
+	w, err := worker.New(l, pub, p, p, append([]worker.Option{
+		worker.WithBuyQPS(cfg.QPS),
+		worker.WithQueue(q),
+		worker.WithLogger(logger),
+	}, cfg.Worker...)...)
+	if err != nil {
+		return nil, fmt.Errorf("buy: worker: %w", err)
+	}
+	in := intake.New(l, pub, intake.WithLogger(logger))
+	var events trigger.EventHandler = w
+	if cfg.EventTimeout > 0 {
+		events = trigger.EventHandlerFunc(func(ctx context.Context, msgs []trigger.Message) []error {
+			ctx, cancel := context.WithTimeout(ctx, cfg.EventTimeout)
+			defer cancel()
+			return w.HandleEvents(ctx, msgs)
+		})
+	}
+	fn := &Function{
+		Function: trigger.Function{Name: "buy", HTTP: in, Events: events},
+		Queue:    q, Ledger: l, Worker: w, Intake: in,
+	}
+	if cfg.Consumer {
+		fn.Background = []func(context.Context) error{func(ctx context.Context) error { return w.Run(ctx, q) }}
+	}
+	return fn, nil
+}

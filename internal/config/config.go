@@ -1,0 +1,349 @@
+// Package config reads the functions' configuration from the environment,
+// checked at start: each loader answers one *Error naming the variable that
+// is missing or wrong, and never prints a secret's value. The environment is
+// read through a Lookup (os.LookupEnv in main), so tests pass a map.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/xnum-dev/xnum/internal/logging"
+	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
+	"github.com/xnum-dev/xnum/pkg/provider/volcengine"
+)
+
+// The variables read.
+const (
+	AliyunAccessKeyID     = "ALIBABA_CLOUD_ACCESS_KEY_ID"
+	AliyunAccessKeySecret = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+	AliyunSecurityToken   = "ALIBABA_CLOUD_SECURITY_TOKEN"
+	AliyunRegion          = "ALIBABA_CLOUD_REGION_ID"
+	AliyunEndpoint        = "XNUM_ALIYUN_ENDPOINT"
+	AliyunConnectTimeout  = "XNUM_ALIYUN_CONNECT_TIMEOUT"
+	AliyunReadTimeout     = "XNUM_ALIYUN_READ_TIMEOUT"
+	AliyunQueryAttempts   = "XNUM_ALIYUN_QUERY_ATTEMPTS"
+	AliyunBuyQPS          = "XNUM_ALIYUN_BUY_QPS"
+	BuyConsumer           = "XNUM_BUY_CONSUMER"
+	EventTimeout          = "XNUM_EVENT_TIMEOUT"
+	FCFunctionName        = "FC_FUNCTION_NAME" // set by FC in every function instance
+
+	VolcAccessKey    = "VOLC_ACCESSKEY"
+	VolcSecretKey    = "VOLC_SECRETKEY"
+	VolcSessionToken = "VOLC_SESSIONTOKEN"
+	VolcRegion       = "VOLC_REGION"
+	VolcEndpoint     = "XNUM_VOLC_ENDPOINT"
+	VolcTimeout      = "XNUM_VOLC_TIMEOUT"
+	VolcMaxRetries   = "XNUM_VOLC_MAX_RETRIES"
+
+	NATSURL   = "NATS_URL"
+	NATSCreds = "NATS_CREDS"
+
+	LogLevel = logging.LevelEnv
+)
+
+// Defaults.
+const (
+	DefaultAliyunRegion = "cn-hangzhou"
+	DefaultVolcRegion   = "cn-beijing"
+	DefaultBuyQPS       = 5.0
+)
+
+// Lookup reads one environment variable, as os.LookupEnv does.
+type Lookup func(key string) (string, bool)
+
+// Error is a missing or wrong variable. Its message names the variable and
+// never holds a secret's value.
+type Error struct {
+	Var    string
+	Reason string
+}
+
+func (e *Error) Error() string { return "config: " + e.Var + " " + e.Reason }
+
+func bad(name, reason string) error { return &Error{Var: name, Reason: reason} }
+
+// get returns a variable's value with surrounding blanks removed; set and
+// empty counts as unset.
+func get(lookup Lookup, name string) string {
+	v, _ := lookup(name)
+	return strings.TrimSpace(v)
+}
+
+// LoadAliyun reads the Dyplsapi client's configuration. The AccessKey pair is
+// required (FC puts the function role's STS credentials in these variables
+// at start, and in each request's headers after); a security token makes it
+// temporary.
+func LoadAliyun(lookup Lookup) (aliyun.Config, error) {
+	c := aliyun.Config{
+		AccessKeyID:     get(lookup, AliyunAccessKeyID),
+		AccessKeySecret: get(lookup, AliyunAccessKeySecret),
+		SecurityToken:   get(lookup, AliyunSecurityToken),
+		Region:          get(lookup, AliyunRegion),
+	}
+	if err := keyPair(AliyunAccessKeyID, c.AccessKeyID, AliyunAccessKeySecret, c.AccessKeySecret); err != nil {
+		return aliyun.Config{}, err
+	}
+	if err := secret(AliyunSecurityToken, c.SecurityToken, false, 16<<10); err != nil {
+		return aliyun.Config{}, err
+	}
+	if c.Region == "" {
+		c.Region = DefaultAliyunRegion
+	}
+	var err error
+	if err = region(AliyunRegion, c.Region); err != nil {
+		return aliyun.Config{}, err
+	}
+	if c.Endpoint, err = endpoint(lookup, AliyunEndpoint); err != nil {
+		return aliyun.Config{}, err
+	}
+	if c.ConnectTimeout, err = duration(lookup, AliyunConnectTimeout); err != nil {
+		return aliyun.Config{}, err
+	}
+	if c.ReadTimeout, err = duration(lookup, AliyunReadTimeout); err != nil {
+		return aliyun.Config{}, err
+	}
+	if c.QueryAttempts, err = integer(lookup, AliyunQueryAttempts, 1, 10, 0); err != nil {
+		return aliyun.Config{}, err
+	}
+	return c, nil
+}
+
+// LoadVolcengine reads the VMS client's configuration. XNUM_VOLC_MAX_RETRIES is
+// the number of retries itself (0: none); unset keeps the client's default.
+func LoadVolcengine(lookup Lookup) (volcengine.Config, error) {
+	c := volcengine.Config{
+		AccessKeyID:     get(lookup, VolcAccessKey),
+		SecretAccessKey: get(lookup, VolcSecretKey),
+		SessionToken:    get(lookup, VolcSessionToken),
+		Region:          get(lookup, VolcRegion),
+	}
+	if err := keyPair(VolcAccessKey, c.AccessKeyID, VolcSecretKey, c.SecretAccessKey); err != nil {
+		return volcengine.Config{}, err
+	}
+	if err := secret(VolcSessionToken, c.SessionToken, false, 16<<10); err != nil {
+		return volcengine.Config{}, err
+	}
+	if c.Region == "" {
+		c.Region = DefaultVolcRegion
+	}
+	var err error
+	if err = region(VolcRegion, c.Region); err != nil {
+		return volcengine.Config{}, err
+	}
+	if c.Endpoint, err = endpoint(lookup, VolcEndpoint); err != nil {
+		return volcengine.Config{}, err
+	}
+	if c.Timeout, err = duration(lookup, VolcTimeout); err != nil {
+		return volcengine.Config{}, err
+	}
+	if get(lookup, VolcMaxRetries) != "" {
+		n, err := integer(lookup, VolcMaxRetries, 0, 10, 0)
+		if err != nil {
+			return volcengine.Config{}, err
+		}
+		c.MaxRetries = n
+		if n == 0 {
+			c.MaxRetries = -1 // the client reads 0 as its default
+		}
+	}
+	return c, nil
+}
+
+// NATS is where the functions' NATS services and queue live.
+type NATS struct {
+	URL   string // one URL or a comma-separated list; empty: no NATS
+	Creds string // path of a .creds file; optional
+}
+
+// Enabled reports whether NATS is configured.
+func (n NATS) Enabled() bool { return n.URL != "" }
+
+// Options are the connection options the configuration implies.
+func (n NATS) Options() []nats.Option {
+	if n.Creds == "" {
+		return nil
+	}
+	return []nats.Option{nats.UserCredentials(n.Creds)}
+}
+
+// LoadNATS reads NATS_URL and NATS_CREDS. Both are optional, but a
+// credentials file needs a URL and must be readable.
+func LoadNATS(lookup Lookup) (NATS, error) {
+	n := NATS{URL: get(lookup, NATSURL), Creds: get(lookup, NATSCreds)}
+	if n.URL != "" {
+		for _, s := range strings.Split(n.URL, ",") {
+			u, err := url.Parse(strings.TrimSpace(s))
+			if err != nil || u.Host == "" {
+				return NATS{}, bad(NATSURL, "must be nats://host:port (or a comma-separated list of such URLs)")
+			}
+			switch u.Scheme {
+			case "nats", "tls", "ws", "wss":
+			default:
+				return NATS{}, bad(NATSURL, "must use the nats, tls, ws or wss scheme, not "+strconv.Quote(u.Scheme))
+			}
+		}
+	}
+	if n.Creds != "" {
+		if n.URL == "" {
+			return NATS{}, bad(NATSCreds, "is set but "+NATSURL+" is not")
+		}
+		f, err := os.Open(n.Creds)
+		if err != nil {
+			return NATS{}, bad(NATSCreds, "must name a readable credentials file: "+err.Error())
+		}
+		f.Close()
+	}
+	return n, nil
+}
+
+// Buy is the buy worker's configuration.
+type Buy struct {
+	// QPS limits BuySecretNo calls per second per worker; 0 means no limit.
+	QPS float64
+	// Consumer runs the long-lived JetStream consumer beside the HTTP routes.
+	// FC freezes an instance between invocations, so there the worker runs
+	// per event (timer drain, EventBridge) instead: the default is off on FC
+	// and on elsewhere.
+	Consumer bool
+	// EventTimeout bounds an event invocation (a timer drain, an EventBridge
+	// batch), so the worker starts no buy it could not finish: FC tells a
+	// custom runtime neither the function's timeout nor a deadline. Set it a
+	// little under the function's timeout; 0: no bound.
+	EventTimeout time.Duration
+}
+
+// LoadBuy reads XNUM_ALIYUN_BUY_QPS (default 5; 0: no limit),
+// XNUM_BUY_CONSUMER (true or false; default false on FC, true elsewhere) and
+// XNUM_EVENT_TIMEOUT (a duration; default none).
+func LoadBuy(lookup Lookup) (Buy, error) {
+	b := Buy{QPS: DefaultBuyQPS, Consumer: get(lookup, FCFunctionName) == ""}
+	if s := get(lookup, AliyunBuyQPS); s != "" {
+		q, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(q) || q < 0 || q > 1000 {
+			return Buy{}, bad(AliyunBuyQPS, "must be a number of calls per second from 0 (no limit) to 1000, not "+strconv.Quote(s))
+		}
+		b.QPS = q
+	}
+	if s := get(lookup, BuyConsumer); s != "" {
+		c, err := strconv.ParseBool(s)
+		if err != nil {
+			return Buy{}, bad(BuyConsumer, "must be true or false, not "+strconv.Quote(s))
+		}
+		b.Consumer = c
+	}
+	var err error
+	if b.EventTimeout, err = duration(lookup, EventTimeout); err != nil {
+		return Buy{}, err
+	}
+	return b, nil
+}
+
+// LoadLevel reads XNUM_LOG_LEVEL: debug, info (default), warn or error.
+func LoadLevel(lookup Lookup) (slog.Level, error) {
+	s := get(lookup, LogLevel)
+	l, err := logging.ParseLevel(s)
+	if err != nil {
+		return 0, bad(LogLevel, "must be debug, info, warn or error, not "+strconv.Quote(s))
+	}
+	return l, nil
+}
+
+// keyPair checks an AccessKey pair: both present, no blanks or control
+// characters (a pasted newline signs every request wrong).
+func keyPair(idName, id, secretName, sec string) error {
+	if id == "" {
+		return bad(idName, "is required")
+	}
+	if len(id) > 128 || !printable(id) {
+		return bad(idName, "must be at most 128 printable characters without spaces")
+	}
+	return secret(secretName, sec, true, 1024)
+}
+
+// secret checks a secret without ever showing it.
+func secret(name, v string, required bool, max int) error {
+	switch {
+	case v == "" && required:
+		return bad(name, "is required")
+	case len(v) > max:
+		return bad(name, fmt.Sprintf("is longer than %d characters", max))
+	case !printable(v):
+		return bad(name, "contains spaces or control characters (its value is not shown)")
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || r > unicode.MaxASCII {
+			return false
+		}
+	}
+	return true
+}
+
+func region(name, v string) error {
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return bad(name, "must be a region id such as cn-hangzhou, not "+strconv.Quote(v))
+		}
+	}
+	return nil
+}
+
+// endpoint reads an optional URL override: http or https, a host, nothing
+// else (no credentials, path or query).
+func endpoint(lookup Lookup, name string) (string, error) {
+	s := get(lookup, name)
+	if s == "" {
+		return "", nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", bad(name, "must be an http:// or https:// URL with a host, such as http://127.0.0.1:9100")
+	}
+	if u.User != nil {
+		return "", bad(name, "must not carry credentials")
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", bad(name, "must be only a scheme and a host, without a path or query")
+	}
+	return u.Scheme + "://" + u.Host, nil
+}
+
+// duration reads an optional Go duration (5s, 1m30s) between a millisecond
+// and ten minutes; unset is 0, the client's default.
+func duration(lookup Lookup, name string) (time.Duration, error) {
+	s := get(lookup, name)
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Millisecond || d > 10*time.Minute {
+		return 0, bad(name, "must be a duration between 1ms and 10m such as 5s, not "+strconv.Quote(s))
+	}
+	return d, nil
+}
+
+// integer reads an optional whole number in [min, max]; unset is def.
+func integer(lookup Lookup, name string, min, max, def int) (int, error) {
+	s := get(lookup, name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < min || n > max {
+		return 0, bad(name, fmt.Sprintf("must be a whole number from %d to %d, not %q", min, max, s))
+	}
+	return n, nil
+}

@@ -1,0 +1,208 @@
+package config_test
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xnum-dev/xnum/internal/config"
+)
+
+const secretValue = "Sup3rSecretValue"
+
+func env(m map[string]string) config.Lookup {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func with(base map[string]string, kv ...string) map[string]string {
+	m := map[string]string{}
+	for k, v := range base {
+		m[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+// checkErr asserts err is a *config.Error naming name, without the secret.
+func checkErr(t *testing.T, err error, name string) {
+	t.Helper()
+	var ce *config.Error
+	if !errors.As(err, &ce) || ce.Var != name || !strings.Contains(err.Error(), name) {
+		t.Fatalf("error = %v, want one naming %s", err, name)
+	}
+	if strings.Contains(err.Error(), secretValue) {
+		t.Fatalf("error shows a secret: %v", err)
+	}
+}
+
+func TestAliyun(t *testing.T) {
+	ok := map[string]string{config.AliyunAccessKeyID: "LTAI5tExample", config.AliyunAccessKeySecret: secretValue}
+	c, err := config.LoadAliyun(env(ok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AccessKeyID != "LTAI5tExample" || c.AccessKeySecret != secretValue || c.Region != "cn-hangzhou" || c.Endpoint != "" || c.QueryAttempts != 0 {
+		t.Errorf("defaults: %v", c)
+	}
+	c, err = config.LoadAliyun(env(with(ok,
+		config.AliyunSecurityToken, "CAIS"+secretValue,
+		config.AliyunRegion, "cn-shanghai",
+		config.AliyunEndpoint, "http://127.0.0.1:9100/",
+		config.AliyunConnectTimeout, "2s",
+		config.AliyunReadTimeout, "1m",
+		config.AliyunQueryAttempts, "5",
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SecurityToken != "CAIS"+secretValue || c.Region != "cn-shanghai" || c.Endpoint != "http://127.0.0.1:9100" ||
+		c.ConnectTimeout != 2*time.Second || c.ReadTimeout != time.Minute || c.QueryAttempts != 5 {
+		t.Errorf("overrides: %v", c)
+	}
+	if s := fmt.Sprintf("%v %+v %#v", c, c, c); strings.Contains(s, secretValue) {
+		t.Errorf("a printed config shows the secret: %s", s)
+	}
+
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		bad  string
+	}{
+		{"no key id", map[string]string{config.AliyunAccessKeySecret: secretValue}, config.AliyunAccessKeyID},
+		{"no secret", map[string]string{config.AliyunAccessKeyID: "LTAI"}, config.AliyunAccessKeySecret},
+		{"blank secret", with(ok, config.AliyunAccessKeySecret, "   "), config.AliyunAccessKeySecret},
+		{"newline in secret", with(ok, config.AliyunAccessKeySecret, secretValue+"\nx"), config.AliyunAccessKeySecret},
+		{"space in key id", with(ok, config.AliyunAccessKeyID, "LTAI 5t"), config.AliyunAccessKeyID},
+		{"token with space", with(ok, config.AliyunSecurityToken, "CAIS "+secretValue), config.AliyunSecurityToken},
+		{"region", with(ok, config.AliyunRegion, "cn hangzhou"), config.AliyunRegion},
+		{"endpoint scheme", with(ok, config.AliyunEndpoint, "ftp://x"), config.AliyunEndpoint},
+		{"endpoint no host", with(ok, config.AliyunEndpoint, "http://"), config.AliyunEndpoint},
+		{"endpoint credentials", with(ok, config.AliyunEndpoint, "http://u:"+secretValue+"@h"), config.AliyunEndpoint},
+		{"endpoint path", with(ok, config.AliyunEndpoint, "http://h/api"), config.AliyunEndpoint},
+		{"connect timeout", with(ok, config.AliyunConnectTimeout, "5"), config.AliyunConnectTimeout},
+		{"read timeout", with(ok, config.AliyunReadTimeout, "1h"), config.AliyunReadTimeout},
+		{"attempts", with(ok, config.AliyunQueryAttempts, "11"), config.AliyunQueryAttempts},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.LoadAliyun(env(tc.env))
+			checkErr(t, err, tc.bad)
+		})
+	}
+}
+
+func TestVolcengine(t *testing.T) {
+	ok := map[string]string{config.VolcAccessKey: "AKLTExample", config.VolcSecretKey: secretValue}
+	c, err := config.LoadVolcengine(env(ok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Region != "cn-beijing" || c.MaxRetries != 0 || c.Timeout != 0 || c.SecretAccessKey != secretValue {
+		t.Errorf("defaults: %v", c)
+	}
+	c, err = config.LoadVolcengine(env(with(ok, config.VolcEndpoint, "https://vms.example.com", config.VolcTimeout, "3s", config.VolcMaxRetries, "0", config.VolcSessionToken, "STS"+secretValue)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Endpoint != "https://vms.example.com" || c.Timeout != 3*time.Second || c.MaxRetries != -1 || c.SessionToken != "STS"+secretValue {
+		t.Errorf("overrides: %v", c)
+	}
+	if c, _ = config.LoadVolcengine(env(with(ok, config.VolcMaxRetries, "4"))); c.MaxRetries != 4 {
+		t.Errorf("retries: %d", c.MaxRetries)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		bad  string
+	}{
+		{"no access key", map[string]string{config.VolcSecretKey: secretValue}, config.VolcAccessKey},
+		{"no secret key", map[string]string{config.VolcAccessKey: "AKLT"}, config.VolcSecretKey},
+		{"region", with(ok, config.VolcRegion, "北京"), config.VolcRegion},
+		{"endpoint", with(ok, config.VolcEndpoint, "cloud-vms.volcengineapi.com"), config.VolcEndpoint},
+		{"timeout", with(ok, config.VolcTimeout, "-1s"), config.VolcTimeout},
+		{"retries", with(ok, config.VolcMaxRetries, "many"), config.VolcMaxRetries},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.LoadVolcengine(env(tc.env))
+			checkErr(t, err, tc.bad)
+		})
+	}
+}
+
+func TestNATS(t *testing.T) {
+	n, err := config.LoadNATS(env(nil))
+	if err != nil || n.Enabled() || n.Options() != nil {
+		t.Fatalf("no NATS: %+v %v", n, err)
+	}
+	creds := filepath.Join(t.TempDir(), "user.creds")
+	if err := os.WriteFile(creds, []byte("-----BEGIN NATS USER JWT-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n, err = config.LoadNATS(env(map[string]string{config.NATSURL: "nats://10.0.0.5:4222, tls://10.0.0.6:4222", config.NATSCreds: creds}))
+	if err != nil || !n.Enabled() || len(n.Options()) != 1 {
+		t.Fatalf("with creds: %+v %v", n, err)
+	}
+	for _, tc := range []struct {
+		env map[string]string
+		bad string
+	}{
+		{map[string]string{config.NATSURL: "http://h:4222"}, config.NATSURL},
+		{map[string]string{config.NATSURL: "nats://"}, config.NATSURL},
+		{map[string]string{config.NATSCreds: creds}, config.NATSCreds},
+		{map[string]string{config.NATSURL: "nats://h:4222", config.NATSCreds: filepath.Join(t.TempDir(), "missing.creds")}, config.NATSCreds},
+	} {
+		_, err := config.LoadNATS(env(tc.env))
+		checkErr(t, err, tc.bad)
+	}
+}
+
+func TestBuyAndLevel(t *testing.T) {
+	b, err := config.LoadBuy(env(nil))
+	if err != nil || b.QPS != config.DefaultBuyQPS {
+		t.Fatalf("default QPS: %+v %v", b, err)
+	}
+	for _, tc := range []struct {
+		v    string
+		want float64
+		ok   bool
+	}{{"0", 0, true}, {"2.5", 2.5, true}, {"-1", 0, false}, {"fast", 0, false}, {"NaN", 0, false}, {"1001", 0, false}} {
+		b, err := config.LoadBuy(env(map[string]string{config.AliyunBuyQPS: tc.v}))
+		if tc.ok && (err != nil || b.QPS != tc.want) {
+			t.Errorf("QPS %q: %+v %v", tc.v, b, err)
+		}
+		if !tc.ok {
+			checkErr(t, err, config.AliyunBuyQPS)
+		}
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want bool
+	}{
+		{nil, true},
+		{map[string]string{config.FCFunctionName: "xnum-buy"}, false},
+		{map[string]string{config.FCFunctionName: "xnum-buy", config.BuyConsumer: "true"}, true},
+		{map[string]string{config.BuyConsumer: "false"}, false},
+	} {
+		if b, err := config.LoadBuy(env(tc.env)); err != nil || b.Consumer != tc.want {
+			t.Errorf("consumer with %v: %+v %v, want %v", tc.env, b, err, tc.want)
+		}
+	}
+	_, err = config.LoadBuy(env(map[string]string{config.BuyConsumer: "maybe"}))
+	checkErr(t, err, config.BuyConsumer)
+	if b, err := config.LoadBuy(env(map[string]string{config.EventTimeout: "110s"})); err != nil || b.EventTimeout != 110*time.Second {
+		t.Errorf("event timeout: %+v %v", b, err)
+	}
+	_, err = config.LoadBuy(env(map[string]string{config.EventTimeout: "forever"}))
+	checkErr(t, err, config.EventTimeout)
+	if l, err := config.LoadLevel(env(map[string]string{config.LogLevel: "debug"})); err != nil || l != slog.LevelDebug {
+		t.Errorf("level: %v %v", l, err)
+	}
+	_, err = config.LoadLevel(env(map[string]string{config.LogLevel: "chatty"}))
+	checkErr(t, err, config.LogLevel)
+}

@@ -1,0 +1,196 @@
+// Package devstack runs the whole of xnum in one process for local use
+// (`xnum dev`): an embedded NATS server with JetStream, the two-cloud
+// emulator on its own loopback port, and the remain, pools and buy functions
+// — their HTTP routes on one address, their NATS services, and the buy
+// worker consuming the order queue. The functions are built as their own
+// binaries build them, only pointed at the emulator.
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/xnum-dev/xnum/internal/buy"
+	"github.com/xnum-dev/xnum/internal/embednats"
+	"github.com/xnum-dev/xnum/internal/function"
+	"github.com/xnum-dev/xnum/internal/httpjson"
+	"github.com/xnum-dev/xnum/internal/pools"
+	"github.com/xnum-dev/xnum/internal/queue"
+	"github.com/xnum-dev/xnum/internal/remain"
+	"github.com/xnum-dev/xnum/internal/trigger"
+	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator"
+	"github.com/xnum-dev/xnum/pkg/provider/volcengine"
+)
+
+// Config says where the stack listens. Zero ports pick free ones.
+type Config struct {
+	HTTPAddr     string // the functions' routes, e.g. 127.0.0.1:8080
+	NATSAddr     string // the embedded NATS server, e.g. 127.0.0.1:4222
+	EmulatorAddr string // the emulator; default 127.0.0.1:0
+	// DataDir keeps JetStream's store (orders, ledger) across runs; empty
+	// means a temporary directory removed at exit.
+	DataDir string
+	// BuyQPS limits the worker's BuySecretNo calls; 0: no limit.
+	BuyQPS float64
+	// Emulator passes options (faults, stock) to the emulator.
+	Emulator []emulator.Option
+	Logger   *slog.Logger
+}
+
+// Stack is what Run started, handed to the ready callback.
+type Stack struct {
+	HTTPURL     string
+	NATSURL     string
+	EmulatorURL string
+	DataDir     string // empty for a temporary store
+	Emulator    *emulator.Emulator
+	Buy         *buy.Function
+}
+
+// Run starts the stack, calls ready once everything answers, and serves
+// until ctx ends; then it stops the worker (a buy under way is finished and
+// recorded), the servers and NATS, in that order.
+func Run(ctx context.Context, cfg Config, ready func(Stack)) (err error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	httpLn, err := net.Listen("tcp", orDefault(cfg.HTTPAddr, "127.0.0.1:8080"))
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	defer httpLn.Close()
+	emuLn, err := net.Listen("tcp", orDefault(cfg.EmulatorAddr, "127.0.0.1:0"))
+	if err != nil {
+		return fmt.Errorf("emulator: %w", err)
+	}
+	defer emuLn.Close()
+
+	natsOpts, err := natsOptions(orDefault(cfg.NATSAddr, "127.0.0.1:4222"), cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	ns, err := embednats.Start(natsOpts...)
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	defer ns.Close()
+
+	// The emulator stops after the functions, which may still be finishing
+	// a buy when ctx ends.
+	emuCtx, stopEmu := context.WithCancel(context.Background())
+	emu := emulator.New(cfg.Emulator...)
+	emuURL := "http://" + emuLn.Addr().String()
+	emuDone := make(chan error, 1)
+	go func() { emuDone <- emulator.Serve(emuCtx, emuLn, emu) }()
+	defer func() { stopEmu(); err = errors.Join(err, <-emuDone) }()
+
+	ali, err := aliyun.New(aliyun.Config{
+		AccessKeyID: emulator.DefaultAccessKeyID, AccessKeySecret: emulator.DefaultAccessKeySecret,
+		Endpoint: emuURL, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	volc, err := volcengine.New(volcengine.Config{
+		AccessKeyID: emulator.DefaultAccessKeyID, SecretAccessKey: emulator.DefaultAccessKeySecret,
+		Endpoint: emuURL, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+
+	nc, err := queue.Connect(ns.ClientURL())
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	buyFn, err := buy.New(ctx, js, ali, buy.Config{QPS: cfg.BuyQPS, Consumer: true, Logger: logger})
+	if err != nil {
+		return err
+	}
+	fn := combine(
+		mounted{remain.New("aliyun", ali).Function(), []string{remain.Pattern}},
+		mounted{pools.New("volcengine", volc, pools.WithNumbers(volc)).Function(), []string{pools.Pattern, pools.NumbersPattern}},
+		mounted{buyFn.Function, buyFn.Intake.Patterns()},
+	)
+
+	stack := Stack{
+		HTTPURL:     "http://" + httpLn.Addr().String(),
+		NATSURL:     ns.ClientURL(),
+		EmulatorURL: emuURL,
+		DataDir:     cfg.DataDir,
+		Emulator:    emu,
+		Buy:         buyFn,
+	}
+	if ready != nil {
+		// httpLn already queues connections: what ready prints works at once.
+		ready(stack)
+	}
+	return function.Serve(ctx, fn,
+		function.WithListener(httpLn),
+		function.WithLogger(logger),
+		function.WithNATS(nc),
+		// xnum dev is local: no FC or Lambda environment applies.
+		function.WithLookup(func(string) (string, bool) { return "", false }),
+	)
+}
+
+// mounted is one function and the route patterns it serves.
+type mounted struct {
+	fn       trigger.Function
+	patterns []string
+}
+
+// combine serves several functions as one: each function's routes under its
+// own name on one mux, all their NATS services, and the events and
+// background loops of those that have them (buy).
+func combine(parts ...mounted) trigger.Function {
+	mux := httpjson.NewMux()
+	out := trigger.Function{Name: "xnum-dev", HTTP: mux}
+	for _, m := range parts {
+		for _, p := range m.patterns {
+			mux.Handle(p, httpjson.Named(m.fn.Name, m.fn.HTTP))
+		}
+		out.Services = append(out.Services, m.fn.Services...)
+		out.Background = append(out.Background, m.fn.Background...)
+		if m.fn.Events != nil {
+			out.Events = m.fn.Events
+		}
+	}
+	return out
+}
+
+func natsOptions(addr, dataDir string) ([]embednats.Option, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("nats address %q: %w", addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return nil, fmt.Errorf("nats address %q: bad port", addr)
+	}
+	opts := []embednats.Option{embednats.WithHost(host), embednats.WithPort(p), embednats.WithServerName("xnum-dev")}
+	if dataDir != "" {
+		opts = append(opts, embednats.WithStoreDir(dataDir))
+	}
+	return opts, nil
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}

@@ -1,0 +1,109 @@
+package embednats_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/xnum-dev/xnum/internal/embednats"
+)
+
+func TestRestartKeepsStreamsAndURL(t *testing.T) {
+	s := embednats.RunTest(t)
+	url := s.ClientURL()
+	if !strings.HasPrefix(url, "nats://127.0.0.1:") || strings.HasSuffix(url, ":0") || strings.HasSuffix(url, ":-1") {
+		t.Fatalf("ClientURL = %q", url)
+	}
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if _, err := js.Publish(ctx, "t.x", []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for round := range 3 {
+		if err := s.Restart(ctx); err != nil {
+			t.Fatalf("restart %d: %v", round, err)
+		}
+		if got := s.ClientURL(); got != url {
+			t.Fatalf("URL changed across restart: %q -> %q", url, got)
+		}
+		// The old connection reconnects by itself and sees the stored
+		// messages.
+		var info *jetstream.StreamInfo
+		for {
+			st, err := js.Stream(ctx, "T")
+			if err == nil {
+				info, err = st.Info(ctx)
+			}
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("stream after restart %d: %v", round, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if info.State.Msgs != uint64(10+round) {
+			t.Fatalf("after restart %d: %d messages, want %d", round, info.State.Msgs, 10+round)
+		}
+		if _, err := js.Publish(ctx, "t.x", []byte("more")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("3 restarts on %s, store %s: 13 messages kept", url, s.StoreDir())
+}
+
+func TestShutdownRefusesClients(t *testing.T) {
+	s := embednats.RunTest(t)
+	if !s.Running() || s.NATS() == nil {
+		t.Fatal("not running after start")
+	}
+	s.Shutdown()
+	s.Shutdown() // twice is fine
+	if s.Running() {
+		t.Fatal("running after Shutdown")
+	}
+	_, err := nats.Connect(s.ClientURL(), nats.Timeout(time.Second))
+	if !errors.Is(err, nats.ErrNoServers) {
+		t.Fatalf("connect to a stopped server: %v, want ErrNoServers", err)
+	}
+}
+
+func TestTwoServersHaveTheirOwnPorts(t *testing.T) {
+	a := embednats.RunTest(t)
+	b := embednats.RunTest(t)
+	if a.ClientURL() == b.ClientURL() {
+		t.Fatalf("both on %s", a.ClientURL())
+	}
+}
+
+func TestTemporaryStoreIsRemoved(t *testing.T) {
+	s, err := embednats.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := s.StoreDir()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("store %s still there after Close: %v", dir, err)
+	}
+}

@@ -1,0 +1,73 @@
+// Package function is the common main of the xnum function binaries: it
+// reads the configuration every function shares (log level, NATS), builds
+// the logger, lets the function wire its own provider and handlers, and
+// serves the result (Serve) on whatever the environment asks for: AWS Lambda
+// when AWS_LAMBDA_RUNTIME_API is set, else FC3's custom runtime contract
+// (which is also a plain local HTTP server), plus the function's NATS
+// request-reply services when NATS is configured and its background loops.
+// A functions/*/main.go is then only its wiring.
+package function
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/xnum-dev/xnum/internal/config"
+	"github.com/xnum-dev/xnum/internal/logging"
+	"github.com/xnum-dev/xnum/internal/trigger"
+)
+
+// Env is what a function's wiring gets: its environment, a logger that
+// writes where FC and Lambda collect logs, and the NATS settings.
+type Env struct {
+	Lookup config.Lookup
+	Logger *slog.Logger
+	NATS   config.NATS
+}
+
+// Wire builds a function from its environment. The options it returns come
+// after the defaults (such as a NATS connection of its own, WithNATS).
+type Wire func(ctx context.Context, env Env) (trigger.Function, []Option, error)
+
+// Main runs the function named name with the process's environment until
+// SIGINT or SIGTERM, and exits 1 with the error on failure.
+func Main(name string, wire Wire) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := Run(ctx, name, os.LookupEnv, os.Stdout, wire)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+}
+
+// Run is Main without the process: logs and FC's invocation markers go to
+// stdout; opts come last, for tests (WithListener).
+func Run(ctx context.Context, name string, lookup config.Lookup, stdout io.Writer, wire Wire, opts ...Option) error {
+	level, err := config.LoadLevel(lookup)
+	if err != nil {
+		return err
+	}
+	nc, err := config.LoadNATS(lookup)
+	if err != nil {
+		return err
+	}
+	logger := logging.New(stdout, logging.Options{Level: level, Function: name})
+	fn, own, err := wire(ctx, Env{Lookup: lookup, Logger: logger, NATS: nc})
+	if err != nil {
+		return err
+	}
+	all := []Option{
+		WithLogger(logger),
+		WithLookup(lookup),
+		WithStdout(stdout),
+		WithNATSURL(nc.URL, nc.Options()...),
+	}
+	all = append(append(all, own...), opts...)
+	return Serve(ctx, fn, all...)
+}

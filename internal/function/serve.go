@@ -1,0 +1,226 @@
+package function
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/xnum-dev/xnum/internal/logging"
+	"github.com/xnum-dev/xnum/internal/trigger"
+	"github.com/xnum-dev/xnum/internal/trigger/fc"
+	"github.com/xnum-dev/xnum/internal/trigger/lambda"
+	"github.com/xnum-dev/xnum/internal/trigger/natsrpc"
+)
+
+// Option configures Run.
+type Option func(*options)
+
+type options struct {
+	logger          *slog.Logger
+	lookup          func(string) (string, bool)
+	listener        net.Listener
+	addr            string
+	stdout          io.Writer
+	nc              *nats.Conn
+	natsURL         string
+	natsOpts        []nats.Option
+	shutdownTimeout time.Duration
+}
+
+// WithLogger sets the JSON logger (default: logging.New on stdout with the
+// function's name).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithLookup reads the environment through lookup instead of os.LookupEnv.
+func WithLookup(lookup func(string) (string, bool)) Option {
+	return func(o *options) { o.lookup = lookup }
+}
+
+// WithListener serves HTTP on l instead of the address FC gives.
+func WithListener(l net.Listener) Option { return func(o *options) { o.listener = l } }
+
+// WithAddr serves HTTP on addr instead of the address FC gives.
+func WithAddr(addr string) Option { return func(o *options) { o.addr = addr } }
+
+// WithStdout sets where FC's plain-text invocation markers go.
+func WithStdout(w io.Writer) Option { return func(o *options) { o.stdout = w } }
+
+// WithNATS serves the function's services on nc, a connection the caller
+// owns and closes.
+func WithNATS(nc *nats.Conn) Option { return func(o *options) { o.nc = nc } }
+
+// WithNATSURL connects to url (when not empty) for the function's services;
+// Run owns that connection and drains it on the way out. The connection
+// retries in the background, so an unreachable NATS does not stop the HTTP
+// server from starting.
+func WithNATSURL(url string, opts ...nats.Option) Option {
+	return func(o *options) { o.natsURL, o.natsOpts = url, opts }
+}
+
+// WithShutdownTimeout bounds the drain when ctx ends (default 20s).
+func WithShutdownTimeout(d time.Duration) Option { return func(o *options) { o.shutdownTimeout = d } }
+
+// Run serves fn until ctx ends or a part of it fails, then stops every part,
+// runs fn.PreStop and returns the first failure (nil after a clean stop).
+//
+// On Lambda only the invoke loop runs: Lambda freezes the process between
+// invocations, so NATS services and background loops would stall there.
+func Serve(ctx context.Context, fn trigger.Function, opts ...Option) error {
+	if err := fn.Validate(); err != nil {
+		return err
+	}
+	o := options{lookup: os.LookupEnv, stdout: os.Stdout, shutdownTimeout: 20 * time.Second}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.logger == nil {
+		o.logger = logging.New(os.Stdout, logging.Options{Function: fn.Name})
+	}
+	log := o.logger
+
+	if v, ok := o.lookup(lambda.RuntimeAPIEnv); ok && v != "" {
+		if len(fn.Services) > 0 || len(fn.Background) > 0 {
+			log.InfoContext(ctx, "on Lambda: NATS services and background loops are not run")
+		}
+		err := lambda.Start(ctx, fn, log)
+		return errors.Join(err, preStop(ctx, fn, o))
+	}
+
+	nc, ownNC, err := connect(ctx, fn, o)
+	if err != nil {
+		return err
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	goRun := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(runCtx); err != nil && runCtx.Err() == nil {
+				once.Do(func() { first = fmt.Errorf("%s: %w", name, err) })
+				log.ErrorContext(ctx, "a part of the function failed; stopping", "part", name, "err", err)
+				cancel()
+			}
+		}()
+	}
+
+	fcOpts := []fc.Option{fc.WithLogger(log), fc.WithStdout(o.stdout), fc.WithShutdownTimeout(o.shutdownTimeout)}
+	switch {
+	case o.listener != nil:
+		fcOpts = append(fcOpts, fc.WithListener(o.listener))
+	case o.addr != "":
+		fcOpts = append(fcOpts, fc.WithAddr(o.addr))
+	default:
+		fcOpts = append(fcOpts, fc.WithAddr(fc.Addr(o.lookup)))
+	}
+	if nc != nil {
+		fcOpts = append(fcOpts, fc.WithPreStop(nc.FlushWithContext))
+	}
+	srv, err := fc.New(fn, fcOpts...)
+	if err != nil {
+		closeNATS(nc, ownNC, o.shutdownTimeout)
+		return err
+	}
+	goRun("http", srv.Serve)
+	if nc != nil && len(fn.Services) > 0 {
+		goRun("nats", func(ctx context.Context) error {
+			return natsrpc.Serve(ctx, nc, fn.Services, natsrpc.WithLogger(log))
+		})
+	}
+	for i, bg := range fn.Background {
+		goRun(fmt.Sprintf("background %d", i), bg)
+	}
+	wg.Wait()
+	err = errors.Join(first, preStop(ctx, fn, o))
+	closeNATS(nc, ownNC, o.shutdownTimeout)
+	return err
+}
+
+// connect returns the NATS connection for fn's services: the caller's, or
+// one of its own when a URL is configured and fn has services.
+func connect(ctx context.Context, fn trigger.Function, o options) (*nats.Conn, bool, error) {
+	if o.nc != nil {
+		return o.nc, false, nil
+	}
+	if o.natsURL == "" || len(fn.Services) == 0 {
+		return nil, false, nil
+	}
+	opts := append([]nats.Option{
+		nats.Name("xnum-" + fn.Name),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				o.logger.WarnContext(ctx, "NATS disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { o.logger.InfoContext(ctx, "NATS connected", "url", c.ConnectedUrlRedacted()) }),
+	}, o.natsOpts...)
+	nc, err := nats.Connect(o.natsURL, opts...)
+	if err != nil {
+		return nil, false, fmt.Errorf("serve: NATS: %w", err)
+	}
+	if !nc.IsConnected() {
+		o.logger.WarnContext(ctx, "NATS is not reachable yet; retrying in the background", "url", redactURL(o.natsURL))
+	}
+	return nc, true, nil
+}
+
+func closeNATS(nc *nats.Conn, own bool, timeout time.Duration) {
+	if nc == nil || !own {
+		return
+	}
+	if !nc.IsConnected() {
+		nc.Close()
+		return
+	}
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	deadline := time.Now().Add(timeout)
+	for !nc.IsClosed() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	nc.Close()
+}
+
+func preStop(ctx context.Context, fn trigger.Function, o options) error {
+	if fn.PreStop == nil {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
+	defer cancel()
+	if err := fn.PreStop(pctx); err != nil {
+		return fmt.Errorf("pre-stop: %w", err)
+	}
+	return nil
+}
+
+// redactURL drops a password or token a NATS URL may carry before it is
+// logged.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if u.User != nil {
+		u.User = url.User("[redacted]")
+	}
+	return u.String()
+}

@@ -1,0 +1,232 @@
+package function_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/xnum-dev/xnum/internal/embednats"
+	"github.com/xnum-dev/xnum/internal/function"
+	"github.com/xnum-dev/xnum/internal/httpjson"
+	"github.com/xnum-dev/xnum/internal/logging"
+	"github.com/xnum-dev/xnum/internal/testutil"
+	"github.com/xnum-dev/xnum/internal/trigger"
+	"github.com/xnum-dev/xnum/internal/trigger/lambda/lambdatest"
+	"github.com/xnum-dev/xnum/internal/trigger/natsrpc"
+)
+
+// pingFunction answers GET /ping over HTTP and xnum.test.ping over NATS, and
+// counts its pre-stop runs.
+func pingFunction(preStops *atomic.Int32) trigger.Function {
+	mux := httpjson.NewMux()
+	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) {
+		httpjson.Write(w, http.StatusOK, map[string]string{"pong": "http"})
+	})
+	return trigger.Function{
+		Name: "ping",
+		HTTP: mux,
+		Services: []trigger.Service{{Name: "xnum-ping", Version: "1.0.0", Endpoints: []trigger.Endpoint{{
+			Name: "ping", Subject: "xnum.test.ping",
+			Handle: func(context.Context, []byte) (any, error) { return map[string]string{"pong": "nats"}, nil },
+		}}}},
+		PreStop: func(context.Context) error { preStops.Add(1); return nil },
+	}
+}
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+type running struct {
+	url  string
+	stop func() error
+}
+
+func run(t *testing.T, fn trigger.Function, opts ...function.Option) running {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	opts = append([]function.Option{function.WithListener(ln), function.WithLogger(logging.New(&testutil.SyncBuffer{}, logging.Options{})), function.WithStdout(io.Discard)}, opts...)
+	go func() { done <- function.Serve(ctx, fn, opts...) }()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return running{url: "http://" + ln.Addr().String(), stop: stop}
+}
+
+func getPing(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url + "/ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]string
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return out["pong"]
+}
+
+// natsPing asks the service until it answers, within a bound: the service
+// subscribes in the background after Run starts.
+func natsPing(t *testing.T, nc *nats.Conn) string {
+	t.Helper()
+	var out map[string]string
+	var err error
+	for range 500 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err = natsrpc.Request(ctx, nc, "xnum.test.ping", struct{}{}, &out)
+		cancel()
+		if err == nil {
+			return out["pong"]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no NATS answer: %v", err)
+	return ""
+}
+
+func TestHTTPWithoutNATS(t *testing.T) {
+	var preStops atomic.Int32
+	r := run(t, pingFunction(&preStops), function.WithLookup(env(nil)))
+	if got := getPing(t, r.url); got != "http" {
+		t.Fatalf("GET /ping = %q", got)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if preStops.Load() != 1 {
+		t.Errorf("pre-stop ran %d times", preStops.Load())
+	}
+}
+
+func TestHTTPAndNATS(t *testing.T) {
+	ns := embednats.RunTest(t)
+	var preStops atomic.Int32
+	r := run(t, pingFunction(&preStops), function.WithLookup(env(nil)), function.WithNATSURL(ns.ClientURL()))
+	client, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if got := natsPing(t, client); got != "nats" {
+		t.Fatalf("NATS ping = %q", got)
+	}
+	if got := getPing(t, r.url); got != "http" {
+		t.Fatalf("GET /ping = %q", got)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The service is gone with Run.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := natsrpc.Request(ctx, client, "xnum.test.ping", struct{}{}, nil); err == nil {
+		t.Error("the NATS service still answers after Run returned")
+	}
+}
+
+// TestNATSLate starts the function while NATS is down: HTTP serves at once,
+// and the services answer once NATS comes up.
+func TestNATSLate(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	var preStops atomic.Int32
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	r := run(t, pingFunction(&preStops), function.WithLookup(env(nil)),
+		function.WithNATSURL(url, nats.ReconnectWait(20*time.Millisecond), nats.Timeout(200*time.Millisecond)))
+	if got := getPing(t, r.url); got != "http" {
+		t.Fatalf("GET /ping with NATS down = %q", got)
+	}
+	ns := embednats.RunTest(t, embednats.WithPort(port))
+	client, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if got := natsPing(t, client); got != "nats" {
+		t.Fatalf("NATS ping = %q", got)
+	}
+}
+
+func TestBackgroundFailureStops(t *testing.T) {
+	var preStops atomic.Int32
+	fn := pingFunction(&preStops)
+	fn.Services = nil
+	boom := errors.New("consumer lost")
+	fn.Background = []func(context.Context) error{func(context.Context) error { return boom }}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = function.Serve(context.Background(), fn, function.WithListener(ln), function.WithLookup(env(nil)),
+		function.WithLogger(logging.New(&testutil.SyncBuffer{}, logging.Options{})), function.WithStdout(io.Discard))
+	if !errors.Is(err, boom) {
+		t.Fatalf("Run = %v, want the background error", err)
+	}
+	if preStops.Load() != 1 {
+		t.Errorf("pre-stop ran %d times", preStops.Load())
+	}
+}
+
+func TestListenFailure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var preStops atomic.Int32
+	err = function.Serve(context.Background(), pingFunction(&preStops), function.WithAddr(ln.Addr().String()), function.WithLookup(env(nil)),
+		function.WithLogger(logging.New(&testutil.SyncBuffer{}, logging.Options{})), function.WithStdout(io.Discard))
+	if err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("Run on a taken address = %v", err)
+	}
+}
+
+// TestLambdaChosen checks that AWS_LAMBDA_RUNTIME_API picks Lambda: an
+// invocation of the emulated Runtime API is answered through the function's
+// HTTP routes.
+func TestLambdaChosen(t *testing.T) {
+	api := lambdatest.NewRuntimeAPI()
+	t.Setenv("AWS_LAMBDA_RUNTIME_API", api.Addr())
+	var preStops atomic.Int32
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- function.Serve(ctx, pingFunction(&preStops), function.WithLogger(logging.New(&testutil.SyncBuffer{}, logging.Options{})))
+	}()
+	event := []byte(`{"version":"2.0","rawPath":"/ping","headers":{},"requestContext":{"http":{"method":"GET","path":"/ping"},"requestId":"r"},"isBase64Encoded":false}`)
+	res := api.Invoke(t, event)
+	if res.Kind != "response" || !strings.Contains(string(res.Body), `"statusCode":200`) || !strings.Contains(string(res.Body), `pong`) {
+		t.Errorf("Lambda answer = %s %s", res.Kind, res.Body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if preStops.Load() != 1 {
+		t.Errorf("pre-stop ran %d times", preStops.Load())
+	}
+}

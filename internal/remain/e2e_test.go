@@ -1,0 +1,260 @@
+package remain_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/xnum-dev/xnum/internal/embednats"
+	"github.com/xnum-dev/xnum/internal/httpjson"
+	"github.com/xnum-dev/xnum/internal/logging"
+	"github.com/xnum-dev/xnum/internal/remain"
+	"github.com/xnum-dev/xnum/internal/testutil"
+	"github.com/xnum-dev/xnum/internal/trigger/fc"
+	"github.com/xnum-dev/xnum/internal/trigger/natsrpc"
+	"github.com/xnum-dev/xnum/pkg/provider"
+	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
+)
+
+// stock counts the emulator's default numbers of a city (all cities for
+// "") and spec whose number starts with prefix.
+func stock(city string, spec int, prefix string) int64 {
+	var n int64
+	for _, x := range dypls.DefaultNumbers() {
+		if (city == "" || x.City == city) && x.SpecID == spec && strings.HasPrefix(x.SecretNo, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// serveFC runs the remain function under FC's contract on a loopback
+// listener, with its logs in logs.
+func serveFC(t *testing.T, h *remain.Handler, logs io.Writer) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := fc.New(h.Function(), fc.WithListener(ln), fc.WithLogger(logging.New(logs, logging.Options{Function: "remain"})), fc.WithStdout(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+func fetch(t *testing.T, base, city, spec, prefix string, headers map[string]string) (int, []byte) {
+	t.Helper()
+	v := url.Values{"city": {city}, "specId": {spec}}
+	if prefix != "" {
+		v.Set("prefix", prefix)
+	}
+	req, _ := http.NewRequest("GET", base+"/remain?"+v.Encode(), nil)
+	for k, val := range headers {
+		req.Header.Set(k, val)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func TestEndToEndHTTP(t *testing.T) {
+	emu := emulatortest.NewServer(t)
+	cfg := emu.AliyunConfig()
+	cfg.QueryAttempts = 1
+	client, err := aliyun.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := serveFC(t, remain.New("aliyun", client), io.Discard)
+
+	first := dypls.DefaultNumbers()[0]
+	for _, tc := range []struct {
+		name, city, spec, prefix string
+		want                     int64
+	}{
+		{"one city", "杭州", "1", "", stock("杭州", 1, "")},
+		{"carrier", "北京", "2", "", stock("北京", 2, "")},
+		{"prefix", first.City, "1", first.SecretNo[:5], stock(first.City, 1, first.SecretNo[:5])},
+		{"no stock", "拉萨", "2", "", 0},
+		{"nationwide", "全国", "2", "", stock("", 2, "")},
+		{"95 numbers", "全国通用", "3", "", stock("全国通用", 3, "")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := fetch(t, base, tc.city, tc.spec, tc.prefix, nil)
+			var got remain.Response
+			if status != 200 || json.Unmarshal(body, &got) != nil {
+				t.Fatalf("status %d body %s", status, body)
+			}
+			if got.Amount != tc.want || got.City != tc.city || got.Prefix != tc.prefix || got.Provider != "aliyun" || got.Cities != nil {
+				t.Errorf("got %+v, want amount %d", got, tc.want)
+			}
+		})
+	}
+
+	t.Run("nationwide list", func(t *testing.T) {
+		status, body := fetch(t, base, "全国列表", "1", "", nil)
+		var got remain.Response
+		if status != 200 || json.Unmarshal(body, &got) != nil {
+			t.Fatalf("status %d body %s", status, body)
+		}
+		var sum int64
+		for _, c := range got.Cities {
+			if c.Amount != stock(c.City, 1, "") || c.Amount == 0 {
+				t.Errorf("city %s: %d, want %d (only cities with stock)", c.City, c.Amount, stock(c.City, 1, ""))
+			}
+			sum += c.Amount
+		}
+		if got.Amount != sum || sum != stock("", 1, "") || len(got.Cities) == 0 {
+			t.Errorf("amount %d, cities sum %d, stock %d", got.Amount, sum, stock("", 1, ""))
+		}
+	})
+}
+
+func TestEndToEndProviderErrors(t *testing.T) {
+	emu := emulatortest.NewServer(t, emulator.WithFault("QuerySecretNoRemain", fault.Fault{ErrorCode: "Throttling.User"}))
+	cfg := emu.AliyunConfig()
+	cfg.QueryAttempts = 1
+	client, err := aliyun.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := serveFC(t, remain.New("aliyun", client), io.Discard)
+	status, body := fetch(t, base, "杭州", "1", "", nil)
+	var eb httpjson.ErrorBody
+	if status != 429 || json.Unmarshal(body, &eb) != nil || eb.Error.Code != "Throttled" || eb.Error.RequestID == "" {
+		t.Fatalf("status %d body %s", status, body)
+	}
+
+	// A provider that cannot be reached is 503, its address not in the body.
+	cfg.Endpoint = "http://127.0.0.1:1"
+	down, err := aliyun.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base = serveFC(t, remain.New("aliyun", down), io.Discard)
+	status, body = fetch(t, base, "杭州", "1", "", nil)
+	if status != 503 || strings.Contains(string(body), "127.0.0.1") {
+		t.Fatalf("status %d body %s", status, body)
+	}
+}
+
+// TestEndToEndSTS runs remain as FC runs a function with a role: no
+// static keys, the STS credentials in each request's headers. The
+// emulator accepts only those credentials, and no log line or body shows
+// the secret or the token.
+func TestEndToEndSTS(t *testing.T) {
+	const (
+		id     = "STS.NTestKeyId"
+		secret = "StsSecretForRemain"
+		token  = "CAISStsTokenForRemain"
+	)
+	emu := emulatortest.NewServer(t, emulator.WithSTSToken(id, secret, token))
+	logs := &testutil.SyncBuffer{}
+	client, err := aliyun.New(aliyun.Config{Endpoint: emu.URL, QueryAttempts: 1, Logger: logging.New(logs, logging.Options{Level: slog.LevelDebug})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := serveFC(t, remain.New("aliyun", client), logs)
+
+	status, body := fetch(t, base, "杭州", "1", "", nil)
+	if status != 502 {
+		t.Errorf("without credentials: status %d body %s, want 502", status, body)
+	}
+	headers := map[string]string{
+		"x-fc-request-id":        "fc-sts-1",
+		"x-fc-access-key-id":     id,
+		"x-fc-access-key-secret": secret,
+		"x-fc-security-token":    token,
+	}
+	status, body = fetch(t, base, "杭州", "1", "", headers)
+	var got remain.Response
+	if status != 200 || json.Unmarshal(body, &got) != nil || got.Amount != stock("杭州", 1, "") {
+		t.Fatalf("with STS headers: status %d body %s", status, body)
+	}
+	headers["x-fc-security-token"] = "CAISWrongToken"
+	status, body = fetch(t, base, "杭州", "1", "", headers)
+	if status != 502 || !strings.Contains(string(body), `"Unauthorized"`) {
+		t.Errorf("with a wrong token: status %d body %s", status, body)
+	}
+	for _, s := range []string{secret, token, "CAISWrongToken"} {
+		if strings.Contains(logs.String(), s) || strings.Contains(string(body), s) {
+			t.Errorf("%q leaked:\n%s\n%s", s, logs.String(), body)
+		}
+	}
+	if !strings.Contains(logs.String(), `"requestId":"fc-sts-1"`) {
+		t.Errorf("logs lack the FC request id")
+	}
+}
+
+// TestEndToEndNATS answers xnum.remain on embedded NATS with the same JSON
+// as GET /remain.
+func TestEndToEndNATS(t *testing.T) {
+	emu := emulatortest.NewServer(t)
+	h := remain.New("aliyun", emu.Aliyun(t))
+	base := serveFC(t, h, io.Discard)
+
+	ns := embednats.RunTest(t)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- natsrpc.Serve(ctx, nc, h.Function().Services) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	var viaNATS json.RawMessage
+	var rerr error
+	for range 500 { // the service subscribes in the background
+		rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
+		rerr = natsrpc.Request(rctx, nc, remain.Subject, provider.RemainQuery{City: "全国列表", SpecID: 2}, &viaNATS)
+		rcancel()
+		if rerr == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	status, viaHTTP := fetch(t, base, "全国列表", "2", "", nil)
+	if status != 200 || !bytes.Equal(bytes.TrimSpace(viaHTTP), viaNATS) {
+		t.Errorf("NATS and HTTP differ:\nnats %s\nhttp %s", viaNATS, viaHTTP)
+	}
+
+	err = natsrpc.Request(context.Background(), nc, remain.Subject, map[string]any{"city": "杭州", "specId": 7}, nil)
+	var re *natsrpc.RemoteError
+	if !errors.As(err, &re) || re.Status != 400 || !strings.Contains(re.Body.Error.Message, "specId") {
+		t.Errorf("invalid query over NATS: %v", err)
+	}
+}

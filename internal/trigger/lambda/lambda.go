@@ -1,0 +1,303 @@
+// Package lambda serves a trigger.Function on AWS Lambda through
+// github.com/aws/aws-lambda-go: API Gateway HTTP API (payload 2.0), REST
+// API proxy and function URL events reach the function's http.Handler; SQS
+// batches reach its EventHandler and answer partial batch failures; any
+// other payload is one direct message.
+package lambda
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+	awslambda "github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambda/messages"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/xnum-dev/xnum/internal/httpjson"
+	"github.com/xnum-dev/xnum/internal/logging"
+	"github.com/xnum-dev/xnum/internal/trigger"
+)
+
+// RuntimeAPIEnv is set by Lambda in every function's environment.
+const RuntimeAPIEnv = "AWS_LAMBDA_RUNTIME_API"
+
+// Handler is an aws-lambda-go lambda.Handler serving one function.
+type Handler struct {
+	fn     trigger.Function
+	routes http.Handler
+	logger *slog.Logger
+}
+
+// NewHandler returns the Lambda handler of fn, logging to logger.
+func NewHandler(fn trigger.Function, logger *slog.Logger) (*Handler, error) {
+	if err := fn.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	routes := fn.HTTP
+	if routes == nil {
+		routes = httpjson.NewMux()
+	}
+	return &Handler{fn: fn, routes: httpjson.Wrap(routes, logger), logger: logger}, nil
+}
+
+// Start runs fn.Initialize, then the Lambda Runtime API loop for fn until
+// ctx ends. The loop is aws-lambda-go's own: it reads AWS_LAMBDA_RUNTIME_API,
+// and on a broken Runtime API it exits the process, as Lambda expects.
+func Start(ctx context.Context, fn trigger.Function, logger *slog.Logger) error {
+	h, err := NewHandler(fn, logger)
+	if err != nil {
+		return err
+	}
+	if fn.Initialize != nil {
+		if err := fn.Initialize(ctx); err != nil {
+			return fmt.Errorf("lambda: initialize %s: %w", fn.Name, err)
+		}
+	}
+	go awslambda.StartWithOptions(h, awslambda.WithContext(ctx))
+	<-ctx.Done()
+	return nil
+}
+
+// probe tells the event kinds apart without decoding them fully.
+type probe struct {
+	Version        string `json:"version"`
+	HTTPMethod     string `json:"httpMethod"`
+	RequestContext *struct {
+		HTTP *struct {
+			Method string `json:"method"`
+		} `json:"http"`
+	} `json:"requestContext"`
+	Records []struct {
+		EventSource string `json:"eventSource"`
+	} `json:"Records"`
+}
+
+// Invoke handles one invocation. The Lambda request id becomes the request
+// id of the logs and error bodies.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) (out []byte, err error) {
+	id := ""
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		id = lc.AwsRequestID
+	}
+	if !httpjson.ValidRequestID(id) {
+		id = httpjson.NewRequestID()
+	}
+	ctx = logging.WithRequestID(ctx, id)
+	// A panic in an event handler is this invocation's error; left to
+	// aws-lambda-go it would end the process.
+	defer func() {
+		if v := recover(); v != nil {
+			out, err = nil, h.invokeError(ctx, fmt.Errorf("panic: %v", v))
+		}
+	}()
+
+	var p probe
+	_ = json.Unmarshal(payload, &p) // a payload that is not an object is a direct message
+	switch {
+	case p.RequestContext != nil && p.RequestContext.HTTP != nil && p.RequestContext.HTTP.Method != "":
+		return h.httpV2(ctx, payload)
+	case p.HTTPMethod != "" && p.RequestContext != nil:
+		return h.httpV1(ctx, payload)
+	case isSQS(p):
+		return h.sqs(ctx, payload)
+	}
+	return h.direct(ctx, payload)
+}
+
+func isSQS(p probe) bool {
+	if len(p.Records) == 0 {
+		return false
+	}
+	for _, r := range p.Records {
+		if r.EventSource != "aws:sqs" {
+			return false
+		}
+	}
+	return true
+}
+
+// httpV2 serves an API Gateway HTTP API (payload 2.0) or function URL
+// event; both share the request and response shapes.
+func (h *Handler) httpV2(ctx context.Context, payload []byte) ([]byte, error) {
+	var ev events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return nil, h.invokeError(ctx, fmt.Errorf("decode HTTP API event: %w", err))
+	}
+	header := http.Header{}
+	for k, v := range ev.Headers {
+		header.Set(k, v)
+	}
+	if len(ev.Cookies) > 0 {
+		header.Set("Cookie", strings.Join(ev.Cookies, "; "))
+	}
+	path := ev.RawPath
+	if path == "" {
+		path = ev.RequestContext.HTTP.Path
+	}
+	rec, err := h.serve(ctx, ev.RequestContext.HTTP.Method, path, ev.RawQueryString, header, ev.Body, ev.IsBase64Encoded, ev.RequestContext.HTTP.SourceIP)
+	if err != nil {
+		return nil, h.invokeError(ctx, err)
+	}
+	resp := events.APIGatewayV2HTTPResponse{StatusCode: rec.Code, Headers: map[string]string{}}
+	for k, vs := range rec.Header() {
+		if k == "Set-Cookie" {
+			resp.Cookies = append(resp.Cookies, vs...)
+			continue
+		}
+		resp.Headers[k] = strings.Join(vs, ", ")
+	}
+	resp.Body, resp.IsBase64Encoded = encodeBody(rec)
+	return json.Marshal(resp)
+}
+
+// httpV1 serves an API Gateway REST API proxy event, whose headers and
+// query parameters may have several values each.
+func (h *Handler) httpV1(ctx context.Context, payload []byte) ([]byte, error) {
+	var ev events.APIGatewayProxyRequest
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return nil, h.invokeError(ctx, fmt.Errorf("decode REST API event: %w", err))
+	}
+	header := http.Header{}
+	for k, v := range ev.Headers {
+		header.Set(k, v)
+	}
+	for k, vs := range ev.MultiValueHeaders {
+		header.Del(k)
+		for _, v := range vs {
+			header.Add(k, v)
+		}
+	}
+	q := url.Values{}
+	for k, v := range ev.QueryStringParameters {
+		q.Set(k, v)
+	}
+	for k, vs := range ev.MultiValueQueryStringParameters {
+		q[k] = vs
+	}
+	rec, err := h.serve(ctx, ev.HTTPMethod, ev.Path, q.Encode(), header, ev.Body, ev.IsBase64Encoded, ev.RequestContext.Identity.SourceIP)
+	if err != nil {
+		return nil, h.invokeError(ctx, err)
+	}
+	resp := events.APIGatewayProxyResponse{StatusCode: rec.Code, Headers: map[string]string{}, MultiValueHeaders: map[string][]string{}}
+	for k, vs := range rec.Header() {
+		resp.MultiValueHeaders[k] = vs
+		resp.Headers[k] = vs[len(vs)-1]
+	}
+	resp.Body, resp.IsBase64Encoded = encodeBody(rec)
+	return json.Marshal(resp)
+}
+
+func (h *Handler) serve(ctx context.Context, method, path, rawQuery string, header http.Header, body string, isBase64 bool, sourceIP string) (*httptest.ResponseRecorder, error) {
+	b := []byte(body)
+	if isBase64 {
+		var err error
+		if b, err = base64.StdEncoding.DecodeString(body); err != nil {
+			return nil, fmt.Errorf("event body is not base64: %w", err)
+		}
+	}
+	target := path
+	if rawQuery != "" {
+		target += "?" + rawQuery
+	}
+	u, err := url.ParseRequestURI(target)
+	if err != nil || method == "" {
+		return nil, fmt.Errorf("event has no valid method and path: %q %q", method, target)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), strings.NewReader(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	req.RequestURI = u.RequestURI()
+	req.Header = header
+	req.Host = header.Get("Host")
+	req.ContentLength = int64(len(b))
+	if sourceIP != "" {
+		req.RemoteAddr = sourceIP + ":0"
+	}
+	rec := httptest.NewRecorder()
+	h.routes.ServeHTTP(rec, req)
+	return rec, nil
+}
+
+// encodeBody returns the answer as text when it is UTF-8 text, else base64.
+func encodeBody(rec *httptest.ResponseRecorder) (string, bool) {
+	b := rec.Body.Bytes()
+	ct := rec.Header().Get("Content-Type")
+	textual := ct == "" || strings.HasPrefix(ct, "text/") || strings.Contains(ct, "json") || strings.Contains(ct, "xml")
+	if textual && utf8.Valid(b) {
+		return string(b), false
+	}
+	return base64.StdEncoding.EncodeToString(b), true
+}
+
+// sqs hands an SQS batch to the event handler and reports the messages that
+// failed as batch item failures, so only those return to the queue (the
+// event source mapping must have ReportBatchItemFailures). When every
+// message failed it answers an error instead, which retries the batch even
+// without that setting.
+func (h *Handler) sqs(ctx context.Context, payload []byte) ([]byte, error) {
+	var ev events.SQSEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return nil, h.invokeError(ctx, fmt.Errorf("decode SQS event: %w", err))
+	}
+	msgs := make([]trigger.Message, len(ev.Records))
+	for i, r := range ev.Records {
+		attrs := map[string]string{"eventSourceARN": r.EventSourceARN, "awsRegion": r.AWSRegion}
+		for k, v := range r.Attributes {
+			attrs[k] = v
+		}
+		for k, v := range r.MessageAttributes {
+			if v.StringValue != nil {
+				attrs["attr."+k] = *v.StringValue
+			}
+		}
+		msgs[i] = trigger.Message{ID: r.MessageId, Source: trigger.SourceSQS, Body: []byte(r.Body), Attributes: attrs}
+	}
+	errs := h.fn.HandleEvents(ctx, msgs)
+	first, n := trigger.FirstError(errs)
+	h.logger.InfoContext(ctx, "sqs batch", "messages", len(msgs), "failed", n)
+	if n > 0 && n == len(msgs) {
+		return nil, h.invokeError(ctx, first)
+	}
+	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
+	for i, err := range errs {
+		if err != nil {
+			h.logger.WarnContext(ctx, "sqs message failed", "messageId", msgs[i].ID, "err", err)
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: msgs[i].ID})
+		}
+	}
+	return json.Marshal(resp)
+}
+
+// direct hands a plain invoke's payload to the event handler as one message.
+func (h *Handler) direct(ctx context.Context, payload []byte) ([]byte, error) {
+	msgs := []trigger.Message{{Source: trigger.SourceDirect, Body: payload}}
+	if err, _ := trigger.FirstError(h.fn.HandleEvents(ctx, msgs)); err != nil {
+		return nil, h.invokeError(ctx, err)
+	}
+	return json.Marshal(struct {
+		Messages int `json:"messages"`
+	}{1})
+}
+
+// invokeError logs err and returns what Lambda reports to the invoker: the
+// taxonomy code as errorType and the same safe message HTTP callers get.
+func (h *Handler) invokeError(ctx context.Context, err error) error {
+	h.logger.ErrorContext(ctx, "invocation failed", "err", err)
+	_, body := httpjson.Describe(ctx, err)
+	return messages.InvokeResponse_Error{Type: body.Error.Code, Message: body.Error.Message + " (request " + body.Error.RequestID + ")"}
+}
+
+var _ awslambda.Handler = (*Handler)(nil)
