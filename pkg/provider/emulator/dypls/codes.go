@@ -44,6 +44,7 @@ var gatewayCodes = map[string]gatewayCode{
 	"InternalError":                              {http.StatusInternalServerError, "The request processing has failed due to some unknown error, exception or failure."},
 	"UnknownError":                               {http.StatusInternalServerError, "The request processing has failed due to some unknown error."},
 	"ServiceUnavailable":                         {http.StatusServiceUnavailable, "The request has failed due to a temporary failure of the server."},
+	"ServiceTimeout":                             {http.StatusGatewayTimeout, "The request has timed out on the server."},
 }
 
 // businessMessages are the product's own codes, answered with HTTP 200 and

@@ -59,6 +59,40 @@ func TestFaultCodesInTheirLayer(t *testing.T) {
 	}
 }
 
+// error-after does the work, then answers the code in its layer: a buy sold
+// a number although the answer is an error.
+func TestFaultErrorAfterWork(t *testing.T) {
+	for _, code := range []string{"InternalError", "ServiceTimeout", "isp.SYSTEM_ERROR"} {
+		t.Run(code, func(t *testing.T) {
+			set := fault.NewSet(1)
+			set.Set("BuySecretNo", fault.Fault{ErrorAfterCode: code})
+			s := newTestServer(WithFaults(set))
+			a := serve(t, s, newReq("BuySecretNo", "PoolKey", DefaultPoolKey, "SpecId", "1", "City", "杭州").signed())
+			if a.status != StatusOf(code) || a.code() != code {
+				t.Fatalf("got %d %s, want %d %s", a.status, a.code(), StatusOf(code), code)
+			}
+			if len(s.Purchases()) != 1 {
+				t.Fatalf("purchases = %d, want 1: the work is done before the error", len(s.Purchases()))
+			}
+		})
+	}
+}
+
+// garble does the work, then answers 200 with a page that is not the
+// cloud's.
+func TestFaultGarble(t *testing.T) {
+	set := fault.NewSet(1)
+	set.Set("BuySecretNo", fault.Fault{GarbleRate: 1})
+	s := newTestServer(WithFaults(set))
+	a := serve(t, s, newReq("BuySecretNo", "PoolKey", DefaultPoolKey, "SpecId", "1", "City", "杭州").signed())
+	if a.status != 200 || !strings.Contains(a.raw, "502 Bad Gateway") {
+		t.Fatalf("got %d %s", a.status, a.raw)
+	}
+	if len(s.Purchases()) != 1 {
+		t.Fatalf("purchases = %d, want 1", len(s.Purchases()))
+	}
+}
+
 func TestFaultThrottle(t *testing.T) {
 	set := fault.NewSet(1)
 	set.Set("QuerySecretNoRemain", fault.Fault{QPS: 0.001, Burst: 1})

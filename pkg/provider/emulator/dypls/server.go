@@ -315,10 +315,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	body, aerr := actions[c.action](s, params, c)
-	if d.Cut {
+	switch {
+	case d.Cut:
 		s.logCall(r.Context(), c, "Cut", 0, start)
 		fault.Cut(w)
 		return
+	case d.Garble:
+		s.logCall(r.Context(), c, "Garbled", http.StatusOK, start)
+		fault.Garble(w)
+		return
+	case d.ErrorAfter != "" && aerr == nil:
+		aerr = codeError(d.ErrorAfter)
 	}
 	if aerr != nil {
 		s.refuse(w, c, aerr)

@@ -1,6 +1,8 @@
 // Package fault decides, per call of an emulated cloud action, which
-// injected fault that call meets: added latency, an error code at a rate, a
-// QPS limit, or the work done and the connection cut before the answer.
+// injected fault that call meets: added latency, an error code at a rate
+// (answered instead of the work, or after it was done), a QPS limit, the
+// work done and the connection cut before the answer, or the work done and
+// an answer that is not the cloud's (a proxy's page).
 //
 // The cloud emulators ask a Set before each call and render what it decides in
 // their own wire format; this package knows nothing of either cloud.
@@ -8,6 +10,7 @@ package fault
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -31,9 +34,18 @@ type Fault struct {
 	// up, at least 1), as a cloud counts calls over a one-second window.
 	QPS   float64
 	Burst int
+	// ErrorAfterCode is answered, on a fraction ErrorRate of calls (all of
+	// them when ErrorRate is 0), after the work was done: a cloud that failed
+	// on its way back, the case that tells a refusal from an unknown outcome.
+	// At most one of ErrorCode and ErrorAfterCode is set.
+	ErrorAfterCode string
 	// CutRate is the fraction of calls that do their work and then lose the
 	// connection before any answer: the client cannot tell whether it happened.
 	CutRate float64
+	// GarbleRate is the fraction of calls that do their work and are then
+	// answered 200 with a body that is not the cloud's (an HTML page, as a
+	// proxy in between would send).
+	GarbleRate float64
 }
 
 // Decision is what one call meets.
@@ -41,7 +53,10 @@ type Decision struct {
 	Delay     time.Duration
 	Throttled bool   // answer with the cloud's throttling code
 	ErrorCode string // answer with this code, without doing the work
-	Cut       bool   // do the work, then cut the connection
+	// ErrorAfter: do the work, then answer with this code.
+	ErrorAfter string
+	Cut        bool // do the work, then cut the connection
+	Garble     bool // do the work, then answer a body that is not the cloud's
 }
 
 // Set holds the faults of every action. It is safe for concurrent use, and
@@ -106,10 +121,30 @@ func (s *Set) Decide(action string) Decision {
 		d.ErrorCode = f.ErrorCode
 		return d
 	}
+	if f.ErrorAfterCode != "" && (f.ErrorRate <= 0 || s.rng.Float64() < f.ErrorRate) {
+		d.ErrorAfter = f.ErrorAfterCode
+		return d
+	}
 	if f.CutRate > 0 && s.rng.Float64() < f.CutRate {
 		d.Cut = true
+		return d
+	}
+	if f.GarbleRate > 0 && s.rng.Float64() < f.GarbleRate {
+		d.Garble = true
 	}
 	return d
+}
+
+// GarbledBody is the answer of a garbled call: what a proxy or load balancer
+// in front of the cloud sends when the cloud's answer did not reach it.
+const GarbledBody = "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>"
+
+// Garble answers w with GarbledBody and status 200, as a misbehaving proxy
+// would.
+func Garble(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/html")
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, GarbledBody)
 }
 
 // Cut closes the connection under w without writing an answer, so the client
@@ -125,12 +160,14 @@ func Cut(w http.ResponseWriter) {
 }
 
 // Parse reads a fault from its flag form, "Action:key=value,key=value", with
-// keys latency (a duration), error (a code), rate, qps, burst and cut (a
-// fraction). Examples:
+// keys latency (a duration), error and error-after (a code), rate, qps,
+// burst, cut and garble (fractions). Examples:
 //
 //	BuySecretNo:qps=5
 //	BuySecretNo:error=isv.SYSTEM_ERROR,rate=0.1
+//	BuySecretNo:error-after=InternalError
 //	BuySecretNo:cut=0.05,latency=20ms
+//	QuerySecretNoRemain:garble=0.5
 func Parse(spec string) (action string, f Fault, err error) {
 	action, opts, ok := strings.Cut(spec, ":")
 	if !ok || action == "" || opts == "" {
@@ -146,10 +183,14 @@ func Parse(spec string) (action string, f Fault, err error) {
 			f.Latency, err = time.ParseDuration(v)
 		case "error":
 			f.ErrorCode = v
+		case "error-after":
+			f.ErrorAfterCode = v
 		case "rate":
 			f.ErrorRate, err = parseFraction(v)
 		case "cut":
 			f.CutRate, err = parseFraction(v)
+		case "garble":
+			f.GarbleRate, err = parseFraction(v)
 		case "qps":
 			f.QPS, err = strconv.ParseFloat(v, 64)
 			if err == nil && f.QPS <= 0 {
@@ -158,11 +199,14 @@ func Parse(spec string) (action string, f Fault, err error) {
 		case "burst":
 			f.Burst, err = strconv.Atoi(v)
 		default:
-			err = fmt.Errorf("unknown key (want latency, error, rate, qps, burst or cut)")
+			err = fmt.Errorf("unknown key (want latency, error, error-after, rate, qps, burst, cut or garble)")
 		}
 		if err != nil {
 			return "", Fault{}, fmt.Errorf("fault %q: %s: %w", spec, k, err)
 		}
+	}
+	if f.ErrorCode != "" && f.ErrorAfterCode != "" {
+		return "", Fault{}, fmt.Errorf("fault %q: error and error-after exclude each other", spec)
 	}
 	return action, f, nil
 }

@@ -17,6 +17,10 @@ func TestParse(t *testing.T) {
 		{spec: "BuySecretNo:qps=5", action: "BuySecretNo", want: Fault{QPS: 5}},
 		{spec: "BuySecretNo:error=isv.SYSTEM_ERROR,rate=0.1", action: "BuySecretNo", want: Fault{ErrorCode: "isv.SYSTEM_ERROR", ErrorRate: 0.1}},
 		{spec: "NumberPoolList:cut=0.05,latency=20ms,burst=2,qps=1", action: "NumberPoolList", want: Fault{CutRate: 0.05, Latency: 20 * time.Millisecond, Burst: 2, QPS: 1}},
+		{spec: "BuySecretNo:error-after=InternalError", action: "BuySecretNo", want: Fault{ErrorAfterCode: "InternalError"}},
+		{spec: "QuerySecretNoRemain:garble=0.5", action: "QuerySecretNoRemain", want: Fault{GarbleRate: 0.5}},
+		{spec: "BuySecretNo:error=Throttling,error-after=InternalError", bad: true},
+		{spec: "BuySecretNo:garble=2", bad: true},
 		{spec: "BuySecretNo", bad: true},
 		{spec: ":qps=1", bad: true},
 		{spec: "BuySecretNo:", bad: true},
@@ -56,6 +60,15 @@ func TestDecide(t *testing.T) {
 	}
 	if d := s.Decide("QuerySecretNoRemain"); d != (Decision{}) {
 		t.Fatalf("another action is untouched: got %+v", d)
+	}
+
+	s.Set("BuySecretNo", Fault{ErrorAfterCode: "InternalError"})
+	if d := s.Decide("BuySecretNo"); d.ErrorAfter != "InternalError" || d.ErrorCode != "" {
+		t.Fatalf("error-after: got %+v", d)
+	}
+	s.Set("BuySecretNo", Fault{GarbleRate: 1})
+	if d := s.Decide("BuySecretNo"); !d.Garble {
+		t.Fatalf("garble at rate 1: got %+v", d)
 	}
 
 	s.Set("BuySecretNo", Fault{ErrorCode: "isv.SYSTEM_ERROR", ErrorRate: 0.25, Latency: time.Millisecond})

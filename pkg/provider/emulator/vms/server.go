@@ -285,11 +285,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if perr == nil {
 		result, perr = act(s, p)
 	}
-	if d.Cut {
+	switch {
+	case d.Cut:
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "vms call cut",
 			slog.String("requestId", meta.RequestId), slog.String("action", meta.Action), slog.String("accessKeyId", accessKeyID))
 		fault.Cut(w)
 		return
+	case d.Garble:
+		fault.Garble(w)
+		return
+	case d.ErrorAfter != "" && perr == nil:
+		perr = newError(d.ErrorAfter).because("injected fault after the work")
 	}
 	if perr != nil {
 		fail(perr)
