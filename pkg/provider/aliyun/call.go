@@ -175,17 +175,13 @@ func classify(ctx context.Context, op string, p policy, x exchange, err error, s
 			return e
 		}
 		e.Kind, e.Message = kindOf(code, e.Status), clip(scrub.text(msg))
+		answered(p, e)
 
 	case errors.As(err, &se):
 		e.Status, e.Code, e.RequestID = se.HttpStatus(), se.ErrorCode(), se.RequestId()
 		e.Message = clip(scrub.text(se.Message()))
 		e.Kind = kindOf(e.Code, e.Status)
-		if e.Code == "" && e.Status >= 500 && p != readOnly {
-			// No gateway document: an intermediary (a proxy, a load balancer's
-			// 504) answered, not the cloud, which may have done the work.
-			e.Kind = provider.ErrInDoubt
-			e.Message = "answered " + http.StatusText(e.Status) + " by something other than the cloud; the outcome is unknown: " + e.Message
-		}
+		answered(p, e)
 
 	case errors.As(err, &ce) && ce.ErrorCode() == sdkerrors.JsonUnmarshalErrorCode:
 		e.Status = x.resp.GetHttpStatus()
@@ -210,10 +206,31 @@ func classify(ctx context.Context, op string, p policy, x exchange, err error, s
 	return e
 }
 
-// unknownOutcome is the kind of an answer that does not tell what happened.
+// answered applies the money rule to an answer of a call that is not
+// read-only: only a refusal on the allowlist proves nothing happened;
+// anything else (a 5xx, an isp.* code, an unknown code, a page from a proxy
+// with no code at all) may have come after the work.
+func answered(p policy, e *provider.Error) {
+	if p == readOnly || refusedBeforeActing(e.Code) {
+		return
+	}
+	if _, ok := releaseRefusals[e.Code]; ok && p == irreversible {
+		return
+	}
+	what := e.Code
+	if what == "" {
+		what = http.StatusText(e.Status) + " without a code"
+	}
+	e.Kind = provider.ErrInDoubt
+	e.Message = "answered " + what + ", which does not prove the call was refused before the cloud acted; the outcome is unknown: " + e.Message
+}
+
+// unknownOutcome is the kind of an answer that does not tell what happened:
+// a query is sent again (provider.ErrUnavailable is retried), a call that
+// spends money is in doubt.
 func unknownOutcome(p policy) provider.Kind {
 	if p == readOnly {
-		return provider.ErrInternal
+		return provider.ErrUnavailable
 	}
 	return provider.ErrInDoubt
 }

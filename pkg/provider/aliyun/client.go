@@ -14,15 +14,19 @@
 // buy two numbers. So the SDK's AutoRetry is off (it re-sends on any
 // transport error or 5xx with a fresh nonce, and a buy was seen to reach the
 // cloud three times for one call), and this package never re-sends a buy.
-// A buy the cloud answered with a code, in either layer, bought nothing
-// unless the code is OK. A buy whose request was written but whose answer
-// never came (timeout, connection reset or cut), or came from something
-// other than the cloud (a proxy's 502/504 page, an unreadable body, an OK
-// naming no number), returns provider.ErrInDoubt: the caller must settle it
-// (QuerySecretNoDetail of a known number, the NumberManagementReport
-// messages, or an operator) rather than buy again. A buy that failed before
-// its request was written (refused dial, DNS) is ErrUnavailable: nothing was
-// sent. The request is tracked on the wire
+// Only an answer on the allowlist of refusals (errors.go: the gateway's
+// throttling, signature, credential, RAM and parameter checks, and the
+// business checks of the request, account and stock) proves a buy bought
+// nothing; it keeps its kind. Every other outcome of a sent buy returns
+// provider.ErrInDoubt: a 5xx or an isp.* code (the cloud may fail on its way
+// back, after it sold the number), a code nobody documented, an answer that
+// did not come from the cloud (a proxy's 502/504 page, an unreadable body, an
+// OK naming no number), a timeout or a connection that ended after the
+// request was written. The caller must settle it (QuerySecretNoDetail of a
+// known number, the NumberManagementReport messages, or an operator) rather
+// than buy again. A buy that failed before its request was written (refused
+// dial, DNS) is ErrUnavailable: nothing was sent. Buys go over HTTP/1.1:
+// Go's HTTP/2 client may send a body-less POST again after a stream reset. The request is tracked on the wire
 // (net/http/httptrace) to tell these apart. Once written, a buy is not
 // abandoned when its context is cancelled: it runs to its answer or its
 // timeout, never later than the context's deadline, so that the outcome is
@@ -159,6 +163,22 @@ func regionID(s string) bool {
 	return true
 }
 
+func http1Only() *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	return &p
+}
+
+// loopback reports whether host names this machine: localhost or a loopback
+// address.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // sdkInit makes the SDK fill its package-level endpoint map once, before any
 // concurrent use: dyplsapi.GetEndpointMap writes it on first use.
 var sdkInit sync.Once
@@ -182,10 +202,13 @@ func New(cfg Config) (*Client, error) {
 		attempts:       cfg.QueryAttempts,
 		log:            cfg.Logger,
 		transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           dialer.DialContext,
-			TLSHandshakeTimeout:   cfg.ConnectTimeout,
-			ForceAttemptHTTP2:     true,
+			Proxy:               http.ProxyFromEnvironment,
+			DialContext:         dialer.DialContext,
+			TLSHandshakeTimeout: cfg.ConnectTimeout,
+			// HTTP/1.1 only: net/http's HTTP/2 client may retry a request
+			// without a body (Dyplsapi's POSTs carry everything in the query)
+			// after a stream reset, and a buy must be sent once.
+			Protocols:             http1Only(),
 			MaxIdleConns:          64,
 			MaxIdleConnsPerHost:   16,
 			IdleConnTimeout:       90 * time.Second,
@@ -225,6 +248,8 @@ func validate(cfg *Config) error {
 		return bad("Endpoint", "must start with http:// or https://")
 	case u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
 		return bad("Endpoint", "must be a scheme and a host (and port), nothing else")
+	case u.Scheme == "http" && !loopback(u.Hostname()):
+		return bad("Endpoint", "may use http:// only for a loopback host (an emulator); the cloud is reached over https://")
 	}
 	for _, d := range []struct {
 		field string

@@ -26,6 +26,8 @@ func TestConfigValidation(t *testing.T) {
 		{"endpoint user", func(c *Config) { c.Endpoint = "https://" + keySecret + "@x" }, "Endpoint"},
 		{"endpoint query", func(c *Config) { c.Endpoint = "https://x/?a=b" }, "Endpoint"},
 		{"endpoint junk", func(c *Config) { c.Endpoint = "http://[::1" }, "Endpoint"},
+		{"plain http to a remote host", func(c *Config) { c.Endpoint = "http://dyplsapi.aliyuncs.com" }, "Endpoint"},
+		{"plain http to a private address", func(c *Config) { c.Endpoint = "http://10.0.0.8:9100" }, "Endpoint"},
 		{"connect timeout", func(c *Config) { c.ConnectTimeout = -time.Second }, "ConnectTimeout"},
 		{"read timeout", func(c *Config) { c.ReadTimeout = -time.Second }, "ReadTimeout"},
 		{"attempts", func(c *Config) { c.QueryAttempts = 11 }, "QueryAttempts"},
@@ -59,6 +61,18 @@ func TestConfigDefaults(t *testing.T) {
 	c, err = New(Config{Endpoint: "http://127.0.0.1:9100/", Region: "cn-shanghai", QueryAttempts: 1})
 	if err != nil || c.scheme != "http" || c.host != "127.0.0.1:9100" || c.region != "cn-shanghai" || c.attempts != 1 {
 		t.Fatalf("%v %+v", err, c)
+	}
+}
+
+// Buys go over HTTP/1.1 only: HTTP/2's client may send a body-less request
+// again after a stream reset.
+func TestHTTP1Only(t *testing.T) {
+	c, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := c.transport.Protocols; p == nil || !p.HTTP1() || p.HTTP2() || p.UnencryptedHTTP2() {
+		t.Fatalf("protocols %v", p)
 	}
 }
 

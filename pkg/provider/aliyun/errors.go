@@ -104,6 +104,83 @@ var codeKinds = map[string]provider.Kind{
 	"isv.PARTNER_IS_CLOSED":    provider.ErrUnauthorized,
 }
 
+// refusals is the allowlist of answers that prove a call which spends
+// money (BuySecretNo) or cannot be undone (ReleaseSecretNo) was refused
+// before the service acted: each is a check the cloud documents as made
+// before the work. Any other answer — a 5xx, an isp.* code, a code not
+// listed here, a body that does not parse — may come after the work was
+// done, so the call's outcome is unknown (provider.ErrInDoubt). Each entry
+// says why it is safe, in the terms of ../shared/PROVIDERS.md.
+var refusals = map[string]string{
+	// The POP gateway answers these before it forwards a request to the
+	// service: the request never reached Dyplsapi.
+	"Throttling":                                 "gateway flow control",
+	"Throttling.User":                            "gateway flow control",
+	"Throttling.Api":                             "gateway flow control",
+	"FlowLimited":                                "gateway flow control",
+	"SignatureDoesNotMatch":                      "gateway signature check",
+	"IncompleteSignature":                        "gateway signature check",
+	"SignatureNonceUsed":                         "gateway replay check",
+	"InvalidSignatureMethod":                     "gateway signature check",
+	"InvalidTimeStamp.Expired":                   "gateway clock check",
+	"InvalidTimeStamp.Format":                    "gateway clock check",
+	"InvalidAccessKeyId.NotFound":                "gateway credential check",
+	"InvalidAccessKeyId.Inactive":                "gateway credential check",
+	"Forbidden.AccessKeyDisabled":                "gateway credential check",
+	"MissingSecurityToken":                       "gateway credential check",
+	"InvalidSecurityToken.Expired":               "gateway credential check",
+	"InvalidSecurityToken.Malformed":             "gateway credential check",
+	"InvalidSecurityToken.MismatchWithAccessKey": "gateway credential check",
+	"Forbidden.RAM":                              "gateway RAM authorization",
+	"Forbidden":                                  "gateway RAM authorization",
+	"MissingParameter":                           "gateway parameter check",
+	"InvalidParameter":                           "gateway parameter check",
+	"InvalidParameter.Format":                    "gateway parameter check",
+	"InvalidParameter.Accept":                    "gateway parameter check",
+	"InvalidApi.NotFound":                        "gateway routing: no such action",
+	"UnsupportedHTTPMethod":                      "gateway routing",
+	"InvalidProtocol.NeedSsl":                    "gateway routing",
+	"InvalidRegion.NotFound":                     "gateway routing",
+	"InvalidProduct.NotFound":                    "gateway routing",
+
+	// Dyplsapi's business refusals that are checks of the request, the
+	// account or the stock, made before a number is taken (document 109196).
+	"isv.FLOW_LIMIT":            "business flow control",
+	"isp.RAM_PERMISSION_DENY":   "RAM permission check",
+	"isv.INVALID_PARAMETERS":    "parameter check",
+	"isv.ILLEGAL_ARGUMENT":      "parameter check",
+	"isv.MOBILE_NUMBER_ILLEGAL": "parameter check",
+	"isv.EXPIRE_DATE_ILLEGAL":   "parameter check",
+	"isv.NO_AVAILABLE_NUMBER":   "stock check: no number for the city and prefix",
+	"isv.POOLKEY_NOT_EXISTS":    "pool check: no such pool key",
+	"isv.BUY_NUM_OVER_LIMIT":    "quota check",
+	"isv.ACCOUNT_ABNORMAL":      "account check (arrears)",
+	"isv.ACCOUNT_NOT_EXISTS":    "account check",
+	"isv.OUT_OF_SERVICE":        "account check: service stopped",
+	"isv.PRODUCT_UN_SUBSCRIPT":  "subscription check",
+	"isv.PRODUCT_UNSUBSCRIBE":   "subscription check",
+	"isv.FORBIDDEN_ACTION":      "permission check",
+	"isv.PARTNER_IS_CLOSED":     "account check: partner closed",
+}
+
+// releaseRefusals are, for ReleaseSecretNo only, the checks of the
+// number's state it makes before giving a number back.
+var releaseRefusals = map[string]string{
+	"isv.NO_NOT_EXIST":      "number check: not in the pool (never bought, or released already)",
+	"isv.BIND_CONFLICT":     "binding check: a number with bindings is not released",
+	"isv.NO_USED_BY_OTHERS": "binding check: the number is in use",
+}
+
+// refusedBeforeActing reports whether code is on the allowlist of refusals
+// (the gateway's Missing{Param} family included: a missing parameter is
+// checked before anything else).
+func refusedBeforeActing(code string) bool {
+	if _, ok := refusals[code]; ok {
+		return true
+	}
+	return strings.HasPrefix(code, "Missing") && len(code) > len("Missing")
+}
+
 // kindOf maps a code the cloud answered with, and the HTTP status it came
 // with, to the taxonomy: the table first, then the code's family, then the
 // status.
