@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/xnum-dev/xnum/events"
+	"github.com/xnum-dev/xnum/internal/buytest"
 	"github.com/xnum-dev/xnum/internal/ledger"
 	"github.com/xnum-dev/xnum/internal/queue"
 	"github.com/xnum-dev/xnum/internal/trigger"
@@ -20,13 +21,13 @@ import (
 )
 
 func TestOrderCompletes(t *testing.T) {
-	e := newEnv(t)
-	w := e.worker("w1")
-	o := order("ord-1", 3)
+	e := buytest.New(t)
+	w := e.Worker("w1")
+	o := buytest.Order("ord-1", 3)
 	o.Prefix = "13"
-	handle(t, w, body(t, o))
+	buytest.Handle(t, w, buytest.Body(t, o))
 
-	got := e.waitStopped([]string{"ord-1"}, 10*time.Second)["ord-1"]
+	got := e.WaitStopped([]string{"ord-1"}, 10*time.Second)["ord-1"]
 	if got.Status != ledger.StatusCompleted || len(got.Numbers) != 3 || got.Attempts != 3 || got.Claim != nil {
 		t.Fatalf("order %+v", got)
 	}
@@ -35,20 +36,20 @@ func TestOrderCompletes(t *testing.T) {
 			t.Errorf("number %+v", n)
 		}
 	}
-	sold, inLedger, _ := e.audit(map[string]*ledger.Order{"ord-1": got})
-	if sold != 3 || inLedger != 3 || e.emu.Calls("BuySecretNo") != 3 || e.emu.Calls("QuerySecretNoRemain") != 1 {
-		t.Fatalf("sold %d, ledger %d, buy calls %d, remain calls %d", sold, inLedger, e.emu.Calls("BuySecretNo"), e.emu.Calls("QuerySecretNoRemain"))
+	sold, inLedger, _ := e.Audit(map[string]*ledger.Order{"ord-1": got})
+	if sold != 3 || inLedger != 3 || e.Emu.Calls("BuySecretNo") != 3 || e.Emu.Calls("QuerySecretNoRemain") != 1 {
+		t.Fatalf("sold %d, ledger %d, buy calls %d, remain calls %d", sold, inLedger, e.Emu.Calls("BuySecretNo"), e.Emu.Calls("QuerySecretNoRemain"))
 	}
 
 	// The same message again replays: nothing bought, nothing published.
-	before := len(e.streamEvents(">"))
-	handle(t, w, body(t, o))
-	handle(t, w, []byte(`{"orderId":"ord-1","poolKey":"`+pool+`","city":"杭州","specId":2,"quantity":3,"prefix":"13"}`)) // bare form
-	if e.emu.Calls("BuySecretNo") != 3 || len(e.streamEvents(">")) != before {
-		t.Fatalf("replay bought or published: %d buys, %d events (was %d)", e.emu.Calls("BuySecretNo"), len(e.streamEvents(">")), before)
+	before := len(e.StreamEvents(">"))
+	buytest.Handle(t, w, buytest.Body(t, o))
+	buytest.Handle(t, w, []byte(`{"orderId":"ord-1","poolKey":"`+buytest.Pool+`","city":"杭州","specId":2,"quantity":3,"prefix":"13"}`)) // bare form
+	if e.Emu.Calls("BuySecretNo") != 3 || len(e.StreamEvents(">")) != before {
+		t.Fatalf("replay bought or published: %d buys, %d events (was %d)", e.Emu.Calls("BuySecretNo"), len(e.StreamEvents(">")), before)
 	}
 	st := w.Stats()
-	t.Logf("1 order of 3: %d buy calls, %d events; worker %+v", e.emu.Calls("BuySecretNo"), before, st)
+	t.Logf("1 order of 3: %d buy calls, %d events; worker %+v", e.Emu.Calls("BuySecretNo"), before, st)
 }
 
 // TestDuplicateDeliveries: every order is published three times (as a
@@ -56,37 +57,37 @@ func TestOrderCompletes(t *testing.T) {
 // two workers at once. Every order buys exactly its quantity.
 func TestDuplicateDeliveries(t *testing.T) {
 	n := 1000
-	if soak() {
+	if buytest.Soak() {
 		n = 5000
 	}
-	e := newEnv(t, withNumbers(hangzhou(2*n+100)...))
-	w1 := e.worker("w1", worker.WithConcurrency(4))
-	w2 := e.worker("w2", worker.WithConcurrency(4))
+	e := buytest.New(t, buytest.WithNumbers(buytest.Hangzhou(2*n+100)...))
+	w1 := e.Worker("w1", worker.WithConcurrency(4))
+	w2 := e.Worker("w2", worker.WithConcurrency(4))
 	start := time.Now()
-	e.run(w1)
-	e.run(w2)
-	orderIDs := ids("dup", n)
+	e.Run(w1)
+	e.Run(w2)
+	orderIDs := buytest.IDs("dup", n)
 	want := 0
 	for i, id := range orderIDs {
-		o := order(id, 1+i%3)
+		o := buytest.Order(id, 1+i%3)
 		want += o.Quantity
-		b := body(t, o)
+		b := buytest.Body(t, o)
 		for copy := range 3 {
-			e.publishRaw(b, fmt.Sprintf("%s-copy%d", id, copy))
+			e.PublishRaw(b, fmt.Sprintf("%s-copy%d", id, copy))
 		}
 	}
-	orders := e.waitCompleted(orderIDs, 5*time.Minute)
+	orders := e.WaitCompleted(orderIDs, 5*time.Minute)
 	took := time.Since(start)
 	for id, o := range orders {
 		if o.Status != ledger.StatusCompleted {
 			t.Errorf("order %s %s: %+v", id, o.Status, o.Error)
 		}
 	}
-	sold, inLedger, _ := e.audit(orders)
+	sold, inLedger, _ := e.Audit(orders)
 	if sold != want || inLedger != want {
 		t.Fatalf("sold %d, ledger %d, want %d", sold, inLedger, want)
 	}
-	st := sumStats(w1, w2)
+	st := buytest.SumStats(w1, w2)
 	t.Logf("%d orders x 3 deliveries, 2 workers: %d numbers wanted, %d sold, %d in the ledger, 0 double buys, 0 lost; "+
 		"%d messages handled (%d acked, %d nak'ed), %d buy calls, in %v", n, want, sold, inLedger, st.Messages, st.Acked, st.Retried, st.Buys, took.Round(time.Millisecond))
 }
@@ -105,18 +106,18 @@ func TestCrashAtEachFaultPoint(t *testing.T) {
 		{worker.BeforeAck, 1},
 	} {
 		t.Run(string(c.point), func(t *testing.T) {
-			e := newEnv(t)
+			e := buytest.New(t)
 			const id = "crash-1"
-			hook, fired := crashAt(c.point, id, c.nth)
-			a := e.worker("a", worker.WithFaultHook(hook))
-			stopA := e.run(a)
-			e.publishRaw(body(t, order(id, 3)), id)
+			hook, fired := buytest.CrashAt(c.point, id, c.nth)
+			a := e.Worker("a", worker.WithFaultHook(hook))
+			stopA := e.Run(a)
+			e.PublishRaw(buytest.Body(t, buytest.Order(id, 3)), id)
 			waitFor(t, fired, 10*time.Second)
 			stopA() // the crashed worker is gone; its message was neither acked nor nak'ed
 
-			b := e.worker("b")
-			e.run(b)
-			got := e.waitStopped([]string{id}, 30*time.Second)[id]
+			b := e.Worker("b")
+			e.Run(b)
+			got := e.WaitStopped([]string{id}, 30*time.Second)[id]
 
 			if c.point == worker.AfterBuy {
 				// The crash lost the answer of attempt 2: the order is in
@@ -124,37 +125,37 @@ func TestCrashAtEachFaultPoint(t *testing.T) {
 				if got.Status != ledger.StatusInDoubt || got.Attempt == nil || got.Attempt.Seq != 2 || len(got.Numbers) != 1 {
 					t.Fatalf("after a crash between buy and ledger write: %+v", got)
 				}
-				if n := e.emu.Calls("BuySecretNo"); n != 2 {
+				if n := e.Emu.Calls("BuySecretNo"); n != 2 {
 					t.Fatalf("%d buy calls, want 2 (no buy after the doubt)", n)
 				}
-				e.audit(map[string]*ledger.Order{id: got})
+				e.Audit(map[string]*ledger.Order{id: got})
 				// The operator finds the number (here from the emulator; in
 				// production QuerySecretNoDetail or NumberManagementReport) and
 				// settles the attempt; the order then resumes.
-				sold := e.emu.Purchases()
+				sold := e.Emu.Purchases()
 				lost := sold[len(sold)-1].SecretNo
 				if got.HasNumber(lost) {
 					t.Fatalf("number %s already in the ledger", lost)
 				}
 				p := sold[len(sold)-1]
-				if _, err := e.ledger.SettleBought(ctxT(t), id, ledger.Proof{SecretNo: lost, PoolKey: p.PoolKey, City: p.City,
+				if _, err := e.Ledger.SettleBought(buytest.Ctx(t), id, ledger.Proof{SecretNo: lost, PoolKey: p.PoolKey, City: p.City,
 					BoughtAt: p.Time, Source: "emulator purchase " + p.RequestID}, "test-operator", 2*time.Second); err != nil {
 					t.Fatal(err)
 				}
-				if err := b.Resume(ctxT(t), id); err != nil {
+				if err := b.Resume(buytest.Ctx(t), id); err != nil {
 					t.Fatal(err)
 				}
-				got = e.waitStopped([]string{id}, 30*time.Second)[id]
+				got = e.WaitStopped([]string{id}, 30*time.Second)[id]
 			}
 			if got.Status != ledger.StatusCompleted || len(got.Numbers) != 3 {
 				t.Fatalf("order %+v", got)
 			}
-			sold, inLedger, _ := e.audit(map[string]*ledger.Order{id: got})
+			sold, inLedger, _ := e.Audit(map[string]*ledger.Order{id: got})
 			if sold != 3 || inLedger != 3 {
 				t.Fatalf("sold %d, in the ledger %d; want 3", sold, inLedger)
 			}
 			t.Logf("crash at %s #%d, restart: %d buy calls, %d sold, %d in the ledger and published, 0 double buys",
-				c.point, c.nth, e.emu.Calls("BuySecretNo"), sold, inLedger)
+				c.point, c.nth, e.Emu.Calls("BuySecretNo"), sold, inLedger)
 		})
 	}
 }
@@ -174,48 +175,48 @@ func waitFor(t *testing.T, cond func() bool, timeout time.Duration) {
 // connection. The order goes in doubt, is not retried by any delivery, and
 // resumes once settled.
 func TestCutConnectionIsInDoubt(t *testing.T) {
-	e := newEnv(t)
-	e.faults.Set("BuySecretNo", fault.Fault{CutRate: 1})
-	w := e.worker("w")
+	e := buytest.New(t)
+	e.Faults.Set("BuySecretNo", fault.Fault{CutRate: 1})
+	w := e.Worker("w")
 	const id = "cut-1"
-	b := body(t, order(id, 2))
-	handle(t, w, b)
-	got, _ := e.ledger.Get(ctxT(t), id)
+	b := buytest.Body(t, buytest.Order(id, 2))
+	buytest.Handle(t, w, b)
+	got, _ := e.Ledger.Get(buytest.Ctx(t), id)
 	if got.Status != ledger.StatusInDoubt || got.Attempt == nil || got.Error.Code != string(provider.ErrInDoubt) {
 		t.Fatalf("order %+v", got)
 	}
 	// Deliveries again, by other workers too: no buy.
-	handle(t, w, b)
-	handle(t, e.worker("w2"), b)
-	if n := e.emu.Calls("BuySecretNo"); n != 1 {
+	buytest.Handle(t, w, b)
+	buytest.Handle(t, e.Worker("w2"), b)
+	if n := e.Emu.Calls("BuySecretNo"); n != 1 {
 		t.Fatalf("%d buy calls, want 1", n)
 	}
-	bk := e.books()
-	if d := bk.inDoubt[id]; len(d) != 1 || d[0].Attempt != 1 || d[0].Error.Code != "InDoubt" {
+	bk := e.Books()
+	if d := bk.InDoubt[id]; len(d) != 1 || d[0].Attempt != 1 || d[0].Error.Code != "InDoubt" {
 		t.Fatalf("in-doubt events %+v", d)
 	}
 
 	// Settle it: the cut call did sell a number.
-	e.faults.Set("BuySecretNo", fault.Fault{})
-	sold := e.emu.Purchases()
+	e.Faults.Set("BuySecretNo", fault.Fault{})
+	sold := e.Emu.Purchases()
 	if len(sold) != 1 {
 		t.Fatalf("%d purchases", len(sold))
 	}
 	// The operator checks the number the cut call sold with
 	// QuerySecretNoDetail through the same client, and settles with it.
-	detail, err := e.aliyun.NumberDetail(ctxT(t), pool, sold[0].SecretNo)
+	detail, err := e.Aliyun.NumberDetail(buytest.Ctx(t), buytest.Pool, sold[0].SecretNo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.ledger.SettleBought(ctxT(t), id, ledger.ProofFromDetail(detail), "op", 2*time.Second); err != nil {
+	if _, err := e.Ledger.SettleBought(buytest.Ctx(t), id, ledger.ProofFromDetail(detail), "op", 2*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	handle(t, w, b) // a redelivery resumes it, as Resume would
-	got = e.waitStopped([]string{id}, 10*time.Second)[id]
+	buytest.Handle(t, w, b) // a redelivery resumes it, as Resume would
+	got = e.WaitStopped([]string{id}, 10*time.Second)[id]
 	if got.Status != ledger.StatusCompleted || len(got.Numbers) != 2 || got.Settlements[0].SecretNo != sold[0].SecretNo {
 		t.Fatalf("after settling %+v", got)
 	}
-	s, l, _ := e.audit(map[string]*ledger.Order{id: got})
+	s, l, _ := e.Audit(map[string]*ledger.Order{id: got})
 	t.Logf("cut connection: 1 in-doubt event, no blind retry; settled and resumed: %d sold, %d in the ledger", s, l)
 }
 
@@ -230,8 +231,12 @@ func TestFaultMix(t *testing.T) {
 	}{
 		{"throttled half the time", fault.Fault{ErrorCode: dypls.ThrottlingCode, ErrorRate: 0.5}, ledger.StatusCompleted, ""},
 		{"business flow limit", fault.Fault{ErrorCode: "isv.FLOW_LIMIT", ErrorRate: 0.5}, ledger.StatusCompleted, ""},
-		{"5xx half the time", fault.Fault{ErrorCode: "ServiceUnavailable", ErrorRate: 0.5}, ledger.StatusCompleted, ""},
-		{"system error half the time", fault.Fault{ErrorCode: "isp.SYSTEM_ERROR", ErrorRate: 0.5}, ledger.StatusCompleted, ""},
+		// A 5xx or an isp.* code may come after the cloud sold the number.
+		{"5xx", fault.Fault{ErrorCode: "ServiceUnavailable"}, ledger.StatusInDoubt, "InDoubt"},
+		{"5xx after selling", fault.Fault{ErrorAfterCode: "InternalError"}, ledger.StatusInDoubt, "InDoubt"},
+		{"system error", fault.Fault{ErrorCode: "isp.SYSTEM_ERROR"}, ledger.StatusInDoubt, "InDoubt"},
+		{"system error after selling", fault.Fault{ErrorAfterCode: "isp.SYSTEM_ERROR"}, ledger.StatusInDoubt, "InDoubt"},
+		{"a proxy's page after selling", fault.Fault{GarbleRate: 1}, ledger.StatusInDoubt, "InDoubt"},
 		{"QPS limit", fault.Fault{QPS: 20, Burst: 1}, ledger.StatusCompleted, ""},
 		{"slow answers", fault.Fault{Latency: 30 * time.Millisecond}, ledger.StatusCompleted, ""},
 		{"no number left", fault.Fault{ErrorCode: "isv.NO_AVAILABLE_NUMBER"}, ledger.StatusFailed, "InsufficientInventory"},
@@ -241,15 +246,15 @@ func TestFaultMix(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e := newEnv(t)
-			e.faults.Set("BuySecretNo", c.fault)
-			w := e.worker("w", worker.WithBuyTimeout(time.Second), worker.WithRetry(4, 5*time.Millisecond))
+			e := buytest.New(t)
+			e.Faults.Set("BuySecretNo", c.fault)
+			w := e.Worker("w", worker.WithBuyTimeout(time.Second), worker.WithRetry(4, 5*time.Millisecond))
 			const n = 4
-			orderIDs := ids("mix", n)
+			orderIDs := buytest.IDs("mix", n)
 			for _, id := range orderIDs {
-				handle(t, w, body(t, order(id, 2)))
+				buytest.Handle(t, w, buytest.Body(t, buytest.Order(id, 2)))
 			}
-			orders := e.waitStopped(orderIDs, 30*time.Second)
+			orders := e.WaitStopped(orderIDs, 30*time.Second)
 			counts := map[ledger.Status]int{}
 			for id, o := range orders {
 				counts[o.Status]++
@@ -259,7 +264,7 @@ func TestFaultMix(t *testing.T) {
 					t.Errorf("order %s error %+v, want code %s", id, o.Error, c.code)
 				}
 			}
-			sold, inLedger, unsettled := e.audit(orders)
+			sold, inLedger, unsettled := e.Audit(orders)
 			st := w.Stats()
 			if c.status == ledger.StatusInDoubt && st.Buys != n {
 				t.Errorf("%d buy calls for %d orders in doubt: one each, never retried", st.Buys, n)
@@ -280,29 +285,29 @@ func TestFaultMix(t *testing.T) {
 func TestOwnCredentialsRefusedWaits(t *testing.T) {
 	for _, code := range []string{"SignatureDoesNotMatch", "InvalidAccessKeyId.NotFound", "isv.ACCOUNT_ABNORMAL", "Forbidden.RAM"} {
 		t.Run(code, func(t *testing.T) {
-			e := newEnv(t)
-			e.faults.Set("BuySecretNo", fault.Fault{ErrorCode: code})
-			w := e.worker("w", worker.WithRetry(1, time.Millisecond))
-			b := body(t, order("cred-1", 2))
-			err := w.HandleOrder(ctxT(t), b)
+			e := buytest.New(t)
+			e.Faults.Set("BuySecretNo", fault.Fault{ErrorCode: code})
+			w := e.Worker("w", worker.WithRetry(1, time.Millisecond))
+			b := buytest.Body(t, buytest.Order("cred-1", 2))
+			err := w.HandleOrder(buytest.Ctx(t), b)
 			if _, later := worker.RetryDelay(err); !later || !errors.Is(err, provider.ErrUnauthorized) {
 				t.Fatalf("HandleOrder = %v, want a retry-later Unauthorized", err)
 			}
-			got, err := e.ledger.Get(ctxT(t), "cred-1")
+			got, err := e.Ledger.Get(buytest.Ctx(t), "cred-1")
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got.Status.Terminal() || got.Status == ledger.StatusInDoubt || len(got.Numbers) != 0 || got.Attempt != nil {
 				t.Fatalf("after a refusal of our credentials: %s, %d numbers, attempt %+v", got.Status, len(got.Numbers), got.Attempt)
 			}
-			if n := len(e.emu.Purchases()); n != 0 {
+			if n := len(e.Emu.Purchases()); n != 0 {
 				t.Fatalf("the emulator sold %d numbers", n)
 			}
-			e.faults.Set("BuySecretNo", fault.Fault{})
-			handle(t, w, b)
-			got = e.waitStopped([]string{"cred-1"}, 10*time.Second)["cred-1"]
-			if got.Status != ledger.StatusCompleted || len(got.Numbers) != 2 || len(e.emu.Purchases()) != 2 {
-				t.Fatalf("after the fix: %s with %d numbers; the emulator sold %d", got.Status, len(got.Numbers), len(e.emu.Purchases()))
+			e.Faults.Set("BuySecretNo", fault.Fault{})
+			buytest.Handle(t, w, b)
+			got = e.WaitStopped([]string{"cred-1"}, 10*time.Second)["cred-1"]
+			if got.Status != ledger.StatusCompleted || len(got.Numbers) != 2 || len(e.Emu.Purchases()) != 2 {
+				t.Fatalf("after the fix: %s with %d numbers; the emulator sold %d", got.Status, len(got.Numbers), len(e.Emu.Purchases()))
 			}
 		})
 	}
@@ -311,33 +316,33 @@ func TestOwnCredentialsRefusedWaits(t *testing.T) {
 // TestThrottledOnLastDeliveryFails: a buy throttled on every try ends the
 // order failed on its last delivery instead of waiting again.
 func TestThrottledOnLastDeliveryFails(t *testing.T) {
-	e := newEnv(t, withQueue(queue.WithMaxDeliver(2)))
-	e.faults.Set("BuySecretNo", fault.Fault{ErrorCode: dypls.ThrottlingCode})
-	w := e.worker("w", worker.WithRetry(1, time.Millisecond), worker.WithNakDelay(100*time.Millisecond))
-	e.run(w)
-	e.publishRaw(body(t, order("thr-1", 1)), "thr-1")
-	got := e.waitStopped([]string{"thr-1"}, 20*time.Second)["thr-1"]
+	e := buytest.New(t, buytest.WithQueue(queue.WithMaxDeliver(2)))
+	e.Faults.Set("BuySecretNo", fault.Fault{ErrorCode: dypls.ThrottlingCode})
+	w := e.Worker("w", worker.WithRetry(1, time.Millisecond), worker.WithNakDelay(100*time.Millisecond))
+	e.Run(w)
+	e.PublishRaw(buytest.Body(t, buytest.Order("thr-1", 1)), "thr-1")
+	got := e.WaitStopped([]string{"thr-1"}, 20*time.Second)["thr-1"]
 	if got.Status != ledger.StatusFailed || got.Error.Code != string(provider.ErrThrottled) || !strings.Contains(got.Error.Message, "last delivery") {
 		t.Fatalf("order %+v %+v", got, got.Error)
 	}
-	if n := e.emu.Calls("BuySecretNo"); n != 4 {
+	if n := e.Emu.Calls("BuySecretNo"); n != 4 {
 		t.Fatalf("%d buy calls, want 2 deliveries x 2 tries", n)
 	}
-	e.audit(map[string]*ledger.Order{"thr-1": got})
+	e.Audit(map[string]*ledger.Order{"thr-1": got})
 }
 
 func TestNoStockFailsFast(t *testing.T) {
-	e := newEnv(t)
-	w := e.worker("w")
+	e := buytest.New(t)
+	w := e.Worker("w")
 	cases := []events.OrderRequested{
-		{OrderID: "lhasa", PoolKey: pool, City: "拉萨", SpecID: dypls.SpecCarrier, Quantity: 1},           // no stock at all
-		{OrderID: "chengdu-virtual", PoolKey: pool, City: "成都", SpecID: dypls.SpecVirtual, Quantity: 1}, // none of that type
-		{OrderID: "prefix", PoolKey: pool, City: "杭州", SpecID: dypls.SpecCarrier, Quantity: 1, Prefix: "1999"},
-		{OrderID: "too-many", PoolKey: pool, City: "杭州", SpecID: dypls.SpecVirtual, Quantity: 100},
+		{OrderID: "lhasa", PoolKey: buytest.Pool, City: "拉萨", SpecID: dypls.SpecCarrier, Quantity: 1},           // no stock at all
+		{OrderID: "chengdu-virtual", PoolKey: buytest.Pool, City: "成都", SpecID: dypls.SpecVirtual, Quantity: 1}, // none of that type
+		{OrderID: "prefix", PoolKey: buytest.Pool, City: "杭州", SpecID: dypls.SpecCarrier, Quantity: 1, Prefix: "1999"},
+		{OrderID: "too-many", PoolKey: buytest.Pool, City: "杭州", SpecID: dypls.SpecVirtual, Quantity: 100},
 	}
 	for _, o := range cases {
-		handle(t, w, body(t, o))
-		got, err := e.ledger.Get(ctxT(t), o.OrderID)
+		buytest.Handle(t, w, buytest.Body(t, o))
+		got, err := e.Ledger.Get(buytest.Ctx(t), o.OrderID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -346,7 +351,7 @@ func TestNoStockFailsFast(t *testing.T) {
 		}
 		t.Logf("%s: %s", o.OrderID, got.Error.Message)
 	}
-	if n := e.emu.Calls("BuySecretNo"); n != 0 {
+	if n := e.Emu.Calls("BuySecretNo"); n != 0 {
 		t.Fatalf("%d buy calls, want none", n)
 	}
 }
@@ -354,27 +359,27 @@ func TestNoStockFailsFast(t *testing.T) {
 // TestStockRunsOutMidway: the stock check passes, then the cloud refuses a
 // later buy; the order fails with the numbers bought so far.
 func TestStockRunsOutMidway(t *testing.T) {
-	e := newEnv(t)
+	e := buytest.New(t)
 	var calls int
 	var mu sync.Mutex
-	w := e.worker("w", worker.WithFaultHook(func(_ context.Context, p worker.Point, _ string) error {
+	w := e.Worker("w", worker.WithFaultHook(func(_ context.Context, p worker.Point, _ string) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if p == worker.AfterRecord {
 			calls++
 			if calls == 2 { // two numbers bought: now the cloud runs dry
-				e.faults.Set("BuySecretNo", fault.Fault{ErrorCode: "isv.NO_AVAILABLE_NUMBER"})
+				e.Faults.Set("BuySecretNo", fault.Fault{ErrorCode: "isv.NO_AVAILABLE_NUMBER"})
 			}
 		}
 		return nil
 	}))
-	handle(t, w, body(t, order("mid-1", 5)))
-	got := e.waitStopped([]string{"mid-1"}, 10*time.Second)["mid-1"]
+	buytest.Handle(t, w, buytest.Body(t, buytest.Order("mid-1", 5)))
+	got := e.WaitStopped([]string{"mid-1"}, 10*time.Second)["mid-1"]
 	if got.Status != ledger.StatusFailed || len(got.Numbers) != 2 || got.Error.Code != string(provider.ErrInsufficientInventory) {
 		t.Fatalf("order %+v %+v", got, got.Error)
 	}
-	e.audit(map[string]*ledger.Order{"mid-1": got})
-	if f := e.books().failed["mid-1"]; len(f) != 1 || len(f[0].Numbers) != 2 {
+	e.Audit(map[string]*ledger.Order{"mid-1": got})
+	if f := e.Books().Failed["mid-1"]; len(f) != 1 || len(f[0].Numbers) != 2 {
 		t.Fatalf("failed events %+v", f)
 	}
 }
@@ -383,40 +388,40 @@ func TestStockRunsOutMidway(t *testing.T) {
 // same store while two workers buy; nothing is lost or bought twice.
 func TestNATSRestartMidRun(t *testing.T) {
 	n := 40
-	if soak() {
+	if buytest.Soak() {
 		n = 400
 	}
-	e := newEnv(t, withNumbers(hangzhou(3*n)...))
-	e.faults.Set("BuySecretNo", fault.Fault{Latency: 5 * time.Millisecond})
-	w1, w2 := e.worker("w1"), e.worker("w2")
-	e.run(w1)
-	e.run(w2)
-	orderIDs := ids("rst", n)
+	e := buytest.New(t, buytest.WithNumbers(buytest.Hangzhou(3*n)...))
+	e.Faults.Set("BuySecretNo", fault.Fault{Latency: 5 * time.Millisecond})
+	w1, w2 := e.Worker("w1"), e.Worker("w2")
+	e.Run(w1)
+	e.Run(w2)
+	orderIDs := buytest.IDs("rst", n)
 	want := 0
 	for i, id := range orderIDs {
-		o := order(id, 1+i%3)
+		o := buytest.Order(id, 1+i%3)
 		want += o.Quantity
-		e.publishRaw(body(t, o), id)
+		e.PublishRaw(buytest.Body(t, o), id)
 	}
 	// Restart twice while orders are under way.
 	for r := range 2 {
-		waitFor(t, func() bool { return sumStats(w1, w2).Bought >= int64((r+1)*want/4) }, 30*time.Second)
-		e.nats.Shutdown()
+		waitFor(t, func() bool { return buytest.SumStats(w1, w2).Bought >= int64((r+1)*want/4) }, 30*time.Second)
+		e.NATS.Shutdown()
 		time.Sleep(200 * time.Millisecond)
-		if err := e.nats.Restart(ctxT(t)); err != nil {
+		if err := e.NATS.Restart(buytest.Ctx(t)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	orders := e.waitCompleted(orderIDs, 2*time.Minute)
+	orders := e.WaitCompleted(orderIDs, 2*time.Minute)
 	counts := map[ledger.Status]int{}
 	for _, o := range orders {
 		counts[o.Status]++
 	}
-	sold, inLedger, unsettled := e.audit(orders)
+	sold, inLedger, unsettled := e.Audit(orders)
 	if counts[ledger.StatusCompleted] != n || sold != want || inLedger != want {
 		for id, o := range orders {
 			if o.Status != ledger.StatusCompleted {
-				for _, l := range strings.Split(e.logs.String(), "\n") {
+				for _, l := range strings.Split(e.Logs.String(), "\n") {
 					if strings.Contains(l, id) {
 						t.Log(l)
 					}
@@ -426,7 +431,7 @@ func TestNATSRestartMidRun(t *testing.T) {
 		}
 		t.Fatalf("statuses %v, sold %d, ledger %d, want %d", counts, sold, inLedger, want)
 	}
-	st := sumStats(w1, w2)
+	st := buytest.SumStats(w1, w2)
 	t.Logf("%d orders, 2 NATS restarts mid-run: %v; %d sold, %d in the ledger, %d in doubt, 0 lost; %d messages (%d nak'ed)",
 		n, counts, sold, inLedger, unsettled, st.Messages, st.Retried)
 }
@@ -444,20 +449,20 @@ func TestMaxDeliveriesAdvisoryEndsOrder(t *testing.T) {
 		{worker.AfterBuy, ledger.StatusInDoubt, string(provider.ErrInDoubt)},
 	} {
 		t.Run(string(c.point), func(t *testing.T) {
-			e := newEnv(t, withQueue(queue.WithMaxDeliver(2)))
+			e := buytest.New(t, buytest.WithQueue(queue.WithMaxDeliver(2)))
 			var mu sync.Mutex
 			crashes, crashPoint := 0, c.point
-			a := e.worker("a", worker.WithFaultHook(func(_ context.Context, p worker.Point, _ string) error {
+			a := e.Worker("a", worker.WithFaultHook(func(_ context.Context, p worker.Point, _ string) error {
 				mu.Lock()
 				defer mu.Unlock()
 				if p == crashPoint {
 					crashes++
-					return errCrash
+					return buytest.ErrCrash
 				}
 				return nil
 			}), worker.WithLease(500*time.Millisecond))
-			stopA := e.run(a)
-			e.publishRaw(body(t, order("max-1", 2)), "max-1")
+			stopA := e.Run(a)
+			e.PublishRaw(buytest.Body(t, buytest.Order("max-1", 2)), "max-1")
 			waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return crashes >= 1 }, 10*time.Second)
 			if c.point == worker.AfterBuy {
 				// Crash once after a buy, then let every later delivery crash
@@ -468,36 +473,36 @@ func TestMaxDeliveriesAdvisoryEndsOrder(t *testing.T) {
 			}
 			waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return crashes >= 2 }, 10*time.Second)
 			stopA()
-			o, _ := e.ledger.Get(ctxT(t), "max-1")
+			o, _ := e.Ledger.Get(buytest.Ctx(t), "max-1")
 			if o.Status.Stopped() {
 				t.Fatalf("order already %s before the advisory", o.Status)
 			}
 
-			b := e.worker("b")
-			e.run(b)
-			got := e.waitStopped([]string{"max-1"}, 20*time.Second)["max-1"]
+			b := e.Worker("b")
+			e.Run(b)
+			got := e.WaitStopped([]string{"max-1"}, 20*time.Second)["max-1"]
 			if got.Status != c.status || got.Error.Code != c.code {
 				t.Fatalf("order %s %+v, want %s %s", got.Status, got.Error, c.status, c.code)
 			}
-			e.audit(map[string]*ledger.Order{"max-1": got})
+			e.Audit(map[string]*ledger.Order{"max-1": got})
 			t.Logf("crashed at %s, then after each claim, until max deliveries: the advisory ended it %s (%s)", c.point, got.Status, got.Error.Message)
 		})
 	}
 }
 
 func TestDrain(t *testing.T) {
-	e := newEnv(t)
-	w := e.worker("w", worker.WithQueue(e.q))
-	orderIDs := ids("drn", 12)
+	e := buytest.New(t)
+	w := e.Worker("w", worker.WithQueue(e.Queue))
+	orderIDs := buytest.IDs("drn", 12)
 	for _, id := range orderIDs {
-		e.publishRaw(body(t, order(id, 1)), id)
+		e.PublishRaw(buytest.Body(t, buytest.Order(id, 1)), id)
 	}
 	// Too little time left to start a buy: the messages go back untouched.
 	short, cancel := context.WithTimeout(context.Background(), 2*time.Second) // buy timeout is 5s
-	st, err := w.Drain(short, e.q, 100)
+	st, err := w.Drain(short, e.Queue, 100)
 	cancel()
-	if err != nil || st.Messages != 0 || e.emu.Calls("BuySecretNo") != 0 {
-		t.Fatalf("short drain: %+v %v, %d buys", st, err, e.emu.Calls("BuySecretNo"))
+	if err != nil || st.Messages != 0 || e.Emu.Calls("BuySecretNo") != 0 {
+		t.Fatalf("short drain: %+v %v, %d buys", st, err, e.Emu.Calls("BuySecretNo"))
 	}
 	// A timer invocation drains them within its deadline.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -506,8 +511,8 @@ func TestDrain(t *testing.T) {
 	if errs[0] != nil {
 		t.Fatal(errs[0])
 	}
-	orders := e.waitStopped(orderIDs, 20*time.Second)
-	sold, inLedger, _ := e.audit(orders)
+	orders := e.WaitStopped(orderIDs, 20*time.Second)
+	sold, inLedger, _ := e.Audit(orders)
 	if sold != 12 || inLedger != 12 {
 		t.Fatalf("sold %d, ledger %d", sold, inLedger)
 	}
@@ -515,16 +520,16 @@ func TestDrain(t *testing.T) {
 }
 
 func TestHandleEvents(t *testing.T) {
-	e := newEnv(t)
-	w := e.worker("w")
+	e := buytest.New(t)
+	w := e.Worker("w")
 	msgs := []trigger.Message{
-		{Source: trigger.SourceMNS, Body: body(t, order("ev-1", 1))},
-		{Source: trigger.SourceSQS, Body: []byte(`{"orderId":"ev-2","poolKey":"` + pool + `","city":"北京","specId":2,"quantity":2}`)},
+		{Source: trigger.SourceMNS, Body: buytest.Body(t, buytest.Order("ev-1", 1))},
+		{Source: trigger.SourceSQS, Body: []byte(`{"orderId":"ev-2","poolKey":"` + buytest.Pool + `","city":"北京","specId":2,"quantity":2}`)},
 		{Source: trigger.SourceKafka, Body: []byte(`{"orderId":"ev-3","quantity":0}`)},
 		{Source: trigger.SourceDirect, Body: []byte(`not json`)},
 		{Source: trigger.SourceTimer, Body: []byte(`tick`)}, // no queue given
 	}
-	errs := w.HandleEvents(ctxT(t), msgs)
+	errs := w.HandleEvents(buytest.Ctx(t), msgs)
 	for i, err := range errs[:4] {
 		if err != nil {
 			t.Errorf("message %d: %v", i, err)
@@ -533,39 +538,39 @@ func TestHandleEvents(t *testing.T) {
 	if provider.KindOf(errs[4]) != provider.ErrInvalidParameter {
 		t.Errorf("timer without a queue: %v", errs[4])
 	}
-	orders := e.waitStopped([]string{"ev-1", "ev-2", "ev-3"}, 10*time.Second)
+	orders := e.WaitStopped([]string{"ev-1", "ev-2", "ev-3"}, 10*time.Second)
 	if orders["ev-1"].Status != ledger.StatusCompleted || orders["ev-2"].Status != ledger.StatusCompleted ||
 		orders["ev-3"].Status != ledger.StatusFailed || orders["ev-3"].Error.Code != "InvalidParameter" {
 		t.Fatalf("orders %v %v %v", orders["ev-1"].Status, orders["ev-2"].Status, orders["ev-3"].Error)
 	}
-	e.audit(orders)
+	e.Audit(orders)
 }
 
 // TestClaimedElsewhereRetries: HandleOrder for an order another worker holds
 // asks for a retry after that worker's lease, and buys nothing.
 func TestClaimedElsewhereRetries(t *testing.T) {
-	e := newEnv(t)
-	o, _, err := e.ledger.CreateOrGet(ctxT(t), order("held", 1))
+	e := buytest.New(t)
+	o, _, err := e.Ledger.CreateOrGet(buytest.Ctx(t), buytest.Order("held", 1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.ledger.Claim(ctxT(t), o, "someone-else", time.Minute); err != nil {
+	if _, err := e.Ledger.Claim(buytest.Ctx(t), o, "someone-else", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	w := e.worker("w", worker.WithNakDelay(5*time.Second))
-	err = w.HandleOrder(ctxT(t), body(t, order("held", 1)))
+	w := e.Worker("w", worker.WithNakDelay(5*time.Second))
+	err = w.HandleOrder(buytest.Ctx(t), buytest.Body(t, buytest.Order("held", 1)))
 	delay, retry := worker.RetryDelay(err)
 	if !retry || !errors.Is(err, worker.ErrRetryLater) || delay != 5*time.Second {
 		t.Fatalf("HandleOrder on a held order: %v (delay %v)", err, delay)
 	}
-	if e.emu.Calls("BuySecretNo")+e.emu.Calls("QuerySecretNoRemain") != 0 {
+	if e.Emu.Calls("BuySecretNo")+e.Emu.Calls("QuerySecretNoRemain") != 0 {
 		t.Fatal("called the cloud for an order held elsewhere")
 	}
 }
 
 func TestNewRefusesBadConfig(t *testing.T) {
-	e := newEnv(t)
-	if _, err := worker.New(nil, e.pub, e.aliyun, e.aliyun); err == nil {
+	e := buytest.New(t)
+	if _, err := worker.New(nil, e.Pub, e.Aliyun, e.Aliyun); err == nil {
 		t.Error("no ledger accepted")
 	}
 	for name, opt := range map[string]worker.Option{
@@ -574,7 +579,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		"retries":     worker.WithRetry(-1, time.Second),
 		"nak delay":   worker.WithNakDelay(-time.Second),
 	} {
-		if _, err := worker.New(e.ledger, e.pub, e.aliyun, e.aliyun, opt); err == nil {
+		if _, err := worker.New(e.Ledger, e.Pub, e.Aliyun, e.Aliyun, opt); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -584,10 +589,10 @@ func TestNewRefusesBadConfig(t *testing.T) {
 // usable order id ends failed with a reason naming the field; each without
 // one is terminated with a logged reason. Nothing is bought, nothing loops.
 func TestBadInputOverQueue(t *testing.T) {
-	e := newEnv(t)
-	w := e.worker("w")
-	e.run(w)
-	const ok = `"poolKey":"` + pool + `","city":"杭州","specId":2`
+	e := buytest.New(t)
+	w := e.Worker("w")
+	e.Run(w)
+	const ok = `"poolKey":"` + buytest.Pool + `","city":"杭州","specId":2`
 	failed := []struct{ id, body, field string }{
 		{"q0", `{"orderId":"q0",` + ok + `,"quantity":0}`, "quantity"},
 		{"q101", `{"orderId":"q101",` + ok + `,"quantity":101}`, "quantity"},
@@ -622,43 +627,43 @@ func TestBadInputOverQueue(t *testing.T) {
 		`{"specversion":"1.0","id":"x","source":"/x","type":"xnum.order.requested","data":null}`,
 	}
 	for i, c := range failed {
-		e.publishRaw([]byte(c.body), fmt.Sprintf("bad-%d", i))
+		e.PublishRaw([]byte(c.body), fmt.Sprintf("bad-%d", i))
 	}
 	for i, b := range terminated {
-		e.publishRaw([]byte(b), fmt.Sprintf("term-%d", i))
+		e.PublishRaw([]byte(b), fmt.Sprintf("term-%d", i))
 	}
 	// A valid order, then another payload under its id: the second is
 	// refused and the first stays as it was.
-	e.publishRaw(body(t, order("conf-1", 1)), "conf-1")
+	e.PublishRaw(buytest.Body(t, buytest.Order("conf-1", 1)), "conf-1")
 	var ids []string
 	for _, c := range failed {
 		ids = append(ids, c.id)
 	}
-	orders := e.waitStopped(append(ids, "conf-1"), 20*time.Second)
-	e.publishRaw(body(t, order("conf-1", 2)), "conf-1-other")
+	orders := e.WaitStopped(append(ids, "conf-1"), 20*time.Second)
+	e.PublishRaw(buytest.Body(t, buytest.Order("conf-1", 2)), "conf-1-other")
 	waitFor(t, func() bool { return w.Stats().Terminated == int64(len(terminated)+1) }, 10*time.Second)
 
-	bk := e.books()
+	bk := e.Books()
 	for _, c := range failed {
 		o := orders[c.id]
 		if o.Status != ledger.StatusFailed || o.Error.Code != string(provider.ErrInvalidParameter) || !strings.Contains(o.Error.Message, c.field) {
 			t.Errorf("%s: %s %+v, want failed naming %s", c.id, o.Status, o.Error, c.field)
 		}
-		if f := bk.failed[c.id]; len(f) != 1 || f[0].Error != *o.Error {
+		if f := bk.Failed[c.id]; len(f) != 1 || f[0].Error != *o.Error {
 			t.Errorf("%s: failed events %+v", c.id, f)
 		}
 	}
-	conf, _ := e.ledger.Get(ctxT(t), "conf-1")
-	if conf.Status != ledger.StatusCompleted || conf.Quantity != 1 || len(conf.Numbers) != 1 || len(bk.completed["conf-1"]) != 1 {
+	conf, _ := e.Ledger.Get(buytest.Ctx(t), "conf-1")
+	if conf.Status != ledger.StatusCompleted || conf.Quantity != 1 || len(conf.Numbers) != 1 || len(bk.Completed["conf-1"]) != 1 {
 		t.Fatalf("the original order changed: %+v", conf)
 	}
-	if n := e.emu.Calls("BuySecretNo"); n != 1 {
+	if n := e.Emu.Calls("BuySecretNo"); n != 1 {
 		t.Fatalf("%d buy calls, want the 1 of the valid order", n)
 	}
-	if ci, _ := e.q.Consumer.Info(ctxT(t)); ci.NumPending != 0 || ci.NumAckPending != 0 {
+	if ci, _ := e.Queue.Consumer.Info(buytest.Ctx(t)); ci.NumPending != 0 || ci.NumAckPending != 0 {
 		t.Fatalf("consumer still has %d pending, %d unacked", ci.NumPending, ci.NumAckPending)
 	}
-	logs := e.logs.String()
+	logs := e.Logs.String()
 	if strings.Count(logs, "order message refused") != len(terminated)+1 {
 		t.Errorf("%d refusals logged, want %d", strings.Count(logs, "order message refused"), len(terminated)+1)
 	}
