@@ -44,7 +44,7 @@ type Env struct {
 	NATS    *embednats.Server
 	NC      *nats.Conn
 	JS      jetstream.JetStream
-	Queue       *queue.Queue
+	Queue   *queue.Queue
 	Ledger  *ledger.Ledger
 	Pub     *queue.Publisher
 	Emu     *dypls.Server
