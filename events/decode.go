@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"reflect"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/xnum-dev/xnum/pkg/provider"
 )
@@ -35,6 +38,9 @@ func DecodeOrderRequested(b []byte) (OrderRequested, error) {
 	if _, isEvent := top["specversion"]; !isEvent {
 		return DecodeOrder(b)
 	}
+	if err := strictKeys(b, envelopeKeys); err != nil {
+		return OrderRequested{}, err
+	}
 	data, err := eventData(top)
 	if err != nil {
 		return OrderRequested{}, err
@@ -55,12 +61,64 @@ func DecodeOrder(b []byte) (OrderRequested, error) {
 	if err := dec.Decode(&o); err != nil {
 		return OrderRequested{}, jsonError("body", err)
 	}
+	if err := strictKeys(b, orderKeys()); err != nil {
+		return OrderRequested{}, err
+	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return OrderRequested{}, provider.Invalid("body", "unexpected data after the order object")
 	}
 	// A JSON null leaves a field at its zero value; treating it as absent is
 	// what Validate then judges.
 	return o, nil
+}
+
+// envelopeKeys are the CloudEvents attributes an order.requested may use.
+var envelopeKeys = []string{"specversion", "id", "source", "type", "time", "datacontenttype", "dataschema", "subject", "data", "data_base64"}
+
+// orderKeys are OrderRequested's JSON names.
+var orderKeys = sync.OnceValue(func() []string {
+	t := reflect.TypeFor[OrderRequested]()
+	out := make([]string, t.NumField())
+	for i := range out {
+		out[i], _, _ = strings.Cut(t.Field(i).Tag.Get("json"), ",")
+	}
+	return out
+})
+
+// strictKeys refuses a JSON object (b, already known to decode) whose keys
+// repeat, or that has a key differing from one of names only by case:
+// encoding/json matches keys case-insensitively and keeps the last value,
+// so {"quantity":1,"QUANTITY":100} would otherwise buy 100. The error names
+// the key.
+func strictKeys(b []byte, names []string) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil // not an object: the decoder has said so
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := t.(string)
+		if seen[key] {
+			return provider.Invalid(key, fmt.Sprintf("key %q appears more than once", key))
+		}
+		seen[key] = true
+		if !slices.Contains(names, key) {
+			for _, n := range names {
+				if strings.EqualFold(n, key) {
+					return provider.Invalid(key, fmt.Sprintf("key %q differs from %q only by case; keys are case-sensitive", key, n))
+				}
+			}
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
 }
 
 // eventData checks the envelope attributes an order.requested needs and

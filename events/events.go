@@ -23,6 +23,7 @@ import (
 const (
 	SubjectOrderRequested  = "xnum.orders.requested"
 	SubjectNumberPurchased = "xnum.numbers.purchased"
+	SubjectNumberExcess    = "xnum.numbers.excess"
 	SubjectOrderCompleted  = "xnum.orders.completed"
 	SubjectOrderFailed     = "xnum.orders.failed"
 	SubjectOrderInDoubt    = "xnum.orders.in_doubt"
@@ -35,6 +36,7 @@ const (
 const (
 	TypeOrderRequested  = "xnum.order.requested"
 	TypeNumberPurchased = "xnum.number.purchased"
+	TypeNumberExcess    = "xnum.number.excess"
 	TypeOrderCompleted  = "xnum.order.completed"
 	TypeOrderFailed     = "xnum.order.failed"
 	TypeOrderInDoubt    = "xnum.order.in_doubt"
@@ -68,6 +70,7 @@ const (
 var subjectOfType = map[string]string{
 	TypeOrderRequested:  SubjectOrderRequested,
 	TypeNumberPurchased: SubjectNumberPurchased,
+	TypeNumberExcess:    SubjectNumberExcess,
 	TypeOrderCompleted:  SubjectOrderCompleted,
 	TypeOrderFailed:     SubjectOrderFailed,
 	TypeOrderInDoubt:    SubjectOrderInDoubt,
@@ -163,6 +166,17 @@ func (OrderRequested) EventType() string { return TypeOrderRequested }
 
 // EventID is the order id: one order is one message, whoever publishes it.
 func (o OrderRequested) EventID() string { return o.OrderID }
+
+// Redrive is order.requested for o published again, the n-th time, because
+// nothing drove the order any more (its message was acknowledged while the
+// order went on, or never published). Its id, and Nats-Msg-Id, is
+// {orderId}/redrive/{n}: a message of its own, with deliveries of its own,
+// that the stream does not drop as a duplicate of the first.
+func Redrive(source string, t time.Time, o OrderRequested, n int) (Event, error) {
+	ev, err := New(source, t, o)
+	ev.ID = fmt.Sprintf("%s/redrive/%d", o.OrderID, n)
+	return ev, err
+}
 
 // BuyRequest is the request that buys one number of the order.
 func (o OrderRequested) BuyRequest() provider.BuyRequest {
@@ -278,6 +292,25 @@ func (OrderFailed) EventType() string { return TypeOrderFailed }
 // EventID is stable per order: an order fails once.
 func (f OrderFailed) EventID() string { return f.OrderID + "/failed" }
 
+// NumberExcess is a number an order's attempt bought past its quantity: the
+// answer of a buy came after its attempt had been settled as having bought
+// nothing and the order had moved on. The number is the account's, in the
+// order's pool; an operator decides whether to keep or release it.
+type NumberExcess struct {
+	OrderID   string          `json:"orderId"`
+	SecretNo  string          `json:"secretNo"`
+	PoolKey   string          `json:"poolKey"`
+	City      string          `json:"city"`
+	SpecID    provider.SpecID `json:"specId"`
+	Attempt   int             `json:"attempt"`
+	RequestID string          `json:"requestId"`
+}
+
+func (NumberExcess) EventType() string { return TypeNumberExcess }
+
+// EventID is the order id and the number.
+func (n NumberExcess) EventID() string { return n.OrderID + "/excess/" + n.SecretNo }
+
 // OrderInDoubt says a buy of the order has an unknown outcome: the order
 // stops until an operator settles that buy. Attempt is the ledger's number
 // of that buy, which keeps the id of each in-doubt episode distinct.
@@ -318,10 +351,13 @@ func PeekOrderID(b []byte) (id string, ok bool) {
 	}
 	if _, isEvent := m["specversion"]; isEvent {
 		var inner map[string]json.RawMessage
-		if json.Unmarshal(m["data"], &inner) != nil {
+		if strictKeys(b, envelopeKeys) != nil || json.Unmarshal(m["data"], &inner) != nil {
 			return "", false
 		}
-		m = inner
+		b, m = m["data"], inner
+	}
+	if strictKeys(b, []string{"orderId"}) != nil {
+		return "", false // two ids, or one in another case: whose would it be?
 	}
 	if json.Unmarshal(m["orderId"], &id) != nil || strings.TrimSpace(id) == "" {
 		return "", false

@@ -71,6 +71,15 @@ func TestDecodeOrderRequested(t *testing.T) {
 		{"event string data", `{"specversion":"1.0","id":"1","source":"/x","type":"xnum.order.requested","data":"{}"}`, "body"},
 		{"event bad base64", `{"specversion":"1.0","id":"1","source":"/x","type":"xnum.order.requested","data_base64":"%%%"}`, "data_base64"},
 		{"event both data kinds", `{"specversion":"1.0","id":"1","source":"/x","type":"xnum.order.requested","data":{},"data_base64":""}`, "data"},
+		// encoding/json matches keys case-insensitively and keeps the last:
+		// these would buy 100, or whichever came last.
+		{"key twice in another case", `{"orderId":"a","quantity":1,"QUANTITY":100}`, "QUANTITY"},
+		{"key twice", `{"orderId":"a","quantity":1,"quantity":100}`, "quantity"},
+		{"key in another case", `{"orderId":"a","Quantity":100}`, "Quantity"},
+		{"orderId twice", `{"orderId":"a","orderId":"b"}`, "orderId"},
+		{"event data with a key twice", `{"specversion":"1.0","id":"1","source":"/x","type":"xnum.order.requested","data":{"orderId":"a","quantity":1,"Quantity":9}}`, "Quantity"},
+		{"event data twice", `{"specversion":"1.0","id":"1","source":"/x","type":"xnum.order.requested","data":` + bare + `,"data":{"orderId":"b"}}`, "data"},
+		{"event attribute in another case", `{"specversion":"1.0","id":"1","source":"/x","type":"xnum.order.requested","Data":{"orderId":"b"},"data":` + bare + `}`, "Data"},
 	}
 	for _, c := range bad {
 		t.Run(c.name, func(t *testing.T) {
@@ -148,6 +157,20 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// A redrive is order.requested under an id of its own, so the stream keeps
+// it beside the first message.
+func TestRedrive(t *testing.T) {
+	ev, err := Redrive(SourceWorker, time.Now(), good, 3)
+	if err != nil || ev.ID != good.OrderID+"/redrive/3" || ev.MsgID() != ev.ID || ev.Type != TypeOrderRequested || ev.Subject() != SubjectOrderRequested {
+		t.Fatalf("%+v %v", ev, err)
+	}
+	b, _ := json.Marshal(ev)
+	got, err := DecodeOrderRequested(b)
+	if err != nil || got != good {
+		t.Fatalf("decoded %+v %v", got, err)
+	}
+}
+
 func TestEventIDs(t *testing.T) {
 	cases := []struct {
 		p       Payload
@@ -156,6 +179,7 @@ func TestEventIDs(t *testing.T) {
 	}{
 		{good, "ord-1", TypeOrderRequested, SubjectOrderRequested},
 		{NumberPurchased{OrderID: "ord-1", SecretNo: "17000000001"}, "ord-1/number/17000000001", TypeNumberPurchased, SubjectNumberPurchased},
+		{NumberExcess{OrderID: "ord-1", SecretNo: "17000000001"}, "ord-1/excess/17000000001", TypeNumberExcess, SubjectNumberExcess},
 		{OrderCompleted{OrderID: "ord-1"}, "ord-1/completed", TypeOrderCompleted, SubjectOrderCompleted},
 		{OrderFailed{OrderID: "ord-1"}, "ord-1/failed", TypeOrderFailed, SubjectOrderFailed},
 		{OrderInDoubt{OrderID: "ord-1", Attempt: 4}, "ord-1/in_doubt/4", TypeOrderInDoubt, SubjectOrderInDoubt},
@@ -197,6 +221,9 @@ func TestPeekOrderID(t *testing.T) {
 		{`{"quantity":1}`, ""},
 		{`not json`, ""},
 		{`{"specversion":"1.0","data":"x"}`, ""},
+		{`{"orderId":"a","orderId":"b"}`, ""},
+		{`{"orderId":"a","OrderID":"b"}`, ""},
+		{`{"specversion":"1.0","data":{"orderId":"a","orderId":"b"}}`, ""},
 	}
 	for _, c := range cases {
 		id, ok := PeekOrderID([]byte(c.in))

@@ -20,6 +20,7 @@ import (
 var payloads = []Payload{
 	good,
 	NumberPurchased{OrderID: "ord-1", SecretNo: "17000000001", PoolKey: "FC100000001", City: "杭州", SpecID: 1, RequestID: "8F1A-22"},
+	NumberExcess{OrderID: "ord-1", SecretNo: "17000000003", PoolKey: "FC100000001", City: "杭州", SpecID: 1, Attempt: 1, RequestID: "8F1A-23"},
 	OrderCompleted{OrderID: "ord-1", Numbers: []string{"17000000001", "17000000002"}},
 	OrderFailed{OrderID: "ord-1", Numbers: []string{"17000000001"}, Error: Error{Code: "InsufficientInventory", Message: "1 left, 2 wanted"}},
 	OrderInDoubt{OrderID: "ord-1", Attempt: 2, Numbers: nil, Error: Error{Code: "InDoubt", Message: "connection cut"}},
