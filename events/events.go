@@ -54,8 +54,9 @@ const (
 
 // Default sources of the events xnum publishes (CloudEvents "source").
 const (
-	SourceIntake = "/xnum/intake"
-	SourceWorker = "/xnum/worker"
+	SourceIntake   = "/xnum/intake"
+	SourceWorker   = "/xnum/worker"
+	SourceOperator = "/xnum/operator" // xnum orders
 )
 
 // Limits of an order.

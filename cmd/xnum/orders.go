@@ -17,47 +17,56 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/xnum-dev/xnum/internal/buy"
+	"github.com/xnum-dev/xnum/events"
 	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/ledger"
 	"github.com/xnum-dev/xnum/internal/logging"
 	"github.com/xnum-dev/xnum/internal/queue"
 	"github.com/xnum-dev/xnum/internal/reconcile"
-	"github.com/xnum-dev/xnum/internal/worker"
+	"github.com/xnum-dev/xnum/internal/redrive"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 )
 
 const ordersUsage = `Usage:
   xnum orders list [--status S[,S]] [--json]
   xnum orders show ID [--json]
-  xnum orders reconcile ID EVIDENCE [--release] [--by NAME]
+  xnum orders reconcile ID EVIDENCE [--by NAME] [--wait DURATION]
   xnum orders reconcile ID --release [--by NAME]
+  xnum orders resume ID [--wait DURATION]
 
 list shows the ledger's orders, newest first; --status keeps those in the
 given statuses (accepted, processing, completed, failed, in_doubt).
-show prints one order in full: request, numbers, the attempt in doubt,
-error, settlements, claim.
+show prints one order in full: request, numbers (and excess numbers),
+the attempt in doubt, error, settlements, claim, deliveries.
 
 reconcile settles the attempt in doubt of an in_doubt order from EVIDENCE,
 exactly one of:
   --secret-no N       this number was bought (checked with QuerySecretNoDetail:
-                      in the order's pool, bought after the attempt began)
+                      in the order's pool and city, of its type and prefix,
+                      bought while the attempt could have bought it, held by no
+                      order and not what another open attempt may have bought)
   --reports FILE|-    the cloud's NumberManagementReport messages (JSON array or
                       JSON lines of secretNo, city, partnerKey, operatingTime,
-                      status): the one number created in the pool since
-  --nothing-bought    your word that nothing was bought [--why TEXT]
-then the order continues: the rest is bought, or it ends.
---release gives back (ReleaseSecretNo, irreversible) the numbers of a failed
-order, recorded in the ledger: alone for an order that failed, or with
-EVIDENCE for when the order ends failed. Nothing is released without it.
+                      status): the one such number created in the pool
+  --nothing-bought    your word that nothing was bought [--why TEXT]; taken
+                      only once the attempt's answer can no longer arrive
+Then the order is published again for the buy workers, which buy the rest or
+end it; this command never buys. --wait D follows the order for up to D,
+printing each number as it is bought.
+
+--release, a step of its own, gives back (ReleaseSecretNo, irreversible) the
+numbers of a failed order, and the excess numbers of an order that ended,
+recording each in the ledger. Nothing is released without it.
 --by NAME (default $USER) is recorded as who settled or released.
+
+resume publishes an open order (accepted or processing) again for the buy
+workers, when nothing works on it; --wait as for reconcile.
 
 Every command takes --nats URL (default $NATS_URL; NATS_CREDS is read too).
 reconcile also reads the Alibaba Cloud variables the buy function reads
 (ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET, ...,
-XNUM_ALIYUN_ENDPOINT, XNUM_ALIYUN_BUY_QPS); logs go to stderr at
-XNUM_LOG_LEVEL (default warn). Against a local stack: xnum dev prints the
-variables to export.
+XNUM_ALIYUN_ENDPOINT); logs go to stderr at XNUM_LOG_LEVEL (default warn).
+Against a local stack: xnum dev prints the variables to export.
 `
 
 func runOrders(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -72,6 +81,8 @@ func runOrders(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return ordersShow(ctx, args[1:], stdout, stderr)
 	case "reconcile":
 		return ordersReconcile(ctx, args[1:], stdout, stderr)
+	case "resume":
+		return ordersResume(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, ordersUsage)
 		return nil
@@ -152,18 +163,24 @@ func (f ordersFlags) connect() (*nats.Conn, jetstream.JetStream, error) {
 	return conn, js, nil
 }
 
-// readLedger opens the ledger without creating anything.
-func (f ordersFlags) readLedger(ctx context.Context) (*ledger.Ledger, func(), error) {
+// openLedger opens the ledger without creating anything.
+func (f ordersFlags) openLedger(ctx context.Context) (*ledger.Ledger, jetstream.JetStream, func(), error) {
 	nc, js, err := f.connect()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	kv, err := js.KeyValue(ctx, queue.LedgerBucket)
 	if err != nil {
 		nc.Close()
-		return nil, nil, fmt.Errorf("the order ledger (bucket %s): %w", queue.LedgerBucket, err)
+		return nil, nil, nil, fmt.Errorf("the order ledger (bucket %s): %w", queue.LedgerBucket, err)
 	}
-	return ledger.New(kv), nc.Close, nil
+	return ledger.New(kv), js, nc.Close, nil
+}
+
+// readLedger is openLedger for reading.
+func (f ordersFlags) readLedger(ctx context.Context) (*ledger.Ledger, func(), error) {
+	l, _, done, err := f.openLedger(ctx)
+	return l, done, err
 }
 
 func ordersList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -252,12 +269,35 @@ func printOrder(w io.Writer, o *ledger.Order) {
 		}
 		fmt.Fprintf(w, "  %s  attempt %d, bought %s, %s\n", n.SecretNo, n.Attempt, n.BoughtAt.Format(time.RFC3339), state)
 	}
-	if o.Attempt != nil {
-		fmt.Fprintf(w, "in doubt  attempt %d, started %s by %s: it may have bought a number\n", o.Attempt.Seq, o.Attempt.StartedAt.Format(time.RFC3339), o.Attempt.Owner)
+	for _, n := range o.Excess {
+		state := "published as number.excess"
+		if !n.Published {
+			state = "not published yet"
+		}
+		if n.Released != nil {
+			state += fmt.Sprintf(", released by %s at %s (%s)", n.Released.By, n.Released.At.Format(time.RFC3339), n.Released.Evidence)
+		}
+		fmt.Fprintf(w, "excess    %s  attempt %d, bought %s past the quantity, %s\n", n.SecretNo, n.Attempt, n.BoughtAt.Format(time.RFC3339), state)
+	}
+	if a := o.Attempt; a != nil {
+		what := "in flight"
+		if o.Status == ledger.StatusInDoubt {
+			what = "in doubt"
+		}
+		fmt.Fprintf(w, "%-9s attempt %d, started %s by %s, answer by %s, recorded by %s: it may have bought a number\n", what, a.Seq,
+			a.StartedAt.Format(time.RFC3339), a.Owner, a.AnsweredBy().Format(time.RFC3339), a.RecordedBy().Format(time.RFC3339))
 	}
 	if o.Claim != nil {
 		fmt.Fprintf(w, "claim     %s until %s\n", o.Claim.Owner, o.Claim.LeaseUntil.Format(time.RFC3339))
 	}
+	fmt.Fprintf(w, "driven    %d deliveries claimed it", o.Deliveries)
+	if o.Redriven > 0 {
+		fmt.Fprintf(w, ", published again %d times (last %s)", o.Redriven, o.RedrivenAt.Format(time.RFC3339))
+	}
+	if !o.RequestPublished {
+		fmt.Fprint(w, ", its message not published yet")
+	}
+	fmt.Fprintln(w)
 	if o.Error != nil {
 		fmt.Fprintf(w, "error     %s: %s\n", o.Error.Code, o.Error.Message)
 	}
@@ -282,8 +322,9 @@ func ordersReconcile(ctx context.Context, args []string, stdout, stderr io.Write
 	reports := f.String("reports", "", "a file of NumberManagementReport messages (JSON array or lines; - for stdin)")
 	nothing := f.Bool("nothing-bought", false, "your word that the attempt in doubt bought nothing")
 	why := f.String("why", "", "with --nothing-bought: how you know")
-	release := f.Bool("release", false, "give the numbers of a failed order back (ReleaseSecretNo; irreversible)")
+	release := f.Bool("release", false, "give back the numbers of a failed order, or an ended order's excess (ReleaseSecretNo; irreversible)")
 	by := f.String("by", os.Getenv("USER"), "who settles (recorded in the ledger)")
+	wait := f.Duration("wait", 0, "follow the order for up to this long after settling it")
 	id, err := f.parse(args, true)
 	if err != nil {
 		return err
@@ -300,10 +341,14 @@ func ordersReconcile(ctx context.Context, args []string, stdout, stderr io.Write
 	switch {
 	case evidence > 1:
 		return errors.New("give one kind of evidence: --secret-no, --reports or --nothing-bought")
+	case evidence == 1 && *release:
+		return errors.New("--release is a step of its own: settle the order first, then release once it has ended")
 	case evidence == 0 && !*release:
-		return errors.New("give exactly one of --secret-no, --reports or --nothing-bought (or --release for a failed order)")
+		return errors.New("give exactly one of --secret-no, --reports or --nothing-bought (or --release for an ended order)")
 	case *why != "" && !*nothing:
 		return errors.New("--why goes with --nothing-bought")
+	case *wait != 0 && *release:
+		return errors.New("--wait goes with a settlement, not --release")
 	case *by == "":
 		return errors.New("--by: say who you are ($USER is not set)")
 	}
@@ -323,112 +368,162 @@ func ordersReconcile(ctx context.Context, args []string, stdout, stderr io.Write
 		}
 	}
 
-	rec, ledg, done, err := f.reconciler(ctx, *by, stderr)
+	ops, err := f.operations(ctx, stderr, true)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer ops.close()
 
-	if evidence == 1 {
-		var o *ledger.Order
-		switch {
-		case *secretNo != "":
-			o, err = rec.Bought(ctx, id, *secretNo, *by)
-		case *nothing:
-			o, err = rec.NothingBought(ctx, id, *by, *why)
-		default:
-			o, err = rec.FromReports(ctx, id, reps, *by)
-		}
-		if o != nil {
-			printOrder(stdout, o)
+	if *release {
+		released, err := ops.rec.Release(ctx, id, *by)
+		for _, no := range released {
+			fmt.Fprintf(stdout, "released  %s\n", no)
 		}
 		if err != nil {
 			return err
 		}
-		if o.Status != ledger.StatusFailed || !*release {
-			if *release {
-				fmt.Fprintf(stdout, "released  nothing: the order is %s, and only a failed order's numbers are given back\n", o.Status)
-			}
-			hint(stdout, o)
-			return nil
+		if len(released) == 0 {
+			fmt.Fprintln(stdout, "nothing to release: every number it may give back is released already")
 		}
+		if o, err := ops.ledger.Get(ctx, id); err == nil {
+			printOrder(stdout, o)
+		}
+		return nil
 	}
 
-	released, err := rec.Release(ctx, id, *by)
-	for _, no := range released {
-		fmt.Fprintf(stdout, "released  %s\n", no)
+	var o *ledger.Order
+	switch {
+	case *secretNo != "":
+		o, err = ops.rec.Bought(ctx, id, *secretNo, *by)
+	case *nothing:
+		o, err = ops.rec.NothingBought(ctx, id, *by, *why)
+	default:
+		o, err = ops.rec.FromReports(ctx, id, reps, *by)
 	}
+	if o == nil {
+		return err
+	}
+	if err != nil {
+		// Settled, but not published again: say so, then fail.
+		printOrder(stdout, o)
+		return err
+	}
+	fmt.Fprintf(stdout, "settled   attempt %d of %s; the order is published again for the buy workers\n", o.Settlements[len(o.Settlements)-1].Attempt, id)
+	return follow(ctx, ops.ledger, o, *wait, stdout)
+}
+
+func ordersResume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newOrdersFlags("resume", stderr)
+	wait := f.Duration("wait", 0, "follow the order for up to this long")
+	id, err := f.parse(args, true)
 	if err != nil {
 		return err
 	}
-	if len(released) == 0 {
-		fmt.Fprintln(stdout, "nothing to release: every number of the order is released already")
+	if *f.json {
+		return errors.New("--json: resume prints the order as show does; use show --json afterwards")
 	}
-	if evidence == 0 {
-		if o, err := ledg.Get(ctx, id); err == nil {
-			printOrder(stdout, o)
+	ops, err := f.operations(ctx, stderr, false)
+	if err != nil {
+		return err
+	}
+	defer ops.close()
+	o, err := ops.rec.Resume(ctx, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "resumed   %s is published again for the buy workers (message %d)\n", id, o.MessageSeq)
+	return follow(ctx, ops.ledger, o, *wait, stdout)
+}
+
+// follow prints the order as it goes on for up to wait: each number as it
+// is bought, then the order; or, when it has not stopped by then, the
+// order as it is and what comes next.
+func follow(ctx context.Context, l *ledger.Ledger, o *ledger.Order, wait time.Duration, w io.Writer) error {
+	deadline := time.Now().Add(wait)
+	seen := len(o.Numbers)
+	for !o.Status.Stopped() && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
 		}
+		now, err := l.Get(ctx, o.OrderID)
+		if err != nil {
+			return err
+		}
+		for _, n := range now.Numbers[min(seen, len(now.Numbers)):] {
+			fmt.Fprintf(w, "bought    %s (%d of %d)\n", n.SecretNo, n.Attempt, now.Quantity)
+		}
+		seen, o = len(now.Numbers), now
 	}
+	printOrder(w, o)
+	hint(w, o)
 	return nil
 }
 
-// hint says what the operator may do next with the order reconcile left.
+// hint says what the operator may do next with the order.
 func hint(w io.Writer, o *ledger.Order) {
 	switch o.Status {
 	case ledger.StatusInDoubt:
-		fmt.Fprintln(w, "next      the order is in doubt again: reconcile it with new evidence")
-	case ledger.StatusFailed:
+		fmt.Fprintln(w, "next      the order is in doubt: reconcile it with evidence")
+	case ledger.StatusFailed, ledger.StatusCompleted:
 		kept := 0
-		for _, n := range o.Numbers {
+		for _, n := range o.Excess {
 			if n.Released == nil {
 				kept++
 			}
 		}
+		if o.Status == ledger.StatusFailed {
+			for _, n := range o.Numbers {
+				if n.Released == nil {
+					kept++
+				}
+			}
+		}
 		if kept > 0 {
-			fmt.Fprintf(w, "next      the order failed holding %d numbers: xnum orders reconcile %s --release gives them back\n", kept, o.OrderID)
+			fmt.Fprintf(w, "next      the order %s holding %d numbers it may give back: xnum orders reconcile %s --release gives them back\n", o.Status, kept, o.OrderID)
 		}
 	case ledger.StatusAccepted, ledger.StatusProcessing:
-		fmt.Fprintln(w, "next      not finished here: the order's next delivery continues it")
+		fmt.Fprintf(w, "next      a buy worker continues it (its consumer, or the next timer drain on FC); xnum orders show %s follows it\n", o.OrderID)
 	}
 }
 
-// reconciler connects to NATS and the provider as the buy function does.
-func (f ordersFlags) reconciler(ctx context.Context, by string, stderr io.Writer) (*reconcile.Reconciler, *ledger.Ledger, func(), error) {
+// operations are what reconcile and resume work with: the ledger and the
+// stream as they are (nothing is created: the functions and xnum setup do
+// that), a publisher, and for reconcile the provider.
+type operations struct {
+	ledger *ledger.Ledger
+	rec    *reconcile.Reconciler
+	close  func()
+}
+
+func (f ordersFlags) operations(ctx context.Context, stderr io.Writer, withProvider bool) (*operations, error) {
 	level := slog.LevelWarn
 	if _, set := f.lookup(config.LogLevel); set {
 		l, err := config.LoadLevel(f.lookup)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
 		level = l
 	}
 	logger := logging.New(stderr, logging.Options{Level: level, Function: "xnum-orders"})
-	ac, err := config.LoadAliyun(f.lookup)
-	if err != nil {
-		return nil, nil, nil, err
+	var p reconcile.Provider
+	if withProvider {
+		ac, err := config.LoadAliyun(f.lookup)
+		if err != nil {
+			return nil, err
+		}
+		ac.Logger = logger
+		if p, err = aliyun.New(ac); err != nil {
+			return nil, err
+		}
 	}
-	bc, err := config.LoadBuy(f.lookup)
+	l, js, done, err := f.openLedger(ctx)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	ac.Logger = logger
-	client, err := aliyun.New(ac)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	nc, js, err := f.connect()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	// The queue set-up is the buy function's own (idempotent): the order
-	// continues exactly as a delivery would continue it.
-	fn, err := buy.New(ctx, js, client, buy.Config{QPS: bc.QPS, Logger: logger,
-		Worker: []worker.Option{worker.WithName("xnum-orders/" + by)}})
-	if err != nil {
-		nc.Close()
-		return nil, nil, nil, err
-	}
-	return reconcile.New(fn.Ledger, client, fn.Worker), fn.Ledger, nc.Close, nil
+	rd := redrive.New(l, queue.NewPublisher(js), redrive.WithSource(events.SourceOperator), redrive.WithLogger(logger))
+	return &operations{ledger: l, rec: reconcile.New(l, p, rd), close: done}, nil
 }
 
 func writeJSON(w io.Writer, v any) error {

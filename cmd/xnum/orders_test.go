@@ -13,86 +13,60 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/xnum-dev/xnum/events"
-	"github.com/xnum-dev/xnum/internal/buy"
+	"github.com/xnum-dev/xnum/internal/buytest"
 	"github.com/xnum-dev/xnum/internal/config"
-	"github.com/xnum-dev/xnum/internal/embednats"
 	"github.com/xnum-dev/xnum/internal/ledger"
-	"github.com/xnum-dev/xnum/internal/queue"
 	"github.com/xnum-dev/xnum/internal/worker"
 	"github.com/xnum-dev/xnum/pkg/provider"
-	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
-	"github.com/xnum-dev/xnum/pkg/provider/emulator"
-	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 )
 
-const testPool = "FC100000000000001"
+const testPool = buytest.Pool
 
 // opsStack is what xnum dev runs, in the test: JetStream, the emulator
-// (with a clock that can be set back) and a buy worker; the environment
-// points xnum orders at it, as the exports xnum dev prints would.
+// (with a clock that can be set back) and a buy worker consuming the queue;
+// the environment points xnum orders at it, as the exports xnum dev prints
+// would.
 type opsStack struct {
+	*buytest.Env
 	t    *testing.T
-	emu  *emulatortest.Server
-	ali  *aliyun.Client
-	fn   *buy.Function
 	skew atomic.Int64 // the emulator clock's offset from now
 }
 
 func newOpsStack(t *testing.T, hook worker.Hook) *opsStack {
 	t.Helper()
 	s := &opsStack{t: t}
-	ns := embednats.RunTest(t)
-	s.emu = emulatortest.NewServer(t, emulator.WithClock(func() time.Time {
+	s.Env = buytest.New(t, buytest.WithEmulator(dypls.WithClock(func() time.Time {
 		return time.Now().Add(time.Duration(s.skew.Load()))
-	}))
-	t.Setenv(config.NATSURL, ns.ClientURL())
+	})))
+	t.Setenv(config.NATSURL, s.NATS.ClientURL())
 	t.Setenv(config.NATSCreds, "")
-	t.Setenv(config.AliyunAccessKeyID, emulator.DefaultAccessKeyID)
-	t.Setenv(config.AliyunAccessKeySecret, emulator.DefaultAccessKeySecret)
-	t.Setenv(config.AliyunEndpoint, s.emu.URL)
-	t.Setenv(config.AliyunBuyQPS, "0")
+	t.Setenv(config.AliyunAccessKeyID, dypls.DefaultAccessKeyID)
+	t.Setenv(config.AliyunAccessKeySecret, dypls.DefaultAccessKeySecret)
+	t.Setenv(config.AliyunEndpoint, s.EmuURL)
 	t.Setenv(config.LogLevel, "")
 	t.Setenv("USER", "ops-env")
 
 	// The worker gives up on a buy sooner than the tests' slow emulator
 	// answers, which is how a buy goes in doubt with nothing bought.
-	cfg := s.emu.AliyunConfig()
-	cfg.ReadTimeout = 300 * time.Millisecond
-	var err error
-	if s.ali, err = aliyun.New(cfg); err != nil {
-		t.Fatal(err)
-	}
-	nc, err := queue.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	wopts := []worker.Option{worker.WithBuyTimeout(time.Second), worker.WithRetry(1, time.Millisecond)}
+	// It stops trying to record an answer a second later, so an operator's
+	// word that nothing was bought is taken two seconds after a buy began.
+	wopts := []worker.Option{worker.WithBuyTimeout(time.Second), worker.WithRecordTimeout(time.Second), worker.WithRetry(1, time.Millisecond)}
 	if hook != nil {
 		wopts = append(wopts, worker.WithFaultHook(hook))
 	}
-	if s.fn, err = buy.New(context.Background(), js, s.ali, buy.Config{Worker: wopts}); err != nil {
-		t.Fatal(err)
-	}
+	s.Run(s.Worker("w", wopts...))
 	return s
 }
 
-// order runs one order through the worker until it stops.
+// order queues one order and waits until it stops.
 func (s *opsStack) order(id string, qty int) *ledger.Order {
 	s.t.Helper()
-	b, _ := json.Marshal(events.OrderRequested{OrderID: id, PoolKey: testPool, City: "北京", SpecID: provider.SpecCarrier, Quantity: qty})
-	for range 20 {
-		err := s.fn.Worker.HandleOrder(context.Background(), b)
-		if _, later := worker.RetryDelay(err); err == nil || !later {
-			break
-		}
-	}
-	return s.get(id)
+	o := events.OrderRequested{OrderID: id, PoolKey: testPool, City: "北京", SpecID: provider.SpecCarrier, Quantity: qty}
+	s.PublishRaw(buytest.Body(s.t, o), id)
+	return s.WaitStopped([]string{id}, 20*time.Second)[id]
 }
 
 // inDoubt runs an order whose first buy meets fault f, which is cleared
@@ -103,9 +77,9 @@ func (s *opsStack) inDoubt(id string, qty int, spec string) *ledger.Order {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	s.emu.Faults().Set(action, f)
+	s.Faults.Set(action, f)
 	o := s.order(id, qty)
-	s.emu.Faults().Set(action, fault.Fault{})
+	s.Faults.Set(action, fault.Fault{})
 	if o.Status != ledger.StatusInDoubt || o.Attempt == nil {
 		s.t.Fatalf("order %s is %s, want in_doubt", id, o.Status)
 	}
@@ -114,7 +88,7 @@ func (s *opsStack) inDoubt(id string, qty int, spec string) *ledger.Order {
 
 func (s *opsStack) get(id string) *ledger.Order {
 	s.t.Helper()
-	o, err := s.fn.Ledger.Get(context.Background(), id)
+	o, err := s.Ledger.Get(context.Background(), id)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -127,7 +101,7 @@ func (s *opsStack) buyByHand(ago time.Duration) string {
 	s.t.Helper()
 	s.skew.Store(int64(-ago))
 	defer s.skew.Store(0)
-	r, err := s.ali.Buy(context.Background(), provider.BuyRequest{PoolKey: testPool, City: "北京", SpecID: provider.SpecCarrier})
+	r, err := s.Aliyun.Buy(context.Background(), provider.BuyRequest{PoolKey: testPool, City: "北京", SpecID: provider.SpecCarrier})
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -136,7 +110,7 @@ func (s *opsStack) buyByHand(ago time.Duration) string {
 
 func (s *opsStack) sold() []string {
 	var out []string
-	for _, p := range s.emu.Dypls().Purchases() {
+	for _, p := range s.Emu.Purchases() {
 		out = append(out, p.SecretNo)
 	}
 	return out
@@ -146,13 +120,13 @@ func (s *opsStack) sold() []string {
 // ledger, or among those bought by hand, and nothing else is in the ledger.
 func (s *opsStack) checkBooks(byHand ...string) {
 	s.t.Helper()
-	orders, err := s.fn.Ledger.List(context.Background())
+	orders, err := s.Ledger.List(context.Background())
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	held := map[string]string{}
 	for _, o := range orders {
-		for _, n := range o.Numbers {
+		for _, n := range append(slices.Clone(o.Numbers), o.Excess...) {
 			if other, dup := held[n.SecretNo]; dup {
 				s.t.Fatalf("number %s is in orders %s and %s", n.SecretNo, other, o.OrderID)
 			}
@@ -175,7 +149,7 @@ func (s *opsStack) checkBooks(byHand ...string) {
 func (s *opsStack) reportsFile(name string) string {
 	s.t.Helper()
 	var buf bytes.Buffer
-	for _, r := range s.emu.Dypls().Reports() {
+	for _, r := range s.Emu.Reports() {
 		b, _ := json.Marshal(r)
 		buf.Write(append(b, '\n'))
 	}
@@ -196,7 +170,7 @@ func xnum(t *testing.T, args ...string) (string, error) {
 	if err != nil {
 		all += err.Error()
 	}
-	if strings.Contains(all, emulator.DefaultAccessKeySecret) {
+	if strings.Contains(all, dypls.DefaultAccessKeySecret) {
 		t.Errorf("xnum %v printed the access key secret:\n%s", args, all)
 	}
 	return out.String() + errOut.String(), err
@@ -207,7 +181,7 @@ func xnum(t *testing.T, args ...string) (string, error) {
 func (s *opsStack) refused(id, want string, args ...string) {
 	s.t.Helper()
 	before := s.get(id)
-	sold, released := len(s.sold()), s.emu.Dypls().Calls("ReleaseSecretNo")
+	sold, released := len(s.sold()), s.Emu.Calls("ReleaseSecretNo")
 	out, err := xnum(s.t, args...)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		s.t.Errorf("xnum %v: got %v, want an error saying %q\n%s", args, err, want, out)
@@ -215,7 +189,7 @@ func (s *opsStack) refused(id, want string, args ...string) {
 	if after := s.get(id); after.Revision != before.Revision {
 		s.t.Errorf("xnum %v changed order %s (%s -> %s)", args, id, before.Status, after.Status)
 	}
-	if len(s.sold()) != sold || s.emu.Dypls().Calls("ReleaseSecretNo") != released {
+	if len(s.sold()) != sold || s.Emu.Calls("ReleaseSecretNo") != released {
 		s.t.Errorf("xnum %v bought or released a number", args)
 	}
 }
@@ -295,7 +269,7 @@ func TestOrdersReconcileSecretNo(t *testing.T) {
 	s.refused("ord-doubt", "only a failed order", "orders", "reconcile", "ord-doubt", "--release")
 	s.refused("ord-doubt", "unexpected arguments", "orders", "reconcile", "ord-doubt", "--secret-no", lost, "ord-done")
 
-	out, err := xnum(t, "orders", "reconcile", "ord-doubt", "--secret-no", lost, "--by", "ops-alice")
+	out, err := xnum(t, "orders", "reconcile", "ord-doubt", "--secret-no", lost, "--by", "ops-alice", "--wait", "20s")
 	if err != nil {
 		t.Fatalf("reconcile --secret-no: %v\n%s", err, out)
 	}
@@ -307,7 +281,8 @@ func TestOrdersReconcileSecretNo(t *testing.T) {
 	if st.By != "ops-alice" || st.Outcome != ledger.OutcomeBought || st.Attempt != 1 || !strings.Contains(st.Evidence, "QuerySecretNoDetail") {
 		t.Fatalf("settlement %+v", st)
 	}
-	if !strings.Contains(out, "status    completed") || !strings.Contains(out, "settled   attempt 1 bought by ops-alice") {
+	if !strings.Contains(out, "status    completed") || !strings.Contains(out, "settled   attempt 1 bought by ops-alice") ||
+		!strings.Contains(out, "published again for the buy workers") || strings.Count(out, "\nbought    ") != 2 {
 		t.Fatalf("reconcile output:\n%s", out)
 	}
 	s.checkBooks(early)
@@ -340,7 +315,7 @@ func TestOrdersReconcileReports(t *testing.T) {
 	stdin := os.Stdin
 	os.Stdin = in
 	defer func() { os.Stdin = stdin }()
-	out, err := xnum(t, "orders", "reconcile", "ord-doubt", "--reports", "-")
+	out, err := xnum(t, "orders", "reconcile", "ord-doubt", "--reports", "-", "--wait", "20s")
 	os.Stdin = stdin
 	if err != nil {
 		t.Fatalf("reconcile --reports -: %v\n%s", err, out)
@@ -354,18 +329,21 @@ func TestOrdersReconcileReports(t *testing.T) {
 }
 
 // A buy the client gave up on, which the emulator dropped: the operator's
-// word that nothing was bought lets the order buy all it ordered.
+// word that nothing was bought, once the attempt's answer can no longer
+// land, lets the order buy all it ordered.
 func TestOrdersReconcileNothingBought(t *testing.T) {
 	s := newOpsStack(t, nil)
-	s.inDoubt("ord-slow", 3, "BuySecretNo:latency=2s")
+	o := s.inDoubt("ord-slow", 3, "BuySecretNo:latency=2s")
 	if n := len(s.sold()); n != 0 {
 		t.Fatalf("the dropped call sold %d numbers", n)
 	}
-	out, err := xnum(t, "orders", "reconcile", "ord-slow", "--nothing-bought", "--why", "no new number in the console", "--by", "ops-carol")
+	s.refused("ord-slow", "may still be answered and recorded until", "orders", "reconcile", "ord-slow", "--nothing-bought", "--by", "ops-carol")
+	time.Sleep(time.Until(o.Attempt.RecordedBy()) + 10*time.Millisecond)
+	out, err := xnum(t, "orders", "reconcile", "ord-slow", "--nothing-bought", "--why", "no new number in the console", "--by", "ops-carol", "--wait", "20s")
 	if err != nil {
 		t.Fatalf("reconcile --nothing-bought: %v\n%s", err, out)
 	}
-	o := s.get("ord-slow")
+	o = s.get("ord-slow")
 	if o.Status != ledger.StatusCompleted || len(o.Numbers) != 3 {
 		t.Fatalf("after reconcile: %s with %d numbers", o.Status, len(o.Numbers))
 	}
@@ -384,12 +362,12 @@ func TestOrdersRelease(t *testing.T) {
 	// After an order's first number is recorded, the pool's stock runs out.
 	s = newOpsStack(t, func(_ context.Context, p worker.Point, id string) error {
 		if p == worker.AfterRecord && id == "ord-partial" {
-			s.emu.Faults().Set("BuySecretNo", fault.Fault{ErrorCode: "isv.NO_AVAILABLE_NUMBER"})
+			s.Faults.Set("BuySecretNo", fault.Fault{ErrorCode: "isv.NO_AVAILABLE_NUMBER"})
 		}
 		return nil
 	})
 	o := s.order("ord-partial", 3)
-	s.emu.Faults().Set("BuySecretNo", fault.Fault{})
+	s.Faults.Set("BuySecretNo", fault.Fault{})
 	if o.Status != ledger.StatusFailed || len(o.Numbers) != 1 {
 		t.Fatalf("ord-partial %s with %d numbers, want failed with 1", o.Status, len(o.Numbers))
 	}
@@ -400,15 +378,15 @@ func TestOrdersRelease(t *testing.T) {
 	if err != nil || !strings.Contains(out, "released  "+no) {
 		t.Fatalf("reconcile --release: %v\n%s", err, out)
 	}
-	if _, err := s.ali.NumberDetail(context.Background(), testPool, no); !errors.Is(err, provider.ErrNotFound) {
+	if _, err := s.Aliyun.NumberDetail(context.Background(), testPool, no); !errors.Is(err, provider.ErrNotFound) {
 		t.Fatalf("after release the pool still has %s: %v", no, err)
 	}
 	if r := s.get("ord-partial").Numbers[0].Released; r == nil || r.By != "ops-dave" || r.Evidence != "ReleaseSecretNo" {
 		t.Fatalf("release not recorded: %+v", r)
 	}
 	out, err = xnum(t, "orders", "reconcile", "ord-partial", "--release")
-	if err != nil || !strings.Contains(out, "nothing to release") || s.emu.Dypls().Calls("ReleaseSecretNo") != 1 {
-		t.Fatalf("a second release: %v, %d calls\n%s", err, s.emu.Dypls().Calls("ReleaseSecretNo"), out)
+	if err != nil || !strings.Contains(out, "nothing to release") || s.Emu.Calls("ReleaseSecretNo") != 1 {
+		t.Fatalf("a second release: %v, %d calls\n%s", err, s.Emu.Calls("ReleaseSecretNo"), out)
 	}
 }
 
@@ -416,25 +394,32 @@ func TestOrdersRelease(t *testing.T) {
 // with the evidence.
 func TestOrdersReconcileThenFail(t *testing.T) {
 	s := newOpsStack(t, nil)
+	// Reconciled, each order goes on to buy, but the stock has run out.
+	noStock := fault.Fault{ErrorCode: "isv.NO_AVAILABLE_NUMBER"}
 	s.inDoubt("ord-keep", 2, "BuySecretNo:cut=1")
 	keep := s.sold()[0]
-	s.inDoubt("ord-give", 2, "BuySecretNo:cut=1")
-	give := s.sold()[1]
-	// Reconciled, each order goes on to buy, but the stock has run out.
-	s.emu.Faults().Set("BuySecretNo", fault.Fault{ErrorCode: "isv.NO_AVAILABLE_NUMBER"})
-
-	out, err := xnum(t, "orders", "reconcile", "ord-keep", "--secret-no", keep)
+	s.Faults.Set("BuySecretNo", noStock)
+	out, err := xnum(t, "orders", "reconcile", "ord-keep", "--secret-no", keep, "--wait", "20s")
 	if err != nil || !strings.Contains(out, "status    failed") || !strings.Contains(out, "--release gives them back") {
-		t.Fatalf("reconcile without --release: %v\n%s", err, out)
+		t.Fatalf("reconcile: %v\n%s", err, out)
 	}
-	if s.emu.Dypls().Calls("ReleaseSecretNo") != 0 {
+	if s.Emu.Calls("ReleaseSecretNo") != 0 {
 		t.Fatal("a number was released without --release")
 	}
-	out, err = xnum(t, "orders", "reconcile", "ord-give", "--secret-no", give, "--release")
-	if err != nil || !strings.Contains(out, "status    failed") || !strings.Contains(out, "released  "+give) {
-		t.Fatalf("reconcile with --release: %v\n%s", err, out)
+	s.Faults.Set("BuySecretNo", fault.Fault{})
+	s.inDoubt("ord-give", 2, "BuySecretNo:cut=1")
+	give := s.sold()[1]
+	s.Faults.Set("BuySecretNo", noStock)
+	// --release never goes with a settlement: the order may still go on.
+	s.refused("ord-give", "a step of its own", "orders", "reconcile", "ord-give", "--secret-no", give, "--release")
+	if out, err = xnum(t, "orders", "reconcile", "ord-give", "--secret-no", give, "--wait", "20s"); err != nil || !strings.Contains(out, "status    failed") {
+		t.Fatalf("reconcile: %v\n%s", err, out)
 	}
-	if s.emu.Dypls().Calls("ReleaseSecretNo") != 1 || s.get("ord-give").Numbers[0].Released == nil || s.get("ord-keep").Numbers[0].Released != nil {
+	out, err = xnum(t, "orders", "reconcile", "ord-give", "--release")
+	if err != nil || !strings.Contains(out, "released  "+give) {
+		t.Fatalf("reconcile --release: %v\n%s", err, out)
+	}
+	if s.Emu.Calls("ReleaseSecretNo") != 1 || s.get("ord-give").Numbers[0].Released == nil || s.get("ord-keep").Numbers[0].Released != nil {
 		t.Fatal("--release gave back the wrong numbers")
 	}
 	s.checkBooks()
@@ -463,13 +448,36 @@ func TestOrdersRefusals(t *testing.T) {
 		{[]string{"orders", "reconcile", "ord-ok", "--nothing-bought", "--json"}, "--json"},
 		{[]string{"orders", "reconcile", "ord-ok", "--nothing-bought", "--by", ""}, "say who you are"},
 		{[]string{"orders", "reconcile", "ord-ok", "--nothing-bought"}, "only an order in doubt"},
-		{[]string{"orders", "reconcile", "ord-ok", "--nothing-bought", "--release"}, "only an order in doubt"},
+		{[]string{"orders", "reconcile", "ord-ok", "--nothing-bought", "--release"}, "a step of its own"},
+		{[]string{"orders", "reconcile", "ord-ok", "--release", "--wait", "1s"}, "--wait goes with a settlement"},
 		{[]string{"orders", "reconcile", "ord-ok", "--release"}, "only a failed order"},
 		{[]string{"orders", "reconcile", "nope", "--nothing-bought"}, "no order"},
+		{[]string{"orders", "resume"}, "which order"},
+		{[]string{"orders", "resume", "ord-ok"}, "it has ended"},
+		{[]string{"orders", "resume", "nope"}, "no order"},
 	} {
 		s.refused("ord-ok", tc.want, tc.args...)
 	}
 
 	t.Setenv(config.AliyunAccessKeySecret, "")
 	s.refused("ord-ok", config.AliyunAccessKeySecret, "orders", "reconcile", "ord-ok", "--nothing-bought")
+}
+
+// An open order nothing drives (its message is gone) is published again
+// with resume, and the workers finish it; the command follows it.
+func TestOrdersResume(t *testing.T) {
+	s := newOpsStack(t, nil)
+	o := events.OrderRequested{OrderID: "ord-stranded", PoolKey: testPool, City: "北京", SpecID: provider.SpecCarrier, Quantity: 2}
+	if _, _, err := s.Ledger.CreateOrGet(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	out, err := xnum(t, "orders", "resume", "ord-stranded", "--wait", "20s")
+	if err != nil || !strings.Contains(out, "resumed   ord-stranded") || !strings.Contains(out, "status    completed") ||
+		strings.Count(out, "\nbought    ") != 2 {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	s.checkBooks()
+
+	s.inDoubt("ord-doubt", 1, "BuySecretNo:cut=1")
+	s.refused("ord-doubt", "settle its attempt in doubt first", "orders", "resume", "ord-doubt")
 }

@@ -66,21 +66,20 @@ func New(ctx context.Context, js jetstream.JetStream, p Provider, cfg Config) (*
 	pub := q.Publisher()
 	w, err := worker.New(l, pub, p, p, append([]worker.Option{
 		worker.WithBuyQPS(cfg.QPS),
-		worker.WithQueue(q),
 		worker.WithLogger(logger),
 	}, cfg.Worker...)...)
 	if err != nil {
 		return nil, fmt.Errorf("buy: worker: %w", err)
 	}
 	in := intake.New(l, pub, intake.WithLogger(logger))
-	var events trigger.EventHandler = w
-	if cfg.EventTimeout > 0 {
-		events = trigger.EventHandlerFunc(func(ctx context.Context, msgs []trigger.Message) []error {
-			ctx, cancel := context.WithTimeout(ctx, cfg.EventTimeout)
+	events := trigger.EventHandlerFunc(func(ctx context.Context, msgs []trigger.Message) []error {
+		if cfg.EventTimeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, cfg.EventTimeout)
 			defer cancel()
-			return w.HandleEvents(ctx, msgs)
-		})
-	}
+		}
+		return handleEvents(ctx, w, q, logger, msgs)
+	})
 	fn := &Function{
 		Function: trigger.Function{Name: "buy", HTTP: in, Events: events},
 		Queue:    q, Ledger: l, Worker: w, Intake: in,
@@ -89,4 +88,29 @@ func New(ctx context.Context, js jetstream.JetStream, p Provider, cfg Config) (*
 		fn.Background = []func(context.Context) error{func(ctx context.Context) error { return w.Run(ctx, q) }}
 	}
 	return fn, nil
+}
+
+// drainLimit bounds the orders one timer invocation takes from the queue.
+const drainLimit = 100
+
+// handleEvents is the buy function's event invocation: an FC timer's drains
+// the queue (and sweeps the ledger for orders nothing drives); every other
+// message is an order.
+func handleEvents(ctx context.Context, w *worker.Worker, q *queue.Queue, log *slog.Logger, msgs []trigger.Message) []error {
+	errs := make([]error, len(msgs))
+	var bodies [][]byte
+	var at []int
+	for i, m := range msgs {
+		if m.Source != trigger.SourceTimer {
+			bodies, at = append(bodies, m.Body), append(at, i)
+			continue
+		}
+		st, err := w.Drain(ctx, q, drainLimit)
+		log.InfoContext(ctx, "drained", "messages", st.Messages, "advisories", st.Advisories, "redriven", st.Redriven)
+		errs[i] = err
+	}
+	for j, err := range w.HandleOrders(ctx, bodies) {
+		errs[at[j]] = err
+	}
+	return errs
 }

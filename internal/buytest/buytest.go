@@ -28,8 +28,11 @@ import (
 	"github.com/xnum-dev/xnum/internal/embednats"
 	"github.com/xnum-dev/xnum/internal/ledger"
 	"github.com/xnum-dev/xnum/internal/queue"
+	"github.com/xnum-dev/xnum/internal/reconcile"
+	"github.com/xnum-dev/xnum/internal/redrive"
 	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/worker"
+	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
@@ -48,6 +51,7 @@ type Env struct {
 	Ledger  *ledger.Ledger
 	Pub     *queue.Publisher
 	Emu     *dypls.Server
+	EmuURL  string // where Emu answers
 	Faults  *fault.Set
 	Aliyun  *aliyun.Client
 	Logs    *testutil.SyncBuffer
@@ -58,6 +62,7 @@ type config struct {
 	nats    *embednats.Server
 	queue   []queue.Option
 	numbers []dypls.Number
+	emu     []dypls.Option
 }
 
 // Option changes the world New makes.
@@ -72,6 +77,11 @@ func WithQueue(o ...queue.Option) Option {
 // WithNumbers adds numbers to the emulator's default stock.
 func WithNumbers(n ...dypls.Number) Option {
 	return func(c *config) { c.numbers = append(c.numbers, n...) }
+}
+
+// WithEmulator passes options to the Dyplsapi emulator (a clock, pools).
+func WithEmulator(o ...dypls.Option) Option {
+	return func(c *config) { c.emu = append(c.emu, o...) }
 }
 
 // WithServer uses srv instead of a new embedded NATS server, e.g. one the
@@ -115,13 +125,14 @@ func New(t testing.TB, opts ...Option) *Env {
 	e.Pub = e.Queue.Publisher(queue.WithPublishRetry(10, 50*time.Millisecond), queue.WithPublishTimeout(time.Second))
 
 	e.Faults = fault.NewSet(7)
-	dopts := []dypls.Option{dypls.WithFaults(e.Faults)}
+	dopts := append([]dypls.Option{dypls.WithFaults(e.Faults)}, cfg.emu...)
 	if len(cfg.numbers) > 0 {
 		dopts = append(dopts, dypls.WithNumbers(append(dypls.DefaultNumbers(), cfg.numbers...)...))
 	}
 	e.Emu = dypls.New(dopts...)
 	hs := httptest.NewServer(e.Emu)
 	t.Cleanup(hs.Close)
+	e.EmuURL = hs.URL
 	e.Aliyun, err = aliyun.New(aliyun.Config{
 		AccessKeyID: dypls.DefaultAccessKeyID, AccessKeySecret: dypls.DefaultAccessKeySecret,
 		Endpoint: hs.URL, ReadTimeout: 5 * time.Second, QueryAttempts: 3,
@@ -136,6 +147,13 @@ func New(t testing.TB, opts ...Option) *Env {
 // Worker returns a worker of e with test-sized timings.
 func (e *Env) Worker(name string, opts ...worker.Option) *worker.Worker {
 	e.t.Helper()
+	return e.WorkerBuying(e.Aliyun, name, opts...)
+}
+
+// WorkerBuying is Worker with buys going through b (a wrapper of e.Aliyun
+// that holds or drops answers, say).
+func (e *Env) WorkerBuying(b provider.Purchaser, name string, opts ...worker.Option) *worker.Worker {
+	e.t.Helper()
 	all := append([]worker.Option{
 		worker.WithName(name),
 		worker.WithLogger(slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
@@ -146,12 +164,18 @@ func (e *Env) Worker(name string, opts ...worker.Option) *worker.Worker {
 		worker.WithRecordTimeout(30 * time.Second),
 		worker.WithPullExpiry(2 * time.Second),
 	}, opts...)
-	w, err := worker.New(e.Ledger, e.Pub, e.Aliyun, e.Aliyun, all...)
+	w, err := worker.New(e.Ledger, e.Pub, b, e.Aliyun, all...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.workers = append(e.workers, w)
 	return w
+}
+
+// Reconciler returns the operator's reconciler over e: evidence through
+// e.Aliyun, settled orders published again on e's stream.
+func (e *Env) Reconciler(opts ...reconcile.Option) *reconcile.Reconciler {
+	return reconcile.New(e.Ledger, e.Aliyun, redrive.New(e.Ledger, e.Pub), opts...)
 }
 
 // Run starts w.Run in the background; the returned stop ends it and waits.
@@ -204,8 +228,7 @@ func (e *Env) PublishRaw(b []byte, msgID string) {
 }
 
 // Handle calls HandleOrder until the worker says the message is done,
-// waiting the delay it asks for between tries (as an event trigger's retry
-// would).
+// waiting a little between tries (as an event trigger's retry would).
 func Handle(t testing.TB, w *worker.Worker, b []byte) {
 	t.Helper()
 	for try := 0; ; try++ {
@@ -213,11 +236,10 @@ func Handle(t testing.TB, w *worker.Worker, b []byte) {
 		if err == nil {
 			return
 		}
-		delay, retry := worker.RetryDelay(err)
-		if !retry || try > 50 {
+		if !errors.Is(err, worker.ErrRetryLater) || try > 100 {
 			t.Fatalf("HandleOrder: %v", err)
 		}
-		time.Sleep(delay)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

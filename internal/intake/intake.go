@@ -1,7 +1,7 @@
 // Package intake is the buy function's HTTP routes: POST /orders takes an
 // order in and queues it, GET /orders/{id} shows it from the ledger.
 //
-// # Ordering of a new order, and why
+// # The ledger entry is the acceptance
 //
 // POST /orders writes the ledger entry first (kv.Create, atomic on the id)
 // and publishes order.requested (Nats-Msg-Id = order id) second:
@@ -9,17 +9,18 @@
 //   - The id is claimed atomically, so of two racing POSTs with one id and
 //     different bodies exactly one wins and the other gets 409 — a check
 //     against the stream could not tell (JetStream's duplicate detection
-//     drops the second silently).
-//   - If the publish fails the entry is deleted again (compare-and-set on
-//     its revision) and the answer is 503: nothing is left behind. If that
-//     delete fails too (NATS went away between the two writes), the entry
-//     stays accepted with requestPublished=false; no worker can see it
-//     without a message, so nothing is bought, and the client's retry with
-//     the same id publishes it. A publish whose ack was lost but which was
-//     stored is harmless as well: the worker processes the message and
-//     creates the entry again from it.
-//   - Nothing spends money before a worker claims the entry, so an entry
-//     without a message costs nothing.
+//     drops the second silently). A retry with the same id and another body
+//     is 409 in every case: an entry is never deleted.
+//   - Once the entry exists the order is accepted, whatever happens to the
+//     publish: 202 with the order id and Location. A publish that failed, or
+//     whose ack was lost, leaves the entry "not published", and the sweep
+//     (internal/redrive, run by the workers) publishes it; a publish that did
+//     land is dropped then as its duplicate.
+//   - When the entry's own write has an unknown outcome (the answer was lost),
+//     the answer is 503 carrying the order id and Location: the order may
+//     exist, and will then be bought; GET /orders/{id} or a retry with the
+//     same Idempotency-Key tells. A 503 without an order id means nothing was
+//     written: the order does not exist and never will be bought.
 package intake
 
 import (
@@ -31,6 +32,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/xnum-dev/xnum/events"
@@ -106,6 +108,14 @@ type Accepted struct {
 	Status  string `json:"status"`
 }
 
+// MaybeAccepted is the 503 answer to POST /orders when the ledger write's
+// outcome is unknown: the shared error shape, and the order id to ask about
+// or to retry with.
+type MaybeAccepted struct {
+	httpjson.ErrorBody
+	OrderID string `json:"orderId"`
+}
+
 // Order is the answer to GET /orders/{id}.
 type Order struct {
 	OrderID  string        `json:"orderId"`
@@ -131,8 +141,18 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		httpjson.WriteError(w, r, &provider.Error{Kind: provider.ErrConflict, Field: "orderId",
 			Message: "order " + req.OrderID + " already exists with another payload", Err: err})
 		return
+	case err != nil && notWritten(err):
+		log.WarnContext(ctx, "order not accepted: NATS did not take the write", "error", err.Error())
+		httpjson.WriteError(w, r, &provider.Error{Kind: provider.ErrUnavailable,
+			Message: "the order queue (NATS JetStream) is unavailable; the order was not accepted, retry", Err: err})
+		return
 	case err != nil:
-		httpjson.WriteError(w, r, unavailable(err))
+		log.WarnContext(ctx, "order may have been accepted: the ledger write's answer was lost", "error", err.Error())
+		w.Header().Set("Location", "/orders/"+req.OrderID)
+		status, body := httpjson.Describe(r.Context(), &provider.Error{Kind: provider.ErrUnavailable,
+			Message: "the order queue (NATS JetStream) did not confirm the order; it may have been accepted: GET " +
+				"/orders/" + req.OrderID + " tells, and a retry with Idempotency-Key " + req.OrderID + " is safe", Err: err})
+		httpjson.Write(w, status, MaybeAccepted{ErrorBody: body, OrderID: req.OrderID})
 		return
 	}
 	if !created && (o.RequestPublished || o.Status != ledger.StatusAccepted) {
@@ -141,27 +161,34 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		h.answer(w, http.StatusOK, o)
 		return
 	}
-	if err := h.publish(ctx, req); err != nil {
-		if created {
-			if moved := h.undo(r.Context(), o, log); moved != nil {
-				// A worker got the message after all: its ack was what got lost.
-				h.answer(w, http.StatusAccepted, moved)
-				return
-			}
-		}
-		log.WarnContext(ctx, "order not queued", "error", err.Error())
-		httpjson.WriteError(w, r, unavailable(err))
-		return
-	}
-	if _, err := h.ledger.MarkRequestPublished(ctx, o); err != nil {
-		// The message is in the stream; the flag only spares a later
-		// identical POST a (deduplicated) publish.
+	if ack, err := h.publish(ctx, req); err != nil {
+		log.WarnContext(ctx, "order accepted, its message not published yet; the sweep publishes it", "error", err.Error())
+	} else if _, err := h.ledger.MarkPublished(ctx, o, ack.Sequence); err != nil {
+		// The message is in the stream; the mark only spares the sweep a
+		// (deduplicated) publish.
 		log.DebugContext(ctx, "request not marked published", "error", err.Error())
 	}
-	if created {
-		log.InfoContext(ctx, "order accepted", "quantity", req.Quantity, "city", req.City, "specId", int(req.SpecID))
+	if !created {
+		w.Header().Set("Idempotent-Replayed", "true")
+		h.answer(w, http.StatusOK, o)
+		return
 	}
+	log.InfoContext(ctx, "order accepted", "quantity", req.Quantity, "city", req.City, "specId", int(req.SpecID))
 	h.answer(w, http.StatusAccepted, o)
+}
+
+// notWritten reports whether a failed ledger write certainly did not reach
+// the server: the connection refused it before sending, or no server
+// answered for the stream.
+func notWritten(err error) bool {
+	for _, e := range []error{nats.ErrConnectionClosed, nats.ErrConnectionDraining, nats.ErrConnectionReconnecting,
+		nats.ErrReconnectBufExceeded, nats.ErrInvalidConnection, nats.ErrNoResponders, nats.ErrMaxPayload,
+		jetstream.ErrNoStreamResponse} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *Handler) answer(w http.ResponseWriter, status int, o *ledger.Order) {
@@ -202,41 +229,19 @@ func (h *Handler) readOrder(w http.ResponseWriter, r *http.Request) (events.Orde
 	return req, req.Validate()
 }
 
-func (h *Handler) publish(ctx context.Context, req events.OrderRequested) error {
+func (h *Handler) publish(ctx context.Context, req events.OrderRequested) (*jetstream.PubAck, error) {
 	ev, err := events.New(h.source, h.now(), req)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = h.pub.PublishEvent(ctx, ev)
-	return err
-}
-
-// undo deletes the entry of an order whose message could not be published,
-// if nothing else touched it. When a worker moved the entry meanwhile, the
-// message was stored after all, and undo returns the moved order.
-func (h *Handler) undo(ctx context.Context, o *ledger.Order, log *slog.Logger) *ledger.Order {
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.timeout)
-	defer cancel()
-	err := h.ledger.Delete(uctx, o)
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, ledger.ErrStale) {
-		if now, gerr := h.ledger.Get(uctx, o.OrderID); gerr == nil && (now.Status != ledger.StatusAccepted || now.RequestPublished) {
-			return now
-		}
-	}
-	log.WarnContext(ctx, "unpublished order left in the ledger as accepted; a retry of the same request publishes it",
-		"error", err.Error())
-	return nil
+	return h.pub.PublishEvent(ctx, ev)
 }
 
 func unavailable(err error) error {
 	if k := provider.KindOf(err); k != provider.ErrUnavailable && k != provider.ErrInternal {
 		return err
 	}
-	return &provider.Error{Kind: provider.ErrUnavailable,
-		Message: "the order queue (NATS JetStream) is unavailable; the order was not accepted, retry with the same Idempotency-Key", Err: err}
+	return &provider.Error{Kind: provider.ErrUnavailable, Message: "the order ledger (NATS JetStream) is unavailable; retry", Err: err}
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {

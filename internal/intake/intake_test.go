@@ -15,53 +15,37 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/xnum-dev/xnum/events"
-	"github.com/xnum-dev/xnum/internal/embednats"
+	"github.com/xnum-dev/xnum/internal/buytest"
 	"github.com/xnum-dev/xnum/internal/httpjson"
 	"github.com/xnum-dev/xnum/internal/intake"
 	"github.com/xnum-dev/xnum/internal/ledger"
 	"github.com/xnum-dev/xnum/internal/queue"
 	"github.com/xnum-dev/xnum/internal/worker"
-	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
-	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
 )
 
+// env is the buy world of buytest with the intake served over HTTP on it.
 type env struct {
-	t      *testing.T
-	nats   *embednats.Server
-	q      *queue.Queue
-	ledger *ledger.Ledger
-	pub    *queue.Publisher
-	http   *httptest.Server
+	*buytest.Env
+	t    *testing.T
+	http *httptest.Server
 }
 
 func newEnv(t *testing.T, opts ...intake.Option) *env {
 	t.Helper()
-	e := &env{t: t, nats: embednats.RunTest(t)}
-	nc, err := queue.Connect(e.nats.ClientURL(), nats.ReconnectWait(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	if e.q, err = queue.Setup(context.Background(), js); err != nil {
-		t.Fatal(err)
-	}
-	e.ledger = ledger.New(e.q.Ledger)
-	e.pub = e.q.Publisher(queue.WithPublishRetry(1, 0))
-	e.serve(e.pub, opts...)
+	e := &env{Env: buytest.New(t), t: t}
+	e.serve(e.Ledger, e.Pub, opts...)
 	return e
 }
 
-// serve (re)starts the HTTP server over pub.
-func (e *env) serve(pub intake.Publisher, opts ...intake.Option) {
+// serve (re)starts the HTTP server over l and pub.
+func (e *env) serve(l *ledger.Ledger, pub intake.Publisher, opts ...intake.Option) {
 	if e.http != nil {
 		e.http.Close()
 	}
-	h := intake.New(e.ledger, pub, append([]intake.Option{intake.WithTimeout(2 * time.Second)}, opts...)...)
+	h := intake.New(l, pub, append([]intake.Option{intake.WithTimeout(2 * time.Second)}, opts...)...)
 	e.http = httptest.NewServer(httpjson.Wrap(h, slog.New(slog.DiscardHandler)))
 	e.t.Cleanup(e.http.Close)
 }
@@ -109,13 +93,13 @@ func (a answer) errMessage() string {
 func (e *env) messages() []*jetstream.RawStreamMsg {
 	e.t.Helper()
 	ctx := context.Background()
-	info, err := e.q.Stream.Info(ctx)
+	info, err := e.Queue.Stream.Info(ctx)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	var out []*jetstream.RawStreamMsg
 	for seq := info.State.FirstSeq; seq > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := e.q.Stream.GetMsg(ctx, seq)
+		m, err := e.Queue.Stream.GetMsg(ctx, seq)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
 		}
@@ -152,7 +136,7 @@ func TestPostAndGet(t *testing.T) {
 	if g.status != 200 || g.raw != `{"orderId":"`+id+`","status":"accepted","quantity":2,"numbers":[],"error":null}`+"\n" {
 		t.Fatalf("GET: %d %s", g.status, g.raw)
 	}
-	entry, _ := e.ledger.Get(context.Background(), id)
+	entry, _ := e.Ledger.Get(context.Background(), id)
 	if !entry.RequestPublished {
 		t.Fatal("entry not marked published")
 	}
@@ -190,7 +174,7 @@ func TestSameIDSameBodyIsTheSameOrder(t *testing.T) {
 	if len(e.messages()) != 1 {
 		t.Fatalf("%d messages after a conflict", len(e.messages()))
 	}
-	o, _ := e.ledger.Get(context.Background(), "idem-1")
+	o, _ := e.Ledger.Get(context.Background(), "idem-1")
 	if o.Quantity != 2 {
 		t.Fatalf("the conflict changed the order: %+v", o)
 	}
@@ -212,7 +196,7 @@ func TestRacingPosts(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	o, err := e.ledger.Get(context.Background(), "race-1")
+	o, err := e.Ledger.Get(context.Background(), "race-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +279,7 @@ func TestBadInput(t *testing.T) {
 	if n := len(e.messages()); n != 0 {
 		t.Fatalf("%d messages published for bad input", n)
 	}
-	if all, err := e.ledger.List(context.Background()); err != nil || len(all) != 0 {
+	if all, err := e.Ledger.List(context.Background()); err != nil || len(all) != 0 {
 		t.Fatalf("ledger holds %d orders for bad input (%v)", len(all), err)
 	}
 	t.Logf("%d bad POST bodies and headers refused, 6 bad routes; nothing published, nothing stored", len(cases))
@@ -303,10 +287,10 @@ func TestBadInput(t *testing.T) {
 
 func TestNATSDownIs503AndLeavesNothing(t *testing.T) {
 	e := newEnv(t)
-	e.nats.Shutdown()
+	e.NATS.Shutdown()
 	start := time.Now()
 	a := e.do("POST", "/orders", good, "Idempotency-Key", "down-1")
-	if a.status != http.StatusServiceUnavailable || a.errCode() != "Unavailable" || !strings.Contains(a.errMessage(), "NATS") {
+	if a.status != http.StatusServiceUnavailable || a.errCode() != "Unavailable" || !strings.Contains(a.errMessage(), "not accepted") || a.body["orderId"] != nil {
 		t.Fatalf("POST with NATS down: %d %s", a.status, a.raw)
 	}
 	g := e.do("GET", "/orders/down-1", "")
@@ -314,7 +298,7 @@ func TestNATSDownIs503AndLeavesNothing(t *testing.T) {
 		t.Fatalf("GET with NATS down: %d %s", g.status, g.raw)
 	}
 	t.Logf("503 in %v: %s", time.Since(start).Round(time.Millisecond), a.errMessage())
-	if err := e.nats.Restart(context.Background()); err != nil {
+	if err := e.NATS.Restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	waitUp(t, e)
@@ -332,7 +316,7 @@ func TestNATSDownIs503AndLeavesNothing(t *testing.T) {
 func waitUp(t *testing.T, e *env) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := e.q.Stream.Info(context.Background()); err == nil {
+		if _, err := e.Queue.Stream.Info(context.Background()); err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -349,68 +333,118 @@ func (f publisherFunc) PublishEvent(ctx context.Context, ev events.Event) (*jets
 	return f(ctx, ev)
 }
 
-// TestPublishFailureUndoesTheEntry: the ledger write succeeds, the publish
-// fails; the entry is taken back and the answer is 503.
-func TestPublishFailureUndoesTheEntry(t *testing.T) {
+// TestPublishFailureStillAccepts: the ledger write succeeds, the publish
+// fails. The entry is the acceptance: 202 with the order id, a retry with
+// another body is 409, and the sweep publishes the order, which is bought
+// once.
+func TestPublishFailureStillAccepts(t *testing.T) {
 	e := newEnv(t)
-	e.serve(publisherFunc(func(context.Context, events.Event) (*jetstream.PubAck, error) {
+	e.serve(e.Ledger, publisherFunc(func(context.Context, events.Event) (*jetstream.PubAck, error) {
 		return nil, queue.Unavailable("publish", errors.New("nats: timeout"))
 	}))
-	a := e.do("POST", "/orders", good, "Idempotency-Key", "undo-1")
-	if a.status != 503 {
+	a := e.do("POST", "/orders", good, "Idempotency-Key", "pf-1")
+	if a.status != 202 || a.body["orderId"] != "pf-1" || a.header.Get("Location") != "/orders/pf-1" {
 		t.Fatalf("%d %s", a.status, a.raw)
 	}
-	if _, err := e.ledger.Get(context.Background(), "undo-1"); !errors.Is(err, ledger.ErrNotFound) {
-		t.Fatalf("entry left behind: %v", err)
+	o, err := e.Ledger.Get(context.Background(), "pf-1")
+	if err != nil || o.RequestPublished || len(e.messages()) != 0 {
+		t.Fatalf("entry %+v %v, %d messages", o, err, len(e.messages()))
 	}
-	// With a working publisher the same request goes through, even with
-	// another body: nothing of the failed one remains.
-	e.serve(e.pub)
-	if a := e.do("POST", "/orders", `{"poolKey":"FC100000000000001","city":"北京","specId":2,"quantity":1}`, "Idempotency-Key", "undo-1"); a.status != 202 {
-		t.Fatalf("after the undo: %d %s", a.status, a.raw)
+	e.serve(e.Ledger, e.Pub)
+	if a := e.do("POST", "/orders", `{"poolKey":"FC100000000000001","city":"北京","specId":2,"quantity":1}`, "Idempotency-Key", "pf-1"); a.status != 409 {
+		t.Fatalf("the same key with another body: %d %s", a.status, a.raw)
 	}
+	e.Run(e.Worker("w", worker.WithSweep(100*time.Millisecond, 300*time.Millisecond)))
+	got := e.WaitStopped([]string{"pf-1"}, 20*time.Second)["pf-1"]
+	if got.Status != ledger.StatusCompleted || len(e.messages()) != 1 {
+		t.Fatalf("order %s, %d messages", got.Status, len(e.messages()))
+	}
+	e.Audit(map[string]*ledger.Order{"pf-1": got})
 }
 
-// TestLostAckButStored: the publish reports failure but the message was
-// stored and a worker already claimed the order; the answer is 202.
+// TestLostAckButStored: the publish was stored but its ack was lost. The
+// answer is 202 with the order id (nothing invites a second order), the
+// order is bought once, and a retry with the same key and another body is
+// 409.
 func TestLostAckButStored(t *testing.T) {
 	e := newEnv(t)
-	e.serve(publisherFunc(func(ctx context.Context, ev events.Event) (*jetstream.PubAck, error) {
-		if _, err := e.pub.PublishEvent(ctx, ev); err != nil {
-			return nil, err
-		}
-		o, err := e.ledger.Get(ctx, ev.ID)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := e.ledger.Claim(ctx, o, "fast-worker", time.Minute); err != nil {
+	e.serve(e.Ledger, publisherFunc(func(ctx context.Context, ev events.Event) (*jetstream.PubAck, error) {
+		if _, err := e.Pub.PublishEvent(ctx, ev); err != nil {
 			return nil, err
 		}
 		return nil, queue.Unavailable("publish", errors.New("nats: timeout waiting for the ack"))
 	}))
 	a := e.do("POST", "/orders", good, "Idempotency-Key", "lost-1")
-	if a.status != 202 || a.body["status"] != "processing" {
+	if a.status != 202 || a.body["orderId"] != "lost-1" {
 		t.Fatalf("%d %s", a.status, a.raw)
+	}
+	e.serve(e.Ledger, e.Pub)
+	if again := e.do("POST", "/orders", `{"poolKey":"FC100000000000001","city":"杭州","specId":2,"quantity":3}`, "Idempotency-Key", "lost-1"); again.status != 409 {
+		t.Fatalf("the same key with another body: %d %s", again.status, again.raw)
+	}
+	e.Run(e.Worker("w"))
+	got := e.WaitStopped([]string{"lost-1"}, 20*time.Second)["lost-1"]
+	if got.Status != ledger.StatusCompleted || len(e.Emu.Purchases()) != 2 || len(e.messages()) != 1 {
+		t.Fatalf("order %s, %d sold, %d messages", got.Status, len(e.Emu.Purchases()), len(e.messages()))
+	}
+	e.Audit(map[string]*ledger.Order{"lost-1": got})
+}
+
+// lostAnswerKV is a ledger bucket whose Create lands but answers a timeout:
+// the connection went away before the answer came back.
+type lostAnswerKV struct{ jetstream.KeyValue }
+
+func (kv lostAnswerKV) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
+	if _, err := kv.KeyValue.Create(ctx, key, value, opts...); err != nil {
+		return 0, err
+	}
+	return 0, context.DeadlineExceeded
+}
+
+// TestLedgerWriteOutcomeUnknown: the entry's own write landed but its answer
+// was lost. The answer is 503 carrying the order id and Location — the order
+// may exist — and it does: a retry with the same key replays it, and it is
+// bought once. A 503 without an order id is kept for writes that certainly
+// did not land (TestNATSDownIs503AndLeavesNothing).
+func TestLedgerWriteOutcomeUnknown(t *testing.T) {
+	e := newEnv(t)
+	e.serve(ledger.New(lostAnswerKV{e.Queue.Ledger}), e.Pub)
+	a := e.do("POST", "/orders", good, "Idempotency-Key", "unk-1")
+	if a.status != 503 || a.body["orderId"] != "unk-1" || a.header.Get("Location") != "/orders/unk-1" || !strings.Contains(a.errMessage(), "may have been accepted") {
+		t.Fatalf("%d %v %s", a.status, a.header, a.raw)
+	}
+	if g := e.do("GET", "/orders/unk-1", ""); g.status != 200 || g.body["status"] != "accepted" {
+		t.Fatalf("GET: %d %s", g.status, g.raw)
+	}
+	e.serve(e.Ledger, e.Pub)
+	if again := e.do("POST", "/orders", good, "Idempotency-Key", "unk-1"); again.status != 200 || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry with the same key: %d %s", again.status, again.raw)
+	}
+	e.Run(e.Worker("w"))
+	got := e.WaitStopped([]string{"unk-1"}, 20*time.Second)["unk-1"]
+	if got.Status != ledger.StatusCompleted || len(e.Emu.Purchases()) != 2 {
+		t.Fatalf("order %s, %d sold", got.Status, len(e.Emu.Purchases()))
 	}
 }
 
 // TestHalfWrittenIsFinishedByRetry: an entry left accepted and unpublished
-// (the undo failed too) is published by the client's retry.
+// (the intake died between its two writes) is published by the client's
+// retry, answered as a replay.
 func TestHalfWrittenIsFinishedByRetry(t *testing.T) {
 	e := newEnv(t)
 	var req events.OrderRequested
 	_ = json.Unmarshal([]byte(good), &req)
 	req.OrderID = "half-1"
-	if _, _, err := e.ledger.CreateOrGet(context.Background(), req); err != nil {
+	if _, _, err := e.Ledger.CreateOrGet(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
 	a := e.do("POST", "/orders", good, "Idempotency-Key", "half-1")
-	if a.status != 202 || len(e.messages()) != 1 {
+	if a.status != 200 || len(e.messages()) != 1 {
 		t.Fatalf("%d %s, %d messages", a.status, a.raw, len(e.messages()))
 	}
-	o, _ := e.ledger.Get(context.Background(), "half-1")
-	if !o.RequestPublished {
-		t.Fatal("not marked published")
+	o, _ := e.Ledger.Get(context.Background(), "half-1")
+	if !o.RequestPublished || o.MessageSeq == 0 {
+		t.Fatalf("not marked published: %+v", o)
 	}
 	if again := e.do("POST", "/orders", good, "Idempotency-Key", "half-1"); again.status != 200 || len(e.messages()) != 1 {
 		t.Fatalf("third POST: %d, %d messages", again.status, len(e.messages()))
@@ -422,21 +456,8 @@ func TestHalfWrittenIsFinishedByRetry(t *testing.T) {
 // cannot be filled GETs failed with its reason.
 func TestEndToEnd(t *testing.T) {
 	e := newEnv(t)
-	emu := dypls.New()
-	hs := httptest.NewServer(emu)
-	defer hs.Close()
-	client, err := aliyun.New(aliyun.Config{AccessKeyID: dypls.DefaultAccessKeyID, AccessKeySecret: dypls.DefaultAccessKeySecret, Endpoint: hs.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := worker.New(e.ledger, e.pub, client, client, worker.WithLease(2*time.Second), worker.WithNakDelay(200*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- w.Run(ctx, e.q) }()
-	defer func() { cancel(); <-done }()
+	e.Run(e.Worker("w"))
+	emu := e.Emu
 
 	ok := e.do("POST", "/orders", good, "Idempotency-Key", "e2e-1")
 	bad := e.do("POST", "/orders", `{"poolKey":"FC100000000000001","city":"拉萨","specId":2,"quantity":1}`, "Idempotency-Key", "e2e-2")

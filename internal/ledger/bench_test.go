@@ -54,21 +54,21 @@ func BenchmarkKVUpdate(b *testing.B) {
 	}
 }
 
-// BenchmarkRenew is one ledger step: read-modify-write of an order by
+// BenchmarkClaim is one ledger step: read-modify-write of an order by
 // compare-and-set on its revision (clone, JSON encode, KV update).
-func BenchmarkRenew(b *testing.B) {
+func BenchmarkClaim(b *testing.B) {
 	l, _ := benchLedger(b)
 	ctx := context.Background()
 	o, _, err := l.CreateOrGet(ctx, events.OrderRequested{OrderID: "bench-renew", PoolKey: "FC1", City: "杭州", SpecID: 1, Quantity: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if o, err = l.Claim(ctx, o, "bench", time.Minute); err != nil {
+	if o, err = l.Claim(ctx, o, "bench", time.Minute, 0); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if o, err = l.Renew(ctx, o, "bench", time.Minute); err != nil {
+		if o, err = l.Claim(ctx, o, "bench", time.Minute, 0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -93,13 +93,13 @@ func BenchmarkBuyStep(b *testing.B) {
 			if o, _, err = l.CreateOrGet(ctx, req); err != nil {
 				b.Fatal(err)
 			}
-			if o, err = l.Claim(ctx, o, "bench", time.Minute); err != nil {
+			if o, err = l.Claim(ctx, o, "bench", time.Minute, 0); err != nil {
 				b.Fatal(err)
 			}
 			b.StartTimer()
 		}
 		i++
-		next, err := l.BeginAttempt(ctx, o, "bench", time.Minute)
+		next, err := l.BeginAttempt(ctx, o, "bench", ledger.Bounds{Lease: time.Minute, Answer: 20 * time.Second, Record: time.Minute})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -132,41 +131,46 @@ func TestClaimAndTakeOver(t *testing.T) {
 	l, _, clk := setup(t)
 	c := ctx(t)
 	o, _, _ := l.CreateOrGet(c, order("b", 2))
-	a := must[*ledger.Order](t)(l.Claim(c, o, "A", time.Minute))
-	if a.Status != ledger.StatusProcessing || !a.ClaimedBy("A", clk.Now()) {
+	a := must[*ledger.Order](t)(l.Claim(c, o, "A", time.Minute, 0))
+	if !a.OwnedBy("A") || !a.Claimed(clk.Now()) || a.Deliveries != 1 {
 		t.Fatalf("claimed %+v", a)
 	}
 	// B reads the order and finds A's live lease.
 	seen := must[*ledger.Order](t)(l.Get(c, "b"))
 	var ce *ledger.ClaimedError
-	if _, err := l.Claim(c, seen, "B", time.Minute); !errors.As(err, &ce) || ce.Owner != "A" {
+	if _, err := l.Claim(c, seen, "B", time.Minute, 0); !errors.As(err, &ce) || ce.Owner != "A" {
 		t.Fatalf("claim over a live lease: %v", err)
 	}
 	// A's lease lapses; B takes over by compare-and-set.
 	clk.Advance(2 * time.Minute)
-	b := must[*ledger.Order](t)(l.Claim(c, seen, "B", time.Minute))
-	if !b.ClaimedBy("B", clk.Now()) {
+	b := must[*ledger.Order](t)(l.Claim(c, seen, "B", time.Minute, 0))
+	if !b.OwnedBy("B") || !b.Claimed(clk.Now()) || b.Deliveries != 2 {
 		t.Fatalf("take-over %+v", b)
 	}
 	// A still holds its old copy: every write of it is stale now.
-	if _, err := l.BeginAttempt(c, a, "A", time.Minute); !errors.Is(err, ledger.ErrStale) {
+	if _, err := l.BeginAttempt(c, a, "A", bounds(time.Minute)); !errors.Is(err, ledger.ErrStale) {
 		t.Fatalf("stale BeginAttempt: %v", err)
 	}
-	if _, err := l.Renew(c, a, "A", time.Minute); !errors.Is(err, ledger.ErrStale) {
-		t.Fatalf("stale Renew: %v", err)
+	if _, err := l.Claim(c, a, "A", time.Minute, 0); !errors.Is(err, ledger.ErrStale) {
+		t.Fatalf("stale renewal: %v", err)
 	}
 	// And on the fresh copy A is not the owner.
-	if _, err := l.BeginAttempt(c, b, "A", time.Minute); !isState(err) {
+	if _, err := l.BeginAttempt(c, b, "A", bounds(time.Minute)); !isState(err) {
 		t.Fatalf("BeginAttempt by a non-owner: %v", err)
 	}
-	r := must[*ledger.Order](t)(l.Renew(c, b, "B", 5*time.Minute))
-	if !r.Claim.LeaseUntil.Equal(clk.Now().Add(5 * time.Minute)) {
-		t.Fatalf("renewed lease %v", r.Claim.LeaseUntil)
+	// The owner's claim again renews it and is not another delivery.
+	r := must[*ledger.Order](t)(l.Claim(c, b, "B", 5*time.Minute, 7))
+	if !r.Claim.LeaseUntil.Equal(clk.Now().Add(5*time.Minute)) || r.Deliveries != 2 || r.MessageSeq != 7 || !r.RequestPublished {
+		t.Fatalf("renewed %+v", r)
 	}
 	rel := must[*ledger.Order](t)(l.Release(c, r, "B"))
 	if rel.Status != ledger.StatusAccepted || rel.Claim != nil {
 		t.Fatalf("released %+v", rel)
 	}
+}
+
+func bounds(lease time.Duration) ledger.Bounds {
+	return ledger.Bounds{Lease: lease, Answer: 20 * time.Second, Record: time.Minute}
 }
 
 func isState(err error) bool {
@@ -180,14 +184,14 @@ func TestOneAttemptPerRevision(t *testing.T) {
 	l, _, _ := setup(t)
 	c := ctx(t)
 	o, _, _ := l.CreateOrGet(c, order("c", 5))
-	o = must[*ledger.Order](t)(l.Claim(c, o, "W", time.Minute))
+	o = must[*ledger.Order](t)(l.Claim(c, o, "W", time.Minute, 0))
 	var wins, stale atomic.Int32
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := l.BeginAttempt(c, o, "W", time.Minute)
+			_, err := l.BeginAttempt(c, o, "W", bounds(time.Minute))
 			switch {
 			case err == nil:
 				wins.Add(1)
@@ -208,12 +212,12 @@ func TestBuyLifecycle(t *testing.T) {
 	l, kv, _ := setup(t)
 	c := ctx(t)
 	o, _, _ := l.CreateOrGet(c, order("d", 2))
-	o = must[*ledger.Order](t)(l.Claim(c, o, "W", time.Minute))
-	o = must[*ledger.Order](t)(l.BeginAttempt(c, o, "W", time.Minute))
+	o = must[*ledger.Order](t)(l.Claim(c, o, "W", time.Minute, 0))
+	o = must[*ledger.Order](t)(l.BeginAttempt(c, o, "W", bounds(time.Minute)))
 	if o.Attempt == nil || o.Attempt.Seq != 1 || o.Attempts != 1 {
 		t.Fatalf("attempt %+v", o.Attempt)
 	}
-	if _, err := l.BeginAttempt(c, o, "W", time.Minute); !isState(err) {
+	if _, err := l.BeginAttempt(c, o, "W", bounds(time.Minute)); !isState(err) {
 		t.Fatalf("second attempt in flight: %v", err)
 	}
 	if _, err := l.Fail(c, o, events.Error{Code: "X"}); !isState(err) {
@@ -230,12 +234,12 @@ func TestBuyLifecycle(t *testing.T) {
 		t.Fatalf("complete with 1 of 2: %v", err)
 	}
 	// A refused buy leaves nothing in flight.
-	o = must[*ledger.Order](t)(l.BeginAttempt(c, o, "W", time.Minute))
+	o = must[*ledger.Order](t)(l.BeginAttempt(c, o, "W", bounds(time.Minute)))
 	o = must[*ledger.Order](t)(l.AbandonAttempt(c, o, 2, events.Error{Code: "Throttled", Message: "slow down"}))
 	if o.Attempt != nil || o.LastError == nil || o.LastError.Code != "Throttled" {
 		t.Fatalf("after abandon %+v", o)
 	}
-	o = must[*ledger.Order](t)(l.BeginAttempt(c, o, "W", time.Minute))
+	o = must[*ledger.Order](t)(l.BeginAttempt(c, o, "W", bounds(time.Minute)))
 	o = must[*ledger.Order](t)(l.RecordPurchase(c, o, 3, provider.BuyResult{SecretNo: "17000000002", RequestID: "r3"}))
 	o = must[*ledger.Order](t)(l.MarkNumberPublished(c, o, "17000000001"))
 	if len(o.Unpublished()) != 1 || o.Unpublished()[0].SecretNo != "17000000002" {
@@ -248,7 +252,7 @@ func TestBuyLifecycle(t *testing.T) {
 	if o.Status != ledger.StatusCompleted || o.Claim != nil || o.EventPublished {
 		t.Fatalf("completed %+v", o)
 	}
-	if _, err := l.Claim(c, o, "W2", time.Minute); !isState(err) {
+	if _, err := l.Claim(c, o, "W2", time.Minute, 0); !isState(err) {
 		t.Fatalf("claim of a completed order: %v", err)
 	}
 	o = must[*ledger.Order](t)(l.MarkEventPublished(c, o, ledger.StatusCompleted))
@@ -281,12 +285,12 @@ func TestRecordPurchaseIsNeverLost(t *testing.T) {
 	l, _, clk := setup(t)
 	c := ctx(t)
 	o, _, _ := l.CreateOrGet(c, order("e", 2))
-	o = must[*ledger.Order](t)(l.Claim(c, o, "A", time.Second))
-	a := must[*ledger.Order](t)(l.BeginAttempt(c, o, "A", time.Second))
+	o = must[*ledger.Order](t)(l.Claim(c, o, "A", time.Second, 0))
+	a := must[*ledger.Order](t)(l.BeginAttempt(c, o, "A", bounds(time.Second)))
 
 	clk.Advance(time.Minute) // A is slow; its lease lapses
 	seen := must[*ledger.Order](t)(l.Get(c, "e"))
-	b := must[*ledger.Order](t)(l.Claim(c, seen, "B", time.Second))
+	b := must[*ledger.Order](t)(l.Claim(c, seen, "B", time.Second, 0))
 	b = must[*ledger.Order](t)(l.MarkInDoubt(c, b, events.Error{Code: "InDoubt", Message: "attempt 1 has no result"}))
 	if b.Status != ledger.StatusInDoubt || b.Attempt == nil {
 		t.Fatalf("in doubt %+v", b)
@@ -310,8 +314,8 @@ func TestSettle(t *testing.T) {
 	c := ctx(t)
 	inDoubt := func(id string) *ledger.Order {
 		o, _, _ := l.CreateOrGet(c, order(id, 2))
-		o = must[*ledger.Order](t)(l.Claim(c, o, "W", time.Minute))
-		o = must[*ledger.Order](t)(l.BeginAttempt(c, o, "W", time.Minute))
+		o = must[*ledger.Order](t)(l.Claim(c, o, "W", time.Minute, 0))
+		o = must[*ledger.Order](t)(l.BeginAttempt(c, o, "W", bounds(time.Minute)))
 		return must[*ledger.Order](t)(l.MarkInDoubt(c, o, events.Error{Code: "InDoubt", Message: "cut"}))
 	}
 	inDoubt("f")
@@ -345,7 +349,7 @@ func TestSettle(t *testing.T) {
 	}
 }
 
-func TestFailedAndListAndDelete(t *testing.T) {
+func TestFailedAndList(t *testing.T) {
 	l, _, clk := setup(t)
 	c := ctx(t)
 	f, created, err := l.CreateFailed(c, events.OrderRequested{OrderID: "bad1"}, ledger.RawHash([]byte("junk")), events.Error{Code: "InvalidParameter", Message: "x"})
@@ -365,7 +369,7 @@ func TestFailedAndListAndDelete(t *testing.T) {
 	x, _, _ := l.CreateOrGet(c, order("x", 1))
 	clk.Advance(time.Second)
 	y, _, _ := l.CreateOrGet(c, order("y", 1))
-	must[*ledger.Order](t)(l.Claim(c, y, "W", time.Minute))
+	must[*ledger.Order](t)(l.Claim(c, y, "W", time.Minute, 0))
 
 	all := must[[]*ledger.Order](t)(l.List(c))
 	if len(all) != 3 || all[0].OrderID != "bad1" || all[2].OrderID != "y" {
@@ -376,26 +380,18 @@ func TestFailedAndListAndDelete(t *testing.T) {
 		t.Fatalf("List(accepted, failed) = %d", len(acc))
 	}
 
-	// Undo of an unpublished accepted order, only at its revision.
-	x2 := must[*ledger.Order](t)(l.MarkRequestPublished(c, x))
-	if err := l.Delete(c, x2); !isState(err) {
-		t.Fatalf("delete of a published order: %v", err)
-	}
+	// Published marks are facts: they hold over a claim, and the sequence
+	// only grows.
 	z, _, _ := l.CreateOrGet(c, order("z", 1))
-	must[*ledger.Order](t)(l.Claim(c, z, "W", time.Minute))
-	if err := l.Delete(c, z); !errors.Is(err, ledger.ErrStale) {
-		t.Fatalf("delete of a moved order: %v", err)
+	claimed := must[*ledger.Order](t)(l.Claim(c, z, "W", time.Minute, 0))
+	p := must[*ledger.Order](t)(l.MarkPublished(c, z, 5))
+	if !p.RequestPublished || p.MessageSeq != 5 || !p.OwnedBy("W") || p.Revision == claimed.Revision {
+		t.Fatalf("published over a claim: %+v", p)
 	}
-	w, _, _ := l.CreateOrGet(c, order("w", 1))
-	if err := l.Delete(c, w); err != nil {
-		t.Fatal(err)
+	if again := must[*ledger.Order](t)(l.MarkPublished(c, p, 3)); again.Revision != p.Revision || again.MessageSeq != 5 {
+		t.Fatalf("an older sequence changed it: %+v", again)
 	}
-	if _, err := l.Get(c, "w"); !errors.Is(err, ledger.ErrNotFound) {
-		t.Fatalf("deleted order: %v", err)
-	}
-	if _, created, err := l.CreateOrGet(c, order("w", 2)); err != nil || !created {
-		t.Fatalf("re-create after undo: %v %v", created, err)
-	}
+	_ = x
 }
 
 // TestLateRefusalSettlesDoubt: a refusal that arrives after the order was
@@ -404,10 +400,10 @@ func TestLateRefusalSettlesDoubt(t *testing.T) {
 	l, _, clk := setup(t)
 	c := ctx(t)
 	o, _, _ := l.CreateOrGet(c, order("h", 1))
-	o = must[*ledger.Order](t)(l.Claim(c, o, "A", time.Second))
-	a := must[*ledger.Order](t)(l.BeginAttempt(c, o, "A", time.Second))
+	o = must[*ledger.Order](t)(l.Claim(c, o, "A", time.Second, 0))
+	a := must[*ledger.Order](t)(l.BeginAttempt(c, o, "A", bounds(time.Second)))
 	clk.Advance(time.Minute)
-	b := must[*ledger.Order](t)(l.Claim(c, must[*ledger.Order](t)(l.Get(c, "h")), "B", time.Second))
+	b := must[*ledger.Order](t)(l.Claim(c, must[*ledger.Order](t)(l.Get(c, "h")), "B", time.Second, 0))
 	must[*ledger.Order](t)(l.MarkInDoubt(c, b, events.Error{Code: "InDoubt", Message: "no result"}))
 
 	got := must[*ledger.Order](t)(l.AbandonAttempt(c, a, 1, events.Error{Code: "Throttled", Message: "Throttling.User"}))
@@ -422,48 +418,108 @@ func TestLateRefusalSettlesDoubt(t *testing.T) {
 	}
 }
 
-func TestSettleBoughtChecksTheProof(t *testing.T) {
+
+// TestLateNumberIsNeverPastTheQuantity: a number whose attempt was settled
+// as having bought nothing still lands, in the order when it still wants a
+// number with no other attempt in flight, as Excess otherwise.
+func TestLateNumberIsNeverPastTheQuantity(t *testing.T) {
 	l, _, clk := setup(t)
 	c := ctx(t)
-	inDoubt := func(id string) *ledger.Order {
-		o, _, _ := l.CreateOrGet(c, order(id, 2))
-		o = must[*ledger.Order](t)(l.Claim(c, o, "W", time.Minute))
-		o = must[*ledger.Order](t)(l.BeginAttempt(c, o, "W", time.Minute))
-		return must[*ledger.Order](t)(l.MarkInDoubt(c, o, events.Error{Code: "InDoubt", Message: "cut"}))
+	// Attempt 1 goes in doubt, an operator says nothing was bought.
+	settledWrongly := func(id string, qty int) *ledger.Order {
+		o, _, _ := l.CreateOrGet(c, order(id, qty))
+		o = must[*ledger.Order](t)(l.Claim(c, o, "A", time.Second, 0))
+		o = must[*ledger.Order](t)(l.BeginAttempt(c, o, "A", bounds(time.Second)))
+		o = must[*ledger.Order](t)(l.MarkInDoubt(c, o, events.Error{Code: "InDoubt", Message: "cut"}))
+		return must[*ledger.Order](t)(l.Settle(c, id, ledger.Settlement{Outcome: ledger.OutcomeNotBought, By: "op", Evidence: "wrong"}))
 	}
-	o := inDoubt("p1")
-	started := o.Attempt.StartedAt
-	good := ledger.Proof{SecretNo: "13000000001", PoolKey: "FC1", City: "杭州", BoughtAt: started.Add(time.Second), Source: "QuerySecretNoDetail"}
-	for name, c2 := range map[string]struct {
-		p     ledger.Proof
-		field string
-	}{
-		"no number":    {ledger.Proof{PoolKey: "FC1", BoughtAt: started}, "secretNo"},
-		"other pool":   {ledger.Proof{SecretNo: "1", PoolKey: "FC2", BoughtAt: started}, "poolKey"},
-		"other city":   {ledger.Proof{SecretNo: "1", City: "北京", BoughtAt: started}, "city"},
-		"no time":      {ledger.Proof{SecretNo: "1"}, "boughtAt"},
-		"bought early": {ledger.Proof{SecretNo: "1", BoughtAt: started.Add(-time.Hour)}, "boughtAt"},
-	} {
-		_, err := l.SettleBought(c, "p1", c2.p, "op", 2*time.Second)
-		var pe *provider.Error
-		if !errors.As(err, &pe) || pe.Kind != provider.ErrInvalidParameter || pe.Field != c2.field {
-			t.Errorf("%s: %v", name, err)
-		}
+	late := provider.BuyResult{SecretNo: "17000000001", RequestID: "late"}
+
+	// The order still wants it and nothing is in flight: it takes the slot.
+	o := settledWrongly("l1", 2)
+	o = must[*ledger.Order](t)(l.RecordPurchase(c, o, 1, late))
+	if len(o.Numbers) != 1 || len(o.Excess) != 0 || o.Status != ledger.StatusAccepted {
+		t.Fatalf("late number into a free slot: %+v", o)
 	}
-	got := must[*ledger.Order](t)(l.SettleBought(c, "p1", good, "op", 2*time.Second))
-	if got.Status != ledger.StatusAccepted || !got.HasNumber("13000000001") || got.Settlements[0].By != "op" {
-		t.Fatalf("settled %+v", got)
+
+	// The order's one slot is reserved by attempt 2 in flight: excess.
+	o = settledWrongly("l2", 1)
+	o = must[*ledger.Order](t)(l.Claim(c, o, "B", time.Second, 0))
+	o = must[*ledger.Order](t)(l.BeginAttempt(c, o, "B", bounds(time.Second)))
+	o = must[*ledger.Order](t)(l.RecordPurchase(c, o, 1, late))
+	if len(o.Numbers) != 0 || len(o.Excess) != 1 || o.Attempt == nil || o.Attempt.Seq != 2 {
+		t.Fatalf("late number beside an attempt in flight: %+v", o)
 	}
-	// The same number cannot settle another order's doubt.
-	clk.Advance(time.Second)
-	inDoubt("p2")
-	good.BoughtAt = clk.Now()
-	if _, err := l.SettleBought(c, "p2", good, "op", 2*time.Second); provider.KindOf(err) != provider.ErrConflict {
-		t.Fatalf("a number of another order: %v", err)
+	o = must[*ledger.Order](t)(l.RecordPurchase(c, o, 2, provider.BuyResult{SecretNo: "17000000002"}))
+	if len(o.Numbers) != 1 || o.Remaining() != 0 {
+		t.Fatalf("attempt 2's number: %+v", o)
 	}
-	d := ledger.ProofFromDetail(provider.NumberDetail{SecretNo: "13000000002", PoolKey: "FC1", City: "杭州", PurchaseTime: clk.Now(), RequestID: "R1"})
-	if got := must[*ledger.Order](t)(l.SettleBought(c, "p2", d, "op", 2*time.Second)); !got.HasNumber("13000000002") ||
-		!strings.Contains(got.Settlements[0].Evidence, "request R1") {
-		t.Fatalf("settled from a detail: %+v", got.Settlements)
+
+	// The order completed: excess, and released only on purpose.
+	o = settledWrongly("l3", 1)
+	o = must[*ledger.Order](t)(l.Claim(c, o, "B", time.Second, 0))
+	o = must[*ledger.Order](t)(l.BeginAttempt(c, o, "B", bounds(time.Second)))
+	o = must[*ledger.Order](t)(l.RecordPurchase(c, o, 2, provider.BuyResult{SecretNo: "17000000003"}))
+	if _, err := l.MarkReleased(c, "l3", "17000000004", "op", "x"); provider.KindOf(err) != provider.ErrInvalidParameter {
+		t.Fatalf("release of a number the order does not hold: %v", err)
+	}
+	o = must[*ledger.Order](t)(l.RecordPurchase(c, o, 1, provider.BuyResult{SecretNo: "17000000004"}))
+	if _, err := l.MarkReleased(c, "l3", "17000000004", "op", "x"); !isState(err) {
+		t.Fatalf("excess released before the order ended: %v", err)
+	}
+	o = must[*ledger.Order](t)(l.Complete(c, o))
+	o = must[*ledger.Order](t)(l.RecordPurchase(c, o, 1, provider.BuyResult{SecretNo: "17000000004"}))
+	if len(o.Numbers) != 1 || len(o.Excess) != 1 || !o.Holds("17000000004") || len(o.UnpublishedExcess()) != 1 {
+		t.Fatalf("completed with a late number: %+v", o)
+	}
+	o = must[*ledger.Order](t)(l.MarkNumberPublished(c, o, "17000000004"))
+	if len(o.UnpublishedExcess()) != 0 {
+		t.Fatalf("excess not marked published: %+v", o.Excess)
+	}
+	if _, err := l.MarkReleased(c, "l3", "17000000003", "op", "x"); !isState(err) {
+		t.Fatalf("a completed order's own number released: %v", err)
+	}
+	o = must[*ledger.Order](t)(l.MarkReleased(c, "l3", "17000000004", "op", "ReleaseSecretNo"))
+	if o.Excess[0].Released == nil || o.Excess[0].Released.By != "op" {
+		t.Fatalf("excess release not recorded: %+v", o.Excess[0])
+	}
+	_ = clk
+}
+
+// TestAttemptBounds: an attempt records when its answer may last arrive and
+// be recorded; an attempt written before those fields existed gets the
+// worker's defaults of then.
+func TestAttemptBounds(t *testing.T) {
+	l, _, clk := setup(t)
+	c := ctx(t)
+	o, _, _ := l.CreateOrGet(c, order("ab", 1))
+	o = must[*ledger.Order](t)(l.Claim(c, o, "W", time.Minute, 0))
+	o = must[*ledger.Order](t)(l.BeginAttempt(c, o, "W", ledger.Bounds{Lease: time.Minute, Answer: 20 * time.Second, Record: 2 * time.Minute}))
+	a := o.Attempt
+	if !a.AnsweredBy().Equal(clk.Now().Add(20*time.Second)) || !a.RecordedBy().Equal(clk.Now().Add(140*time.Second)) {
+		t.Fatalf("bounds %+v", a)
+	}
+	old := ledger.Attempt{Seq: 1, StartedAt: clk.Now()}
+	if !old.AnsweredBy().Equal(clk.Now().Add(20*time.Second)) || !old.RecordedBy().Equal(clk.Now().Add(140*time.Second)) {
+		t.Fatalf("legacy bounds %v %v", old.AnsweredBy(), old.RecordedBy())
+	}
+}
+
+// TestRedrivenIsACompareAndSet: of two sweepers that read the same revision
+// only one counts a redrive; a stopped order is not driven.
+func TestRedrivenIsACompareAndSet(t *testing.T) {
+	l, _, _ := setup(t)
+	c := ctx(t)
+	o, _, _ := l.CreateOrGet(c, order("rd", 1))
+	first := must[*ledger.Order](t)(l.MarkRedriven(c, o))
+	if first.Redriven != 1 || first.RedrivenAt.IsZero() {
+		t.Fatalf("redriven %+v", first)
+	}
+	if _, err := l.MarkRedriven(c, o); !errors.Is(err, ledger.ErrStale) {
+		t.Fatalf("second sweeper on the same revision: %v", err)
+	}
+	f := must[*ledger.Order](t)(l.Fail(c, first, events.Error{Code: "X"}))
+	if _, err := l.MarkRedriven(c, f); !isState(err) {
+		t.Fatalf("redrive of a failed order: %v", err)
 	}
 }

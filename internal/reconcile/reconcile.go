@@ -5,15 +5,21 @@
 // Dyplsapi has no API that lists the numbers in a pool, so an attempt in
 // doubt is settled from evidence, each kind recorded in the ledger with who
 // settled it:
-//   - a number the operator names, checked with QuerySecretNoDetail: it must
-//     be in the order's pool, and bought after the attempt began;
-//   - the cloud's NumberManagementReport messages: a number created after the
-//     attempt began, that no order holds, confirmed in the order's pool with
+//   - a number the operator names, checked with QuerySecretNoDetail;
+//   - the cloud's NumberManagementReport messages: a number created in the
+//     attempt's window, confirmed in the order's pool with
 //     QuerySecretNoDetail — exactly one, or nothing is settled;
-//   - the operator's word that nothing was bought.
+//   - the operator's word that nothing was bought, once the attempt's answer
+//     can no longer land.
 //
-// Then the order continues (the rest is bought) or ends, through the same
-// worker code as any delivery.
+// Evidence must fit the order exactly (pool, city, number type, prefix;
+// evidence.go), fall in the attempt's window (from when it began to when its
+// answer could last have come), belong to no order, and not be what
+// another attempt without a result could have bought.
+//
+// A settled order goes back to accepted and is published again
+// (internal/redrive), so a worker buys the rest or ends it; the reconcile
+// itself never buys.
 package reconcile
 
 import (
@@ -22,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,17 +47,19 @@ type Provider interface {
 	provider.Releaser
 }
 
-// Resumer continues an order after it was settled (worker.Worker).
-type Resumer interface {
-	Resume(ctx context.Context, id string) error
+// Redriver gives an order a driver again: it publishes its order.requested
+// message (*redrive.Redriver).
+type Redriver interface {
+	Order(ctx context.Context, o *ledger.Order) (*ledger.Order, error)
 }
 
 // Reconciler settles and releases. Build it with New.
 type Reconciler struct {
 	ledger   *ledger.Ledger
 	provider Provider
-	resumer  Resumer
+	redrive  Redriver
 	slack    time.Duration
+	now      func() time.Time
 }
 
 // Option configures a Reconciler.
@@ -59,10 +68,14 @@ type Option func(*Reconciler)
 // WithSlack replaces DefaultSlack.
 func WithSlack(d time.Duration) Option { return func(r *Reconciler) { r.slack = d } }
 
-// New returns a Reconciler over the ledger, the provider and the worker that
-// continues settled orders.
-func New(l *ledger.Ledger, p Provider, res Resumer, opts ...Option) *Reconciler {
-	r := &Reconciler{ledger: l, provider: p, resumer: res, slack: DefaultSlack}
+// WithClock replaces time.Now for deciding whether an attempt may still be
+// answered; give the ledger the same clock.
+func WithClock(now func() time.Time) Option { return func(r *Reconciler) { r.now = now } }
+
+// New returns a Reconciler over the ledger and the provider that publishes
+// settled orders again with rd.
+func New(l *ledger.Ledger, p Provider, rd Redriver, opts ...Option) *Reconciler {
+	r := &Reconciler{ledger: l, provider: p, redrive: rd, slack: DefaultSlack, now: time.Now}
 	for _, o := range opts {
 		o(r)
 	}
@@ -70,8 +83,8 @@ func New(l *ledger.Ledger, p Provider, res Resumer, opts ...Option) *Reconciler 
 }
 
 // Bought settles the attempt in doubt of order id as having bought secretNo,
-// after QuerySecretNoDetail shows it in the order's pool, bought after the
-// attempt began; then the order continues.
+// after QuerySecretNoDetail shows it in the order's pool and the evidence
+// rules hold; then the order is published again.
 func (r *Reconciler) Bought(ctx context.Context, id, secretNo, by string) (*ledger.Order, error) {
 	o, err := r.inDoubt(ctx, id)
 	if err != nil {
@@ -87,7 +100,7 @@ func (r *Reconciler) Bought(ctx context.Context, id, secretNo, by string) (*ledg
 	if err != nil {
 		return nil, fmt.Errorf("check number %s: %w", secretNo, err)
 	}
-	return r.settleBought(ctx, id, ledger.ProofFromDetail(d), by)
+	return r.settleBought(ctx, o, proofFromDetail(d), by, nil)
 }
 
 // Report is one NumberManagementReport message of Dyplsapi: a number created
@@ -147,16 +160,20 @@ func (rep Report) time() (time.Time, error) {
 }
 
 // FromReports settles the attempt in doubt of order id from the cloud's
-// NumberManagementReport messages: the numbers created after the attempt
-// began, not deleted since, that no order holds, and that QuerySecretNoDetail
-// finds in the order's pool. Exactly one such number settles it as bought;
-// none or several change nothing and say why.
+// NumberManagementReport messages: the numbers created in the attempt's
+// window, not deleted since, that fit the order and no order holds, and that
+// QuerySecretNoDetail finds in the order's pool. Exactly one such number
+// settles it as bought; none or several change nothing and say why.
 func (r *Reconciler) FromReports(ctx context.Context, id string, reports []Report, by string) (*ledger.Order, error) {
 	o, err := r.inDoubt(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	since := o.Attempt.StartedAt.Add(-r.slack)
+	all, err := r.ledger.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	from, to := window(o.Attempt, r.slack)
 	// A number deleted at or after its creation is not the attempt's (it
 	// may have been released and bought again, so earlier deletions count
 	// for nothing).
@@ -166,21 +183,17 @@ func (r *Reconciler) FromReports(ctx context.Context, id string, reports []Repor
 			deleted[rep.SecretNo] = at
 		}
 	}
-	held, err := r.heldNumbers(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var found []ledger.Proof
-	var checked []string
+	var found []Proof
+	var checked, refused []string
 	seen := map[string]bool{} // MNS delivers at least once: one message may come twice
 	for _, rep := range reports {
 		at, _ := rep.time()
 		del, wasDeleted := deleted[rep.SecretNo]
-		if rep.Status != ReportCreated || at.Before(since) || (wasDeleted && !del.Before(at)) || held[rep.SecretNo] || seen[rep.SecretNo] {
+		if rep.Status != ReportCreated || at.Before(from) || at.After(to) || (wasDeleted && !del.Before(at)) || seen[rep.SecretNo] {
 			continue
 		}
 		seen[rep.SecretNo] = true
-		if rep.City != "" && o.Request.City != provider.CityUniversal && !strings.HasPrefix(rep.City, o.Request.City) && !strings.HasPrefix(o.Request.City, rep.City) {
+		if fits(o, Proof{SecretNo: rep.SecretNo, City: rep.City}) != nil {
 			continue
 		}
 		checked = append(checked, rep.SecretNo)
@@ -191,29 +204,39 @@ func (r *Reconciler) FromReports(ctx context.Context, id string, reports []Repor
 		if err != nil {
 			return nil, fmt.Errorf("check number %s: %w", rep.SecretNo, err)
 		}
-		p := ledger.ProofFromDetail(d)
+		p := proofFromDetail(d)
 		p.Source = "NumberManagementReport (created " + rep.OperatingTime + "), confirmed by " + p.Source
+		if err := check(o, p, all, r.slack); err != nil {
+			refused = append(refused, err.Error())
+			continue
+		}
 		found = append(found, p)
 	}
 	switch len(found) {
 	case 0:
-		return nil, &provider.Error{Kind: provider.ErrNotFound, Message: fmt.Sprintf(
-			"no report shows a number created in pool %s after attempt %d began (%s); %d candidates checked %v: nothing settled",
-			o.Request.PoolKey, o.Attempt.Seq, o.Attempt.StartedAt.Format(time.RFC3339), len(checked), checked)}
+		msg := fmt.Sprintf("no report shows a number created in pool %s within attempt %d's window (%s to %s) that fits the order; %d candidates checked %v",
+			o.Request.PoolKey, o.Attempt.Seq, stamp(from), stamp(to), len(checked), checked)
+		if len(refused) > 0 {
+			msg += "; refused: " + strings.Join(refused, "; ")
+		}
+		return nil, &provider.Error{Kind: provider.ErrNotFound, Message: msg + ": nothing settled"}
 	case 1:
-		return r.settleBought(ctx, id, found[0], by)
+		return r.settleBought(ctx, o, found[0], by, all)
 	}
 	nos := make([]string, len(found))
 	for i, p := range found {
 		nos[i] = p.SecretNo
 	}
 	return nil, &provider.Error{Kind: provider.ErrConflict, Message: fmt.Sprintf(
-		"the reports show %d numbers created in pool %s since attempt %d began %v; the evidence is ambiguous: name one with --secret-no, nothing settled",
+		"the reports show %d numbers created in pool %s within attempt %d's window %v; the evidence is ambiguous: name one with --secret-no, nothing settled",
 		len(found), o.Request.PoolKey, o.Attempt.Seq, nos)}
 }
 
 // NothingBought settles the attempt in doubt of order id on the operator's
-// word that it bought nothing; then the order continues.
+// word that it bought nothing; then the order is published again. It is
+// refused while the attempt's answer could still arrive and be recorded
+// (Attempt.RecordBy): a number landing after the word would be bought on
+// top of it.
 func (r *Reconciler) NothingBought(ctx context.Context, id, by, why string) (*ledger.Order, error) {
 	o, err := r.inDoubt(ctx, id)
 	if err != nil {
@@ -222,31 +245,44 @@ func (r *Reconciler) NothingBought(ctx context.Context, id, by, why string) (*le
 	if by == "" {
 		return nil, provider.Invalid("by", "say who gives their word that nothing was bought")
 	}
+	if until := o.Attempt.RecordedBy(); r.now().Before(until) {
+		return nil, &ledger.StateError{Op: "settle as nothing bought", Status: o.Status, Reason: fmt.Sprintf(
+			"attempt %d may still be answered and recorded until %s; nothing settled", o.Attempt.Seq, stamp(until))}
+	}
 	evidence := "the operator's word that nothing was bought"
 	if why != "" {
 		evidence += ": " + why
 	}
-	if _, err := r.ledger.Settle(ctx, id, ledger.Settlement{Attempt: o.Attempt.Seq, Outcome: ledger.OutcomeNotBought, By: by, Evidence: evidence}); err != nil {
+	settled, err := r.ledger.Settle(ctx, id, ledger.Settlement{Attempt: o.Attempt.Seq, Outcome: ledger.OutcomeNotBought, By: by, Evidence: evidence})
+	if err != nil {
 		return nil, err
 	}
-	return r.resume(ctx, id)
+	return r.drive(ctx, settled)
 }
 
-// Release gives back every number of the failed order id that is not
-// released yet (ReleaseSecretNo; irreversible), recording each in the ledger.
+// Release gives back the numbers of order id that are not released yet
+// (ReleaseSecretNo; irreversible), recording each in the ledger: every
+// number of a failed order, and the excess numbers of an order that ended.
 // A number the pool no longer holds is recorded as released without a call.
 func (r *Reconciler) Release(ctx context.Context, id, by string) (released []string, err error) {
 	o, err := r.ledger.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if o.Status != ledger.StatusFailed {
-		return nil, &ledger.StateError{Op: "release", Status: o.Status, Reason: "only a failed order's numbers may be released"}
+	var give []ledger.Number
+	switch o.Status {
+	case ledger.StatusFailed:
+		give = append(slices.Clone(o.Numbers), o.Excess...)
+	case ledger.StatusCompleted:
+		give = o.Excess
+	}
+	if len(give) == 0 {
+		return nil, &ledger.StateError{Op: "release", Status: o.Status, Reason: "only a failed order's numbers, and an ended order's excess numbers, may be released"}
 	}
 	if by == "" {
 		return nil, provider.Invalid("by", "say who releases the numbers")
 	}
-	for _, n := range o.Numbers {
+	for _, n := range give {
 		if n.Released != nil {
 			continue
 		}
@@ -281,41 +317,51 @@ func (r *Reconciler) inDoubt(ctx context.Context, id string) (*ledger.Order, err
 	return o, nil
 }
 
-func (r *Reconciler) settleBought(ctx context.Context, id string, p ledger.Proof, by string) (*ledger.Order, error) {
+func (r *Reconciler) settleBought(ctx context.Context, o *ledger.Order, p Proof, by string, all []*ledger.Order) (*ledger.Order, error) {
 	if by == "" {
 		return nil, provider.Invalid("by", "say who settles the order")
 	}
-	if _, err := r.ledger.SettleBought(ctx, id, p, by, r.slack); err != nil {
+	if all == nil {
+		var err error
+		if all, err = r.ledger.List(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := check(o, p, all, r.slack); err != nil {
 		return nil, err
 	}
-	return r.resume(ctx, id)
-}
-
-// resume continues the settled order and returns it as it ended up. A
-// failure to continue leaves it settled and accepted, for the next delivery
-// or another run.
-func (r *Reconciler) resume(ctx context.Context, id string) (*ledger.Order, error) {
-	rerr := r.resumer.Resume(ctx, id)
-	o, err := r.ledger.Get(ctx, id)
+	settled, err := r.ledger.Settle(ctx, o.OrderID, ledger.Settlement{Attempt: o.Attempt.Seq, Outcome: ledger.OutcomeBought, SecretNo: p.SecretNo, By: by,
+		Evidence: fmt.Sprintf("%s: %s in pool %s, bought at %s", p.Source, p.SecretNo, o.Request.PoolKey, stamp(p.BoughtAt))})
 	if err != nil {
 		return nil, err
 	}
-	if rerr != nil {
-		return o, fmt.Errorf("settled, but continuing the order failed (a worker will pick it up): %w", rerr)
+	return r.drive(ctx, settled)
+}
+
+// drive publishes a settled order again, so a worker buys the rest or ends
+// it. A failed publish leaves it settled and accepted: the workers' sweep
+// publishes it.
+func (r *Reconciler) drive(ctx context.Context, settled *ledger.Order) (*ledger.Order, error) {
+	o, err := r.redrive.Order(ctx, settled)
+	if err != nil {
+		return settled, fmt.Errorf("settled, but not yet published again (the workers' sweep will publish it within a minute or two): %w", err)
 	}
 	return o, nil
 }
 
-func (r *Reconciler) heldNumbers(ctx context.Context) (map[string]bool, error) {
-	all, err := r.ledger.List(ctx)
+// Resume publishes order id again, for an open order an operator finds
+// nobody working on (an in-doubt order is settled first, an ended one has
+// nothing left to do).
+func (r *Reconciler) Resume(ctx context.Context, id string) (*ledger.Order, error) {
+	o, err := r.ledger.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	held := map[string]bool{}
-	for _, o := range all {
-		for _, n := range o.Numbers {
-			held[n.SecretNo] = true
-		}
+	switch {
+	case o.Status == ledger.StatusInDoubt:
+		return nil, &ledger.StateError{Op: "resume", Status: o.Status, Reason: "settle its attempt in doubt first (reconcile)"}
+	case o.Status.Terminal():
+		return nil, &ledger.StateError{Op: "resume", Status: o.Status, Reason: "it has ended"}
 	}
-	return held, nil
+	return r.redrive.Order(ctx, o)
 }

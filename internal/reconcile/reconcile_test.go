@@ -11,61 +11,36 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/xnum-dev/xnum/events"
-	"github.com/xnum-dev/xnum/internal/buy"
-	"github.com/xnum-dev/xnum/internal/embednats"
+	"github.com/xnum-dev/xnum/internal/buytest"
 	"github.com/xnum-dev/xnum/internal/ledger"
-	"github.com/xnum-dev/xnum/internal/queue"
 	"github.com/xnum-dev/xnum/internal/reconcile"
 	"github.com/xnum-dev/xnum/internal/worker"
 	"github.com/xnum-dev/xnum/pkg/provider"
-	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
-	"github.com/xnum-dev/xnum/pkg/provider/emulator"
-	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 )
 
-const pool = "FC100000000000001"
+const pool = buytest.Pool
 
-// stack is the real thing on loopback: embedded JetStream, the emulator, the
-// Alibaba client and the buy function's worker.
+// stack is the buy world with a worker consuming the queue (settled orders
+// are published again and taken by it) and the operator's reconciler.
 type stack struct {
+	*buytest.Env
 	t    *testing.T
-	emu  *emulatortest.Server
-	ali  *aliyun.Client
-	fn   *buy.Function
 	rec  *reconcile.Reconciler
 	skew *atomic.Int64 // the emulator clock's offset from now
 }
 
-func newStack(t *testing.T, hook worker.Hook) *stack {
+func newStack(t *testing.T, hook worker.Hook, opts ...reconcile.Option) *stack {
 	t.Helper()
-	ns := embednats.RunTest(t)
 	skew := new(atomic.Int64)
-	emu := emulatortest.NewServer(t, emulator.WithClock(func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }))
-	cfg := emu.AliyunConfig()
-	cfg.ReadTimeout = 300 * time.Millisecond
-	ali, err := aliyun.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := queue.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	e := buytest.New(t, buytest.WithEmulator(dypls.WithClock(func() time.Time { return time.Now().Add(time.Duration(skew.Load())) })))
 	wopts := []worker.Option{worker.WithBuyTimeout(time.Second), worker.WithRetry(1, time.Millisecond)}
 	if hook != nil {
 		wopts = append(wopts, worker.WithFaultHook(hook))
 	}
-	fn, err := buy.New(context.Background(), js, ali, buy.Config{Worker: wopts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &stack{t: t, emu: emu, ali: ali, fn: fn, rec: reconcile.New(fn.Ledger, ali, fn.Worker), skew: skew}
+	e.Run(e.Worker("w", wopts...))
+	return &stack{Env: e, t: t, rec: e.Reconciler(opts...), skew: skew}
 }
 
 // buyByHand buys a number outside any order, the given time ago by the
@@ -74,29 +49,29 @@ func (s *stack) buyByHand(ago time.Duration) string {
 	s.t.Helper()
 	s.skew.Store(int64(-ago))
 	defer s.skew.Store(0)
-	r, err := s.ali.Buy(context.Background(), provider.BuyRequest{PoolKey: pool, City: "杭州", SpecID: provider.SpecCarrier})
+	r, err := s.Aliyun.Buy(context.Background(), provider.BuyRequest{PoolKey: pool, City: "杭州", SpecID: provider.SpecCarrier})
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	return r.SecretNo
 }
 
-// order runs one order through the worker until it stops.
+// order queues one order and waits until it stops.
 func (s *stack) order(id string, qty int) *ledger.Order {
 	s.t.Helper()
-	b, _ := json.Marshal(events.OrderRequested{OrderID: id, PoolKey: pool, City: "杭州", SpecID: provider.SpecCarrier, Quantity: qty})
-	for range 20 {
-		err := s.fn.Worker.HandleOrder(context.Background(), b)
-		if _, later := worker.RetryDelay(err); err == nil || !later {
-			break
-		}
-	}
-	return s.get(id)
+	s.PublishRaw(buytest.Body(s.t, buytest.Order(id, qty)), id)
+	return s.WaitStopped([]string{id}, 20*time.Second)[id]
+}
+
+// ended waits until a settled order, published again, stops.
+func (s *stack) ended(id string) *ledger.Order {
+	s.t.Helper()
+	return s.WaitStopped([]string{id}, 20*time.Second)[id]
 }
 
 func (s *stack) get(id string) *ledger.Order {
 	s.t.Helper()
-	o, err := s.fn.Ledger.Get(context.Background(), id)
+	o, err := s.Ledger.Get(context.Background(), id)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -107,9 +82,9 @@ func (s *stack) get(id string) *ledger.Order {
 // answer.
 func (s *stack) inDoubtByCut(id string, qty int) *ledger.Order {
 	s.t.Helper()
-	s.emu.Faults().Set("BuySecretNo", fault.Fault{CutRate: 1})
+	s.Faults.Set("BuySecretNo", fault.Fault{CutRate: 1})
 	o := s.order(id, qty)
-	s.emu.Faults().Set("BuySecretNo", fault.Fault{})
+	s.Faults.Set("BuySecretNo", fault.Fault{})
 	if o.Status != ledger.StatusInDoubt || o.Attempt == nil {
 		s.t.Fatalf("order %s is %s, want in_doubt", id, o.Status)
 	}
@@ -118,42 +93,30 @@ func (s *stack) inDoubtByCut(id string, qty int) *ledger.Order {
 
 func (s *stack) sold() []string {
 	var out []string
-	for _, p := range s.emu.Dypls().Purchases() {
+	for _, p := range s.Emu.Purchases() {
 		out = append(out, p.SecretNo)
 	}
 	return out
 }
 
-// checkBooks: every number the emulator sold is in exactly one order.
+// checkBooks audits the money rule over orders.
 func (s *stack) checkBooks(orders ...string) {
 	s.t.Helper()
-	inLedger := map[string]string{}
+	m := map[string]*ledger.Order{}
 	for _, id := range orders {
-		for _, n := range s.get(id).Numbers {
-			if other, dup := inLedger[n.SecretNo]; dup {
-				s.t.Fatalf("number %s in orders %s and %s", n.SecretNo, other, id)
-			}
-			inLedger[n.SecretNo] = id
-		}
+		m[id] = s.get(id)
 	}
-	for _, no := range s.sold() {
-		if _, ok := inLedger[no]; !ok {
-			s.t.Fatalf("number %s was sold but is in no order", no)
-		}
-	}
-	if len(inLedger) != len(s.sold()) {
-		s.t.Fatalf("ledger holds %d numbers, the emulator sold %d", len(inLedger), len(s.sold()))
-	}
+	s.Audit(m)
 }
 
 func TestSettleWithTheNumber(t *testing.T) {
 	s := newStack(t, nil)
 	s.inDoubtByCut("o-1", 3)
 	no := s.sold()[0]
-	o, err := s.rec.Bought(context.Background(), "o-1", no, "alice")
-	if err != nil {
+	if _, err := s.rec.Bought(context.Background(), "o-1", no, "alice"); err != nil {
 		t.Fatal(err)
 	}
+	o := s.ended("o-1")
 	if o.Status != ledger.StatusCompleted || len(o.Numbers) != 3 || o.Numbers[0].SecretNo != no {
 		t.Fatalf("after settling: %s %+v", o.Status, o.Numbers)
 	}
@@ -192,10 +155,10 @@ func TestSettleFromReports(t *testing.T) {
 	// A deletion before it was created (released, then bought again) and a
 	// message delivered twice do not hide it or make it ambiguous.
 	reports = append([]reconcile.Report{at(lost, -time.Hour, reconcile.ReportDeleted)}, append(reports, lost)...)
-	o, err := s.rec.FromReports(context.Background(), "o-2", reports, "bob")
-	if err != nil {
+	if _, err := s.rec.FromReports(context.Background(), "o-2", reports, "bob"); err != nil {
 		t.Fatal(err)
 	}
+	o := s.ended("o-2")
 	if o.Status != ledger.StatusCompleted || len(o.Numbers) != 2 || !strings.Contains(o.Settlements[0].Evidence, "NumberManagementReport") {
 		t.Fatalf("after settling: %s %+v %+v", o.Status, o.Numbers, o.Settlements)
 	}
@@ -207,7 +170,7 @@ func TestSettleFromReports(t *testing.T) {
 func reportsOf(t *testing.T, s *stack) []reconcile.Report {
 	t.Helper()
 	var buf bytes.Buffer
-	for _, r := range s.emu.Dypls().Reports() {
+	for _, r := range s.Emu.Reports() {
 		b, _ := json.Marshal(r)
 		buf.Write(append(b, '\n'))
 	}
@@ -218,20 +181,33 @@ func reportsOf(t *testing.T, s *stack) []reconcile.Report {
 	return reports
 }
 
+// The operator's word that nothing was bought is believed only once the
+// attempt's answer can no longer arrive and be recorded: a number landing
+// after it would be bought on top.
 func TestSettleNothingBought(t *testing.T) {
-	s := newStack(t, nil)
+	later := new(atomic.Int64)
+	s := newStack(t, nil, reconcile.WithClock(func() time.Time { return time.Now().Add(time.Duration(later.Load())) }))
 	// The answer is slower than the client waits: the emulator drops the
 	// call, so nothing is bought, but the client cannot know.
-	s.emu.Faults().Set("BuySecretNo", fault.Fault{Latency: 2 * time.Second})
+	s.Faults.Set("BuySecretNo", fault.Fault{Latency: 2 * time.Second})
 	o := s.order("o-3", 2)
-	s.emu.Faults().Set("BuySecretNo", fault.Fault{})
+	s.Faults.Set("BuySecretNo", fault.Fault{})
 	if o.Status != ledger.StatusInDoubt || len(s.sold()) != 0 {
 		t.Fatalf("order %s, %d sold", o.Status, len(s.sold()))
 	}
-	o, err := s.rec.NothingBought(context.Background(), "o-3", "carol", "the console shows no new number")
-	if err != nil {
+	_, err := s.rec.NothingBought(context.Background(), "o-3", "carol", "the console shows no new number")
+	var se *ledger.StateError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "may still be answered") {
+		t.Fatalf("nothing-bought while the answer may still land: %v", err)
+	}
+	if got := s.get("o-3"); got.Revision != o.Revision {
+		t.Fatal("a refused settlement changed the order")
+	}
+	later.Store(int64(o.Attempt.RecordedBy().Sub(time.Now()) + time.Second))
+	if _, err := s.rec.NothingBought(context.Background(), "o-3", "carol", "the console shows no new number"); err != nil {
 		t.Fatal(err)
 	}
+	o = s.ended("o-3")
 	if o.Status != ledger.StatusCompleted || len(o.Numbers) != 2 || o.Settlements[0].Outcome != ledger.OutcomeNotBought {
 		t.Fatalf("after settling: %s %+v", o.Status, o.Settlements)
 	}
@@ -277,7 +253,7 @@ func TestRefusals(t *testing.T) {
 
 	// Two numbers created in the pool since the attempt began (the lost one
 	// and one bought by hand): the reports are ambiguous.
-	if _, err := s.ali.Buy(ctx, provider.BuyRequest{PoolKey: pool, City: "杭州", SpecID: provider.SpecCarrier}); err != nil {
+	if _, err := s.Aliyun.Buy(ctx, provider.BuyRequest{PoolKey: pool, City: "杭州", SpecID: provider.SpecCarrier}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := s.rec.FromReports(ctx, "o-doubt", reportsOf(t, s), "x")
@@ -295,17 +271,17 @@ func TestReleaseFailedOrder(t *testing.T) {
 	// After the first number is recorded, the pool's stock runs out.
 	s = newStack(t, func(_ context.Context, p worker.Point, id string) error {
 		if p == worker.AfterRecord && id == "o-partial" {
-			s.emu.Faults().Set("BuySecretNo", fault.Fault{ErrorCode: "isv.NO_AVAILABLE_NUMBER"})
+			s.Faults.Set("BuySecretNo", fault.Fault{ErrorCode: "isv.NO_AVAILABLE_NUMBER"})
 		}
 		return nil
 	})
 	o := s.order("o-partial", 3)
-	s.emu.Faults().Set("BuySecretNo", fault.Fault{})
+	s.Faults.Set("BuySecretNo", fault.Fault{})
 	if o.Status != ledger.StatusFailed || len(o.Numbers) != 1 {
 		t.Fatalf("order %s with %d numbers, want failed with 1", o.Status, len(o.Numbers))
 	}
 	no := o.Numbers[0].SecretNo
-	if _, err := s.ali.NumberDetail(context.Background(), pool, no); err != nil {
+	if _, err := s.Aliyun.NumberDetail(context.Background(), pool, no); err != nil {
 		t.Fatalf("before release: %v", err)
 	}
 
@@ -313,7 +289,7 @@ func TestReleaseFailedOrder(t *testing.T) {
 	if err != nil || len(released) != 1 || released[0] != no {
 		t.Fatalf("Release = %v, %v", released, err)
 	}
-	if _, err := s.ali.NumberDetail(context.Background(), pool, no); !errors.Is(err, provider.ErrNotFound) {
+	if _, err := s.Aliyun.NumberDetail(context.Background(), pool, no); !errors.Is(err, provider.ErrNotFound) {
 		t.Fatalf("after release the pool still has %s: %v", no, err)
 	}
 	got := s.get("o-partial")
@@ -321,8 +297,8 @@ func TestReleaseFailedOrder(t *testing.T) {
 		t.Fatalf("release not recorded: %+v", got.Numbers[0])
 	}
 	again, err := s.rec.Release(context.Background(), "o-partial", "dave")
-	if err != nil || len(again) != 0 || s.emu.Dypls().Calls("ReleaseSecretNo") != 1 {
-		t.Fatalf("a second release: %v %v, %d calls", again, err, s.emu.Dypls().Calls("ReleaseSecretNo"))
+	if err != nil || len(again) != 0 || s.Emu.Calls("ReleaseSecretNo") != 1 {
+		t.Fatalf("a second release: %v %v, %d calls", again, err, s.Emu.Calls("ReleaseSecretNo"))
 	}
 }
 

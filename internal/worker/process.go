@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/xnum-dev/xnum/events"
@@ -28,7 +27,7 @@ type result struct {
 	err     error // why, for vRetry, vTerm and vAbort
 }
 
-func done() result { return result{verdict: vAck} }
+func ack() result { return result{verdict: vAck} }
 
 func terminate(err error) result { return result{verdict: vTerm, err: err} }
 
@@ -38,8 +37,15 @@ func (w *Worker) retryAfter(delay time.Duration, err error) result {
 	return result{verdict: vRetry, delay: min(max(delay, 100*time.Millisecond), w.nakDelay), err: err}
 }
 
-// delivery is what the trigger tells about the message.
+// delivery is one delivery of an order's message, as its trigger tells it.
 type delivery struct {
+	// owner is the claim this delivery holds, kept across re-reads of the
+	// order: facts others write on the order never cost it its claim.
+	owner string
+	// seq is the message's stream sequence (0: an event trigger's message).
+	seq uint64
+	// event: an event trigger's delivery, which the ledger counts.
+	event bool
 	// last: no redelivery follows, so giving up must end the order.
 	last bool
 	// endNow: the message ran out of deliveries; end the order without
@@ -47,8 +53,8 @@ type delivery struct {
 	endNow bool
 	// progress tells the trigger the message is being worked on.
 	progress func()
-	// reruns counts re-reads after another writer moved the order.
-	reruns int
+	// rereads counts re-reads after another writer moved the order.
+	rereads int
 }
 
 func (d *delivery) touch() {
@@ -57,9 +63,9 @@ func (d *delivery) touch() {
 	}
 }
 
-// maxReruns bounds how often one delivery re-reads an order that others keep
-// moving; then it lets the message come back later.
-const maxReruns = 8
+// maxRereads bounds how often one delivery re-reads an order that others
+// keep moving; then it lets the message come back later.
+const maxRereads = 8
 
 // detachTimeout bounds the writes that finish a step already taken (record
 // a number, publish it, end the order) once the caller's context is
@@ -73,7 +79,8 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 // process takes one order.requested message through the state machine.
 func (w *Worker) process(ctx context.Context, body []byte, d delivery) result {
 	w.stats.messages.Add(1)
-	r := w.decide(ctx, body, d)
+	d.owner = w.newOwner()
+	r := w.decide(ctx, body, &d)
 	switch r.verdict {
 	case vAck:
 		w.stats.acked.Add(1)
@@ -87,7 +94,7 @@ func (w *Worker) process(ctx context.Context, body []byte, d delivery) result {
 	return r
 }
 
-func (w *Worker) decide(ctx context.Context, body []byte, d delivery) result {
+func (w *Worker) decide(ctx context.Context, body []byte, d *delivery) result {
 	req, err := events.DecodeOrderRequested(body)
 	if err != nil {
 		id, _ := events.PeekOrderID(body)
@@ -95,14 +102,14 @@ func (w *Worker) decide(ctx context.Context, body []byte, d delivery) result {
 			w.log.WarnContext(ctx, "order message refused: it does not decode and names no usable order id", "reason", err.Error())
 			return terminate(err)
 		}
-		return w.failNew(ctx, events.OrderRequested{OrderID: id}, ledger.RawHash(body), err, d)
+		return w.failNew(ctx, events.OrderRequested{OrderID: id}, ledger.RawHash(body), err)
 	}
 	if err := req.Validate(); err != nil {
 		if events.ValidateOrderID(req.OrderID) != nil {
 			w.log.WarnContext(ctx, "order message refused: no usable order id", "reason", err.Error())
 			return terminate(err)
 		}
-		return w.failNew(ctx, req, ledger.Hash(req), err, d)
+		return w.failNew(ctx, req, ledger.Hash(req), err)
 	}
 	o, _, err := w.ledger.CreateOrGet(ctx, req)
 	if errors.Is(err, ledger.ErrPayloadConflict) {
@@ -118,7 +125,7 @@ func (w *Worker) decide(ctx context.Context, body []byte, d delivery) result {
 
 // failNew ends an order whose request is invalid or undecodable: nothing is
 // bought, the ledger records it failed with the reason, order.failed says so.
-func (w *Worker) failNew(ctx context.Context, req events.OrderRequested, hash string, cause error, d delivery) result {
+func (w *Worker) failNew(ctx context.Context, req events.OrderRequested, hash string, cause error) result {
 	reason := events.ErrorOf(cause)
 	o, created, err := w.ledger.CreateFailed(ctx, req, hash, reason)
 	if errors.Is(err, ledger.ErrPayloadConflict) {
@@ -133,182 +140,243 @@ func (w *Worker) failNew(ctx context.Context, req events.OrderRequested, hash st
 		w.stats.failed.Add(1)
 		w.log.InfoContext(ctx, "order failed: invalid request", "orderId", o.OrderID, "code", reason.Code, "reason", reason.Message)
 	}
-	return w.finish(ctx, o)
+	return w.publishStopped(ctx, o)
 }
 
-// run claims the order and works on it, or replays it when it is stopped.
-func (w *Worker) run(ctx context.Context, o *ledger.Order, d delivery) result {
-	owner := w.newOwner()
-	for i := 0; ; i++ {
-		if i > 0 {
-			var err error
-			if o, err = w.ledger.Get(ctx, o.OrderID); err != nil {
-				return w.retryAfter(w.nakDelay, err)
-			}
-		}
-		if i >= maxReruns {
-			return w.retryAfter(w.nakDelay, fmt.Errorf("worker: order %s keeps changing under us", o.OrderID))
-		}
+// run claims the order for d and works on it, or replays a stopped one.
+func (w *Worker) run(ctx context.Context, o *ledger.Order, d *delivery) result {
+	for {
 		if o.Status.Stopped() {
-			return w.finish(ctx, o)
+			return w.publishStopped(ctx, o)
 		}
 		now := w.now()
-		if o.ClaimedByOther(owner, now) {
+		if o.ClaimedByOther(d.owner, now) {
 			return w.retryAfter(o.Claim.LeaseUntil.Sub(now)+50*time.Millisecond,
 				&ledger.ClaimedError{Owner: o.Claim.Owner, Until: o.Claim.LeaseUntil})
 		}
-		c, err := w.ledger.Claim(ctx, o, owner, w.lease)
-		if errors.Is(err, provider.ErrConflict) { // stale, claimed meanwhile, or stopped meanwhile
-			continue
+		c, err := w.ledger.Claim(ctx, o, d.owner, w.lease, d.seq)
+		if err == nil {
+			o = c
+			break
 		}
-		if err != nil {
+		if !errors.Is(err, provider.ErrConflict) {
 			return w.retryAfter(w.nakDelay, err)
 		}
-		o = c
-		break
+		// Stale, claimed meanwhile, or stopped meanwhile: look again.
+		if o, err = w.reread(ctx, o.OrderID, d); err != nil {
+			return w.retryAfter(w.nakDelay, err)
+		}
 	}
-	w.log.DebugContext(ctx, "order claimed", "orderId", o.OrderID, "owner", owner, "bought", len(o.Numbers), "quantity", o.Quantity)
+	if d.event && o.Deliveries >= w.eventDeliveries {
+		d.last = true
+	}
+	w.log.DebugContext(ctx, "order claimed", "orderId", o.OrderID, "owner", d.owner, "bought", len(o.Numbers), "quantity", o.Quantity, "deliveries", o.Deliveries)
 	if err := w.fault(ctx, AfterClaim, o.OrderID); err != nil {
 		return aborted(err)
 	}
-	return w.work(ctx, o, owner, d)
+	return w.work(ctx, o, d)
 }
 
-// rerun starts over from a fresh read after another writer moved the order.
-func (w *Worker) rerun(ctx context.Context, id string, d delivery) result {
-	d.reruns++
-	if d.reruns > maxReruns {
-		return w.retryAfter(w.nakDelay, fmt.Errorf("worker: order %s keeps changing under us", id))
+// reread reads the order again after another writer moved it.
+func (w *Worker) reread(ctx context.Context, id string, d *delivery) (*ledger.Order, error) {
+	d.rereads++
+	if d.rereads > maxRereads {
+		return nil, fmt.Errorf("worker: order %s keeps changing under us", id)
 	}
-	o, err := w.ledger.Get(ctx, id)
+	return w.ledger.Get(ctx, id)
+}
+
+// rerun starts over from a fresh read, under the same claim.
+func (w *Worker) rerun(ctx context.Context, id string, d *delivery) result {
+	o, err := w.reread(ctx, id, d)
 	if err != nil {
 		return w.retryAfter(w.nakDelay, err)
 	}
 	return w.run(ctx, o, d)
 }
 
-// work runs the buy loop of a claimed order.
-func (w *Worker) work(ctx context.Context, o *ledger.Order, owner string, d delivery) result {
-	id := o.OrderID
-	log := w.log.With("orderId", id)
+// work takes a claimed order to its end, or as far as this delivery can.
+func (w *Worker) work(ctx context.Context, o *ledger.Order, d *delivery) result {
 	if a := o.Attempt; a != nil {
 		// Whoever made this attempt stopped before writing its result: it may
 		// have bought a number. Never buy again on top of it.
-		return w.inDoubt(ctx, o, d, events.Error{Code: string(provider.ErrInDoubt), Message: fmt.Sprintf(
+		return w.stopInDoubt(ctx, o, d, events.Error{Code: string(provider.ErrInDoubt), Message: fmt.Sprintf(
 			"buy attempt %d started at %s by %s has no recorded result; it may have bought a number",
 			a.Seq, a.StartedAt.Format(time.RFC3339), a.Owner)})
 	}
 	o, r := w.publishNumbers(ctx, o)
 	if r != nil {
-		w.release(ctx, o, owner)
-		return *r
+		return w.giveBack(ctx, o, d, *r)
 	}
 	if o.Remaining() == 0 {
-		return w.complete(ctx, o, d)
+		return w.endCompleted(ctx, o, d)
 	}
 	if d.endNow {
-		return w.fail(ctx, o, d, events.Error{Code: events.CodeMaxDeliveries,
+		return w.endFailed(ctx, o, d, events.Error{Code: events.CodeMaxDeliveries,
 			Message: fmt.Sprintf("the order's message was delivered as often as allowed; %d of %d numbers bought", len(o.Numbers), o.Quantity)})
 	}
-
-	rem, err := w.inv.Remain(ctx, o.Request.RemainQuery())
-	if err != nil {
-		if retryLater(provider.KindOf(err)) {
-			return w.later(ctx, o, owner, d, fmt.Errorf("inventory check: %w", err))
-		}
-		return w.fail(ctx, o, d, events.Error{Code: string(provider.KindOf(err)), Message: "inventory check: " + err.Error()})
+	if r := w.checkStock(ctx, o, d); r != nil {
+		return *r
 	}
-	if rem.Amount < int64(o.Remaining()) {
-		q := o.Request.RemainQuery()
-		return w.fail(ctx, o, d, events.Error{Code: string(provider.ErrInsufficientInventory), Message: fmt.Sprintf(
+	return w.buyAll(ctx, o, d)
+}
+
+// checkStock asks whether the provider has the numbers the order still
+// wants. It returns nil to go on, or how the delivery ends.
+func (w *Worker) checkStock(ctx context.Context, o *ledger.Order, d *delivery) *result {
+	q := o.Request.RemainQuery()
+	rem, err := w.inv.Remain(ctx, q)
+	var r result
+	switch {
+	case err != nil && waitsForLater(provider.KindOf(err)):
+		r = w.later(ctx, o, d, fmt.Errorf("inventory check: %w", err))
+	case err != nil:
+		why := events.ErrorOf(err)
+		why.Message = "inventory check: " + why.Message
+		r = w.endFailed(ctx, o, d, why)
+	case rem.Amount < int64(o.Remaining()):
+		r = w.endFailed(ctx, o, d, events.Error{Code: string(provider.ErrInsufficientInventory), Message: fmt.Sprintf(
 			"%d numbers left for city %s, specId %d, prefix %q; %d still wanted", rem.Amount, q.City, q.SpecID, q.Prefix, o.Remaining())})
+	default:
+		return nil
 	}
+	return &r
+}
 
+// buyAll buys the order's remaining numbers one attempt at a time.
+func (w *Worker) buyAll(ctx context.Context, o *ledger.Order, d *delivery) result {
 	refusals := 0
 	for o.Remaining() > 0 {
 		if err := w.mayStartBuy(ctx); err != nil {
-			w.release(ctx, o, owner)
-			return w.retryAfter(0, err)
+			return w.giveBack(ctx, o, d, w.retryAfter(0, err))
 		}
 		if err := w.limiter.Wait(ctx); err != nil {
-			w.release(ctx, o, owner)
-			return w.retryAfter(0, err)
+			return w.giveBack(ctx, o, d, w.retryAfter(0, err))
 		}
 		d.touch()
-		next, err := w.beginAttempt(ctx, o, owner)
+		next, err := w.beginAttempt(ctx, o, d.owner)
 		if errors.Is(err, provider.ErrConflict) {
-			return w.rerun(ctx, id, d)
+			return w.rerun(ctx, o.OrderID, d)
 		}
 		if err != nil {
-			w.release(ctx, o, owner)
-			return w.retryAfter(w.nakDelay, err)
+			return w.giveBack(ctx, o, d, w.retryAfter(w.nakDelay, err))
 		}
-		o = next
-		seq := o.Attempt.Seq
-		w.stats.buys.Add(1)
-		res, buyErr := w.buy(ctx, o.Request.BuyRequest())
-		if buyErr == nil {
-			w.stats.bought.Add(1)
-			if err := w.fault(ctx, AfterBuy, id); err != nil {
-				return aborted(err)
-			}
-			if o, err = w.record(ctx, o, seq, res); err != nil {
-				// The number is only in this log line now. The attempt stays
-				// in the ledger, so the next delivery puts the order in doubt
-				// and an operator settles it with this number.
-				log.ErrorContext(ctx, "bought number not written to the ledger", "secretNo", res.SecretNo,
-					"providerRequestId", res.RequestID, "attempt", seq, "error", err.Error())
-				return w.retryAfter(w.nakDelay, err)
-			}
-			log.InfoContext(ctx, "number bought", "secretNo", res.SecretNo, "providerRequestId", res.RequestID,
-				"attempt", seq, "bought", len(o.Numbers), "quantity", o.Quantity)
-			if err := w.fault(ctx, AfterRecord, id); err != nil {
-				return aborted(err)
-			}
-			var r *result
-			if o, r = w.publishNumbers(ctx, o); r != nil {
-				w.release(ctx, o, owner)
-				return *r
-			}
-			if o.Status != ledger.StatusProcessing || o.Claim == nil || o.Claim.Owner != owner {
-				// The order moved while we bought (our lease lapsed and the
-				// late answer settled someone's doubt): start over.
-				return w.rerun(ctx, id, d)
-			}
+		var (
+			end     *result
+			refusal error
+		)
+		if o, end, refusal = w.buyOne(ctx, next, d); end != nil {
+			return *end
+		}
+		if refusal == nil {
 			refusals = 0
 			d.touch()
 			continue
 		}
-
-		kind := provider.KindOf(buyErr)
-		if !nothingBought(kind) {
-			log.WarnContext(ctx, "buy outcome unknown", "attempt", seq, "error", buyErr.Error())
-			return w.inDoubt(ctx, o, d, events.Error{Code: string(provider.ErrInDoubt), Message: fmt.Sprintf("buy attempt %d: %v", seq, buyErr)})
-		}
-		w.stats.refused.Add(1)
-		if o, err = w.abandon(ctx, o, seq, buyErr); err != nil {
-			return w.retryAfter(w.nakDelay, err)
-		}
-		if o.Status != ledger.StatusProcessing || o.Claim == nil || o.Claim.Owner != owner {
-			return w.rerun(ctx, id, d)
-		}
-		if !retryLater(kind) {
-			log.InfoContext(ctx, "buy refused", "attempt", seq, "code", string(kind), "error", o.LastError.Message)
-			return w.fail(ctx, o, d, *o.LastError)
-		}
 		refusals++
 		if refusals > w.retries {
-			return w.later(ctx, o, owner, d, fmt.Errorf("buy refused %d times in a row: %w", refusals, buyErr))
+			return w.later(ctx, o, d, fmt.Errorf("buy refused %d times in a row: %w", refusals, refusal))
 		}
-		log.DebugContext(ctx, "buy refused, retrying", "attempt", seq, "code", string(kind), "retry", refusals)
 		select {
 		case <-ctx.Done():
-			w.release(ctx, o, owner)
-			return w.retryAfter(0, ctx.Err())
+			return w.giveBack(ctx, o, d, w.retryAfter(0, ctx.Err()))
 		case <-time.After(w.backoff << (refusals - 1)):
 		}
 	}
-	return w.complete(ctx, o, d)
+	return w.endCompleted(ctx, o, d)
+}
+
+// buyOne makes the attempt o holds: one BuySecretNo call and its outcome in
+// the ledger. It returns the order as it is after, and either how the
+// delivery ends, or the refusal when the buy is worth trying again.
+func (w *Worker) buyOne(ctx context.Context, o *ledger.Order, d *delivery) (*ledger.Order, *result, error) {
+	id, seq := o.OrderID, o.Attempt.Seq
+	w.stats.buys.Add(1)
+	res, buyErr := w.buy(ctx, o.Request.BuyRequest())
+	if buyErr == nil {
+		o, end := w.bought(ctx, o, seq, res, d)
+		return o, end, nil
+	}
+	kind := provider.KindOf(buyErr)
+	if !nothingBought(kind) {
+		w.log.WarnContext(ctx, "buy outcome unknown", "orderId", id, "attempt", seq, "error", buyErr.Error())
+		why := events.ErrorOf(buyErr)
+		why.Code, why.Message = string(provider.ErrInDoubt), fmt.Sprintf("buy attempt %d: %s", seq, why.Message)
+		r := w.stopInDoubt(ctx, o, d, why)
+		return o, &r, nil
+	}
+	w.stats.refused.Add(1)
+	o, err := w.abandon(ctx, o, seq, buyErr)
+	if err != nil {
+		r := w.retryAfter(w.nakDelay, err)
+		return o, &r, nil
+	}
+	if !o.OwnedBy(d.owner) {
+		// The refusal came after another delivery put the order in doubt
+		// over this attempt; it settled that. Give the order a driver.
+		r := w.moved(ctx, o, d)
+		return o, &r, nil
+	}
+	if !waitsForLater(kind) {
+		w.log.InfoContext(ctx, "buy refused", "orderId", id, "attempt", seq, "code", string(kind), "error", o.LastError.Message)
+		r := w.endFailed(ctx, o, d, *o.LastError)
+		return o, &r, nil
+	}
+	w.log.DebugContext(ctx, "buy refused, retrying", "orderId", id, "attempt", seq, "code", string(kind))
+	return o, nil, buyErr
+}
+
+// bought records the number attempt seq bought and publishes it.
+func (w *Worker) bought(ctx context.Context, o *ledger.Order, seq int, res provider.BuyResult, d *delivery) (*ledger.Order, *result) {
+	id := o.OrderID
+	w.stats.bought.Add(1)
+	if err := w.fault(ctx, AfterBuy, id); err != nil {
+		r := aborted(err)
+		return o, &r
+	}
+	o, err := w.record(ctx, o, seq, res)
+	if err != nil {
+		// The number is only in this log line now. The attempt stays in the
+		// ledger, so the next delivery puts the order in doubt and an
+		// operator settles it with this number.
+		w.log.ErrorContext(ctx, "bought number not written to the ledger", "orderId", id, "secretNo", res.SecretNo,
+			"providerRequestId", res.RequestID, "attempt", seq, "error", err.Error())
+		r := w.retryAfter(w.nakDelay, err)
+		return o, &r
+	}
+	w.log.InfoContext(ctx, "number bought", "orderId", id, "secretNo", res.SecretNo, "providerRequestId", res.RequestID,
+		"attempt", seq, "bought", len(o.Numbers), "quantity", o.Quantity)
+	if err := w.fault(ctx, AfterRecord, id); err != nil {
+		r := aborted(err)
+		return o, &r
+	}
+	if !o.OwnedBy(d.owner) {
+		// Our lease lapsed while we bought: another delivery put the order in
+		// doubt, and this answer settled it (or the order had moved on and
+		// the number is excess).
+		r := w.moved(ctx, o, d)
+		return o, &r
+	}
+	o, r := w.publishNumbers(ctx, o)
+	if r != nil {
+		r2 := w.giveBack(ctx, o, d, *r)
+		return o, &r2
+	}
+	return o, nil
+}
+
+// moved handles an order that left this delivery's claim while it bought:
+// an order our late answer took out of doubt gets a driver (its message
+// was acked when it went in doubt), then this delivery starts over.
+func (w *Worker) moved(ctx context.Context, o *ledger.Order, d *delivery) result {
+	if o.Status == ledger.StatusAccepted && o.Claim == nil {
+		if _, err := w.redrive.Order(ctx, o); err == nil {
+			w.stats.redriven.Add(1)
+		} else {
+			w.log.WarnContext(ctx, "order settled by a late answer not published again; the sweep will", "orderId", o.OrderID, "error", err.Error())
+		}
+	}
+	return w.rerun(ctx, o.OrderID, d)
 }
 
 // beginAttempt records the next attempt. When the write's answer is lost
@@ -317,8 +385,9 @@ func (w *Worker) work(ctx context.Context, o *ledger.Order, owner string, d deli
 // caller gives up the claim. Either way no attempt is left recorded without
 // its owner knowing.
 func (w *Worker) beginAttempt(ctx context.Context, o *ledger.Order, owner string) (*ledger.Order, error) {
+	bounds := ledger.Bounds{Lease: w.lease, Answer: w.buyTimeout, Record: w.recordTimeout}
 	wctx, cancel := context.WithTimeout(ctx, w.writeTimeout())
-	next, err := w.ledger.BeginAttempt(wctx, o, owner, w.lease)
+	next, err := w.ledger.BeginAttempt(wctx, o, owner, bounds)
 	cancel()
 	if err == nil || provider.KindOf(err) != provider.ErrUnavailable {
 		return next, err
@@ -329,8 +398,7 @@ func (w *Worker) beginAttempt(ctx context.Context, o *ledger.Order, owner string
 	switch {
 	case rerr != nil:
 		return nil, err
-	case now.Attempt != nil && now.Attempt.Owner == owner && now.Attempt.Seq == o.Attempts+1 &&
-		now.Status == ledger.StatusProcessing && now.Claim != nil && now.Claim.Owner == owner:
+	case now.Attempt != nil && now.Attempt.Owner == owner && now.Attempt.Seq == o.Attempts+1 && now.OwnedBy(owner):
 		return now, nil // it landed, and the order is still ours
 	case now.Revision == o.Revision:
 		return nil, err // it did not
@@ -343,8 +411,8 @@ func (w *Worker) beginAttempt(ctx context.Context, o *ledger.Order, owner string
 func (w *Worker) writeTimeout() time.Duration { return min(5*time.Second, w.lease/4) }
 
 // nothingBought tells the kinds of buy errors that prove no number was
-// bought: the provider answered with a refusal. Anything else — in doubt,
-// an unmapped error — may have bought one.
+// bought. The provider maps every answer that is not a documented refusal
+// before it acted to ErrInDoubt; an unmapped error may have bought too.
 func nothingBought(k provider.Kind) bool {
 	switch k {
 	case provider.ErrInvalidParameter, provider.ErrUnauthorized, provider.ErrNotFound, provider.ErrConflict,
@@ -354,12 +422,12 @@ func nothingBought(k provider.Kind) bool {
 	return false
 }
 
-// retryLater tells the refusals after which an order waits for a later
+// waitsForLater tells the refusals after which an order waits for a later
 // delivery instead of failing: the provider's passing trouble, and our own
 // credentials or permissions, which an operator fixes without the order
-// changing (a rotated key must not fail every order in flight). Max
-// deliveries still ends such an order.
-func retryLater(k provider.Kind) bool {
+// changing (a rotated key must not fail every order in flight). The last
+// delivery still ends such an order.
+func waitsForLater(k provider.Kind) bool {
 	return k.Retryable() || k == provider.ErrUnauthorized
 }
 
@@ -423,152 +491,28 @@ func persist(ctx context.Context, timeout time.Duration, write func(context.Cont
 
 // later gives the order back for a later delivery after refusals that may
 // pass, or ends it when no delivery follows.
-func (w *Worker) later(ctx context.Context, o *ledger.Order, owner string, d delivery, cause error) result {
+func (w *Worker) later(ctx context.Context, o *ledger.Order, d *delivery, cause error) result {
 	if d.last {
-		return w.fail(ctx, o, d, events.Error{Code: string(provider.KindOf(cause)),
-			Message: "gave up on the last delivery: " + cause.Error()})
+		why := events.ErrorOf(cause)
+		why.Message = "gave up on the last delivery: " + why.Message
+		return w.endFailed(ctx, o, d, why)
 	}
 	w.log.InfoContext(ctx, "order waits for a later delivery", "orderId", o.OrderID, "reason", cause.Error())
-	w.release(ctx, o, owner)
-	return w.retryAfter(w.nakDelay, cause)
+	return w.giveBack(ctx, o, d, w.retryAfter(w.nakDelay, cause))
 }
 
-// release gives the claim back so the next delivery need not wait for the
-// lease to lapse. It is best effort: a lease lapses anyway.
-func (w *Worker) release(ctx context.Context, o *ledger.Order, owner string) {
-	if o == nil || o.Claim == nil || o.Claim.Owner != owner || o.Attempt != nil {
-		return
+// giveBack releases d's claim, so the next delivery need not wait for the
+// lease to lapse, and returns r. The release is best effort: a lease lapses
+// anyway. A claim with an attempt in flight is kept: that attempt must be
+// settled first.
+func (w *Worker) giveBack(ctx context.Context, o *ledger.Order, d *delivery, r result) result {
+	if o == nil || !o.OwnedBy(d.owner) || o.Attempt != nil {
+		return r
 	}
 	rctx, cancel := detached(ctx)
 	defer cancel()
-	if _, err := w.ledger.Release(rctx, o, owner); err != nil {
+	if _, err := w.ledger.Release(rctx, o, d.owner); err != nil {
 		w.log.DebugContext(ctx, "claim not released; its lease will lapse", "orderId", o.OrderID, "error", err.Error())
 	}
-}
-
-// publishNumbers publishes number.purchased for each number not yet
-// published, and marks it. On failure it returns a retry result.
-func (w *Worker) publishNumbers(ctx context.Context, o *ledger.Order) (*ledger.Order, *result) {
-	pending := o.Unpublished()
-	if len(pending) == 0 {
-		return o, nil
-	}
-	pctx, cancel := detached(ctx)
-	defer cancel()
-	for _, n := range pending {
-		ev, err := events.New(w.source, w.now(), events.NumberPurchased{
-			OrderID: o.OrderID, SecretNo: n.SecretNo, PoolKey: o.Request.PoolKey,
-			City: o.Request.City, SpecID: o.Request.SpecID, RequestID: n.RequestID,
-		})
-		if err == nil {
-			_, err = w.pub.PublishEvent(pctx, ev)
-		}
-		if err != nil {
-			r := w.retryAfter(w.nakDelay, fmt.Errorf("publish number %s: %w", n.SecretNo, err))
-			return o, &r
-		}
-		next, err := w.ledger.MarkNumberPublished(pctx, o, n.SecretNo)
-		if err != nil {
-			r := w.retryAfter(w.nakDelay, err)
-			return o, &r
-		}
-		o = next
-	}
-	return o, nil
-}
-
-// complete, fail and inDoubt write the order's end (or stop) and publish it.
-
-func (w *Worker) complete(ctx context.Context, o *ledger.Order, d delivery) result {
-	return w.end(ctx, o, d, "completed", func(c context.Context) (*ledger.Order, error) { return w.ledger.Complete(c, o) })
-}
-
-func (w *Worker) fail(ctx context.Context, o *ledger.Order, d delivery, why events.Error) result {
-	return w.end(ctx, o, d, "failed", func(c context.Context) (*ledger.Order, error) { return w.ledger.Fail(c, o, why) })
-}
-
-func (w *Worker) inDoubt(ctx context.Context, o *ledger.Order, d delivery, why events.Error) result {
-	return w.end(ctx, o, d, "in_doubt", func(c context.Context) (*ledger.Order, error) { return w.ledger.MarkInDoubt(c, o, why) })
-}
-
-func (w *Worker) end(ctx context.Context, o *ledger.Order, d delivery, what string, write func(context.Context) (*ledger.Order, error)) result {
-	wctx, cancel := detached(ctx)
-	defer cancel()
-	n, err := write(wctx)
-	if errors.Is(err, provider.ErrConflict) {
-		return w.rerun(ctx, o.OrderID, d)
-	}
-	if err != nil {
-		return w.retryAfter(w.nakDelay, err)
-	}
-	attrs := []any{"orderId", n.OrderID, "bought", len(n.Numbers), "quantity", n.Quantity}
-	switch n.Status {
-	case ledger.StatusCompleted:
-		w.stats.completed.Add(1)
-	case ledger.StatusFailed:
-		w.stats.failed.Add(1)
-		attrs = append(attrs, "code", n.Error.Code, "reason", n.Error.Message)
-	case ledger.StatusInDoubt:
-		w.stats.inDoubt.Add(1)
-		attrs = append(attrs, "attempt", n.Attempt.Seq, "reason", n.Error.Message)
-	}
-	level := slog.LevelInfo
-	if n.Status == ledger.StatusInDoubt {
-		level = slog.LevelWarn
-	}
-	w.log.Log(ctx, level, "order "+what, attrs...)
-	return w.finish(ctx, n)
-}
-
-// finish makes sure every event of a stopped order is published — its
-// numbers, then its status event — and then lets the message be acked.
-// A redelivered message of a stopped order comes straight here.
-func (w *Worker) finish(ctx context.Context, o *ledger.Order) result {
-	o, r := w.publishNumbers(ctx, o)
-	if r != nil {
-		return *r
-	}
-	if o.Status.Stopped() && !o.EventPublished {
-		pctx, cancel := detached(ctx)
-		defer cancel()
-		ev, err := statusEvent(w.source, w.now(), o)
-		if err == nil {
-			_, err = w.pub.PublishEvent(pctx, ev)
-		}
-		if err != nil {
-			return w.retryAfter(w.nakDelay, fmt.Errorf("publish %s of order %s: %w", o.Status, o.OrderID, err))
-		}
-		var se *ledger.StateError
-		if _, err := w.ledger.MarkEventPublished(pctx, o, o.Status); err != nil && !errors.As(err, &se) {
-			// The event is out; the mark is not. A later replay publishes it
-			// again under the same Msg-Id, which the stream drops.
-			return w.retryAfter(w.nakDelay, err)
-		}
-	}
-	if err := w.fault(ctx, BeforeAck, o.OrderID); err != nil {
-		return aborted(err)
-	}
-	return done()
-}
-
-// statusEvent is the event of a stopped order's status.
-func statusEvent(source string, t time.Time, o *ledger.Order) (events.Event, error) {
-	numbers := o.NumberList()
-	var errv events.Error
-	if o.Error != nil {
-		errv = *o.Error
-	}
-	switch o.Status {
-	case ledger.StatusCompleted:
-		return events.New(source, t, events.OrderCompleted{OrderID: o.OrderID, Numbers: numbers})
-	case ledger.StatusFailed:
-		return events.New(source, t, events.OrderFailed{OrderID: o.OrderID, Numbers: numbers, Error: errv})
-	case ledger.StatusInDoubt:
-		seq := o.Attempts
-		if o.Attempt != nil {
-			seq = o.Attempt.Seq
-		}
-		return events.New(source, t, events.OrderInDoubt{OrderID: o.OrderID, Attempt: seq, Numbers: numbers, Error: errv})
-	}
-	return events.Event{}, fmt.Errorf("worker: order %s is %s, which has no event", o.OrderID, o.Status)
+	return r
 }

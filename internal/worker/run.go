@@ -12,53 +12,85 @@ import (
 
 	"github.com/xnum-dev/xnum/events"
 	"github.com/xnum-dev/xnum/internal/queue"
-	"github.com/xnum-dev/xnum/internal/trigger"
+	"github.com/xnum-dev/xnum/internal/redrive"
 	"github.com/xnum-dev/xnum/pkg/provider"
 )
 
+// pool runs functions on at most n goroutines at once.
+type pool struct {
+	sem chan struct{}
+	wg  sync.WaitGroup
+}
+
+func newPool(n int) *pool { return &pool{sem: make(chan struct{}, n)} }
+
+// Go runs f once a goroutine is free.
+func (p *pool) Go(f func()) {
+	p.sem <- struct{}{}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer func() { <-p.sem }()
+		f()
+	}()
+}
+
+// Wait waits for every f to return.
+func (p *pool) Wait() { p.wg.Wait() }
+
 // Run consumes q's order.requested consumer and its max-deliveries
 // advisories until ctx ends, processing up to WithConcurrency orders at
-// once. When ctx ends it stops pulling and waits for the orders in hand,
-// which stop at their next safe point (a buy under way is finished and
-// recorded first), then returns nil.
+// once, and sweeps the ledger for orders nothing drives (WithSweep). When
+// ctx ends it stops pulling and waits for the orders in hand, which stop at
+// their next safe point (a buy under way is finished and recorded first),
+// then returns nil.
 func (w *Worker) Run(ctx context.Context, q *queue.Queue) error {
 	maxDeliver := q.Config.MaxDeliver
-	sem := make(chan struct{}, w.concurrency)
-	var wg sync.WaitGroup
-	dispatch := func(handle func()) {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			handle()
-		}()
-	}
+	work := newPool(w.concurrency)
 	onErr := jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		w.log.DebugContext(ctx, "consumer", "error", err.Error())
 	})
 	// A client buffer no larger than the pool: buffered messages age
 	// towards their ack wait without anyone working on them.
 	orders, err := q.Consumer.Consume(func(m jetstream.Msg) {
-		dispatch(func() { w.handleMsg(ctx, m, maxDeliver) })
+		work.Go(func() { w.handleMsg(ctx, m, maxDeliver) })
 	}, jetstream.PullMaxMessages(w.concurrency), jetstream.PullExpiry(w.pullExpiry), onErr)
 	if err != nil {
 		return queue.Unavailable("consume orders", err)
 	}
 	advisories, err := q.Advisories.Consume(func(m jetstream.Msg) {
-		dispatch(func() { w.handleAdvisory(ctx, q.Stream, m) })
+		work.Go(func() { w.handleAdvisory(ctx, q.Stream, m) })
 	}, jetstream.PullMaxMessages(1), jetstream.PullExpiry(w.pullExpiry), onErr)
 	if err != nil {
 		orders.Stop()
 		return queue.Unavailable("consume advisories", err)
 	}
 	w.log.InfoContext(ctx, "worker consuming", "stream", q.Config.Stream, "consumer", q.Config.Consumer, "concurrency", w.concurrency)
-	<-ctx.Done()
+	sweeper := w.redriver(redrive.WithFloor(q.Consumer))
+	tick := time.NewTicker(w.sweepEvery)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+			w.sweep(ctx, sweeper)
+		}
+	}
 	orders.Stop()
 	advisories.Stop()
-	wg.Wait()
+	work.Wait()
 	w.log.InfoContext(ctx, "worker stopped")
 	return nil
+}
+
+// sweep publishes again the orders nothing drives (internal/redrive).
+func (w *Worker) sweep(ctx context.Context, r *redrive.Redriver) {
+	st, err := r.Sweep(ctx)
+	w.stats.redriven.Add(int64(st.Redriven))
+	if err != nil {
+		w.log.WarnContext(ctx, "sweep", "error", err.Error(), "redriven", st.Redriven)
+	}
 }
 
 // ackTimeout bounds the wait for the server's answer to an ack.
@@ -67,13 +99,15 @@ const ackTimeout = 3 * time.Second
 // handleMsg processes one delivery and acks, naks or terminates it.
 func (w *Worker) handleMsg(ctx context.Context, m jetstream.Msg, maxDeliver int) {
 	d := delivery{progress: func() { _ = m.InProgress() }}
-	if md, err := m.Metadata(); err == nil && maxDeliver > 0 && int(md.NumDelivered) >= maxDeliver {
-		d.last = true
+	if md, err := m.Metadata(); err == nil {
+		d.seq = md.Sequence.Stream
+		d.last = maxDeliver > 0 && int(md.NumDelivered) >= maxDeliver
 	}
-	w.settle(ctx, m, w.process(ctx, m.Data(), d))
+	w.reply(ctx, m, w.process(ctx, m.Data(), d))
 }
 
-func (w *Worker) settle(ctx context.Context, m jetstream.Msg, r result) {
+// reply tells the server what became of m.
+func (w *Worker) reply(ctx context.Context, m jetstream.Msg, r result) {
 	var err error
 	switch r.verdict {
 	case vAck:
@@ -106,48 +140,47 @@ func (w *Worker) handleAdvisory(ctx context.Context, stream jetstream.Stream, m 
 		_ = m.Term()
 		return
 	}
-	w.settle(ctx, m, w.endDelivered(ctx, stream, adv))
+	w.reply(ctx, m, w.endDelivered(ctx, stream, adv))
 }
 
 func (w *Worker) endDelivered(ctx context.Context, stream jetstream.Stream, adv queue.MaxDeliveriesAdvisory) result {
 	raw, err := stream.GetMsg(ctx, adv.StreamSeq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		w.log.WarnContext(ctx, "message of a max-deliveries advisory is gone from the stream", "streamSeq", adv.StreamSeq)
-		return done()
+		return ack()
 	}
 	if err != nil {
 		return w.retryAfter(w.nakDelay, queue.Unavailable("get message", err))
 	}
 	w.log.InfoContext(ctx, "message ran out of deliveries", "streamSeq", adv.StreamSeq, "deliveries", adv.Deliveries)
-	return w.process(ctx, raw.Data, delivery{last: true, endNow: true})
+	return w.process(ctx, raw.Data, delivery{seq: adv.StreamSeq, last: true, endNow: true})
 }
 
 // DrainStats tells what a Drain did.
 type DrainStats struct {
 	Messages   int // order messages processed
 	Advisories int // max-deliveries advisories processed
+	Redriven   int // orders nothing drove, published again
 }
 
 // Drain processes what waits in q — max-deliveries advisories first, then
-// up to limit order messages — and returns when the queue is empty, limit is
-// reached, or too little time is left before ctx's deadline to start
-// another buy. It suits a timer-triggered invocation that must end within
-// its timeout. Messages it pulled but could not finish are given back.
+// up to limit order messages — sweeps the ledger once for orders nothing
+// drives, and returns when the queue is empty, limit is reached, or too
+// little time is left before ctx's deadline to start another buy. It suits a
+// timer-triggered invocation that must end within its timeout. Messages it
+// pulled but could not finish are given back.
 func (w *Worker) Drain(ctx context.Context, q *queue.Queue, limit int) (DrainStats, error) {
-	var st DrainStats
-	var mu sync.Mutex
-	sem := make(chan struct{}, w.concurrency)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	run := func(handle func()) {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			handle()
-		}()
+	var (
+		st DrainStats
+		mu sync.Mutex
+	)
+	count := func(n *int) {
+		mu.Lock()
+		*n++
+		mu.Unlock()
 	}
+	work := newPool(w.concurrency)
+	defer work.Wait()
 	fetchWait := func() time.Duration {
 		wait := time.Second
 		if dl, ok := ctx.Deadline(); ok {
@@ -161,12 +194,18 @@ func (w *Worker) Drain(ctx context.Context, q *queue.Queue, limit int) (DrainSta
 		return st, queue.Unavailable("fetch advisories", err)
 	}
 	for m := range advs.Messages() {
-		run(func() {
+		work.Go(func() {
 			w.handleAdvisory(ctx, q.Stream, m)
-			mu.Lock()
-			st.Advisories++
-			mu.Unlock()
+			count(&st.Advisories)
 		})
+	}
+
+	// Sweep first: what it publishes is drained below in this same call.
+	sweep, err := w.redriver(redrive.WithFloor(q.Consumer), redrive.WithLimit(limit)).Sweep(ctx)
+	st.Redriven = sweep.Redriven
+	w.stats.redriven.Add(int64(sweep.Redriven))
+	if err != nil {
+		w.log.WarnContext(ctx, "sweep", "error", err.Error())
 	}
 
 	maxDeliver := q.Config.MaxDeliver
@@ -186,52 +225,66 @@ func (w *Worker) Drain(ctx context.Context, q *queue.Queue, limit int) (DrainSta
 				_ = m.Nak() // no time for it: let another invocation take it now
 				continue
 			}
-			run(func() {
+			work.Go(func() {
 				w.handleMsg(ctx, m, maxDeliver)
-				mu.Lock()
-				st.Messages++
-				mu.Unlock()
+				count(&st.Messages)
 			})
 		}
 		if got == 0 {
 			break
 		}
 	}
-	wg.Wait()
+	work.Wait()
 	return st, nil
 }
 
 // HandleOrder processes one order.requested message of an event invocation
 // (FC event, EventBridge, Lambda SQS): our CloudEvent or a bare order. It
 // goes through the same ledger and publishes the same events as the queue
-// consumer. There is no JetStream message to ack: a nil error means the
-// message is done (the order ended, stopped in doubt, or the message was
-// refused with a logged reason); an error means the trigger should deliver it
-// again later.
+// consumer; the ledger counts the order's deliveries (WithEventDeliveries).
+// There is no JetStream message to ack: a nil error means the message is
+// done (the order ended, stopped in doubt, or the message was refused with a
+// logged reason); an error matching ErrRetryLater means the trigger should
+// deliver it again later.
 func (w *Worker) HandleOrder(ctx context.Context, body []byte) error {
-	return w.outcome(w.process(ctx, body, delivery{}))
+	return w.outcome(w.process(ctx, body, delivery{event: true}))
 }
 
-// Resume processes the order id from the ledger, as a delivery of its
-// message would: after an operator settled an attempt in doubt, it buys the
-// rest or ends the order. Errors are as for HandleOrder; an unknown id is
-// ledger.ErrNotFound.
-func (w *Worker) Resume(ctx context.Context, id string) error {
-	o, err := w.ledger.Get(ctx, id)
-	if err != nil {
-		return err
+// HandleOrders is HandleOrder for the messages of one batch, up to
+// WithConcurrency at once, with one error per message. A batch may hold
+// one order twice (an SQS redelivery beside the original): it is handled
+// once and both messages get its answer, where running both at once would
+// make one wait on the other's claim.
+func (w *Worker) HandleOrders(ctx context.Context, bodies [][]byte) []error {
+	errs := make([]error, len(bodies))
+	first := map[string]int{}
+	dupOf := map[int]int{}
+	work := newPool(w.concurrency)
+	for i, b := range bodies {
+		if id, ok := events.PeekOrderID(b); ok {
+			if j, seen := first[id]; seen {
+				dupOf[i] = j
+				continue
+			}
+			first[id] = i
+		}
+		work.Go(func() { errs[i] = w.HandleOrder(ctx, b) })
 	}
-	w.stats.messages.Add(1)
-	r := w.run(ctx, o, delivery{})
-	if r.verdict == vAck {
-		w.stats.acked.Add(1)
+	work.Wait()
+	for i, j := range dupOf {
+		errs[i] = errs[j]
 	}
-	return w.outcome(r)
+	return errs
 }
 
 // ErrRetryLater is matched by every error HandleOrder returns for a message
-// that should be delivered again later.
-var ErrRetryLater = &provider.Error{Kind: provider.ErrUnavailable, Message: "the order cannot be processed now; deliver it again later"}
+// that should be delivered again later. It is of kind provider.ErrUnavailable.
+var ErrRetryLater error = retryLater{}
+
+type retryLater struct{}
+
+func (retryLater) Error() string { return "worker: the order cannot be processed now; deliver it again later" }
+func (retryLater) Unwrap() error { return provider.ErrUnavailable }
 
 func (w *Worker) outcome(r result) error {
 	switch r.verdict {
@@ -254,69 +307,3 @@ func (e *retryError) Error() string {
 }
 
 func (e *retryError) Unwrap() []error { return []error{ErrRetryLater, e.cause} }
-
-// RetryDelay returns the redelivery delay the worker asked for with an error
-// of HandleOrder, and whether err is such an error.
-func RetryDelay(err error) (time.Duration, bool) {
-	var re *retryError
-	if errors.As(err, &re) {
-		return re.delay, true
-	}
-	return 0, false
-}
-
-// HandleEvents makes Worker a trigger.EventHandler: each message is an
-// order (HandleOrder), except an FC timer's, which drains the queue given
-// with WithQueue (up to 100 orders within the invocation's deadline). The
-// errors are per message.
-func (w *Worker) HandleEvents(ctx context.Context, msgs []trigger.Message) []error {
-	errs := make([]error, len(msgs))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, w.concurrency)
-	// A batch may hold one order twice (an SQS redelivery beside the
-	// original): it is handled once and both messages get its answer, where
-	// running both at once would make one wait on the other's claim.
-	first := map[string]int{}
-	dups := map[int]int{}
-	for i, m := range msgs {
-		if m.Source == trigger.SourceTimer {
-			continue
-		}
-		if id, ok := events.PeekOrderID(m.Body); ok {
-			if j, ok := first[id]; ok {
-				dups[i] = j
-				continue
-			}
-			first[id] = i
-		}
-	}
-	for i, m := range msgs {
-		if _, dup := dups[i]; dup {
-			continue
-		}
-		if m.Source == trigger.SourceTimer {
-			if w.queue == nil {
-				errs[i] = &provider.Error{Kind: provider.ErrInvalidParameter, Message: "a timer invocation drains the queue, and this worker has none (WithQueue)"}
-				continue
-			}
-			st, err := w.Drain(ctx, w.queue, 100)
-			w.log.InfoContext(ctx, "drained", "messages", st.Messages, "advisories", st.Advisories)
-			errs[i] = err
-			continue
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = w.HandleOrder(ctx, m.Body)
-		}()
-	}
-	wg.Wait()
-	for i, j := range dups {
-		errs[i] = errs[j]
-	}
-	return errs
-}
-
-var _ trigger.EventHandler = (*Worker)(nil)

@@ -6,27 +6,39 @@
 // message is delivered.
 //
 // The same code runs for every trigger: a long-lived JetStream consumer
-// (Run), a drain of a batch within a deadline (Drain, for an FC timer), and
-// one message of an event invocation (HandleOrder, HandleEvents).
+// (Run), a drain of what waits within a deadline (Drain), and the orders of
+// an event invocation (HandleOrder, HandleOrders). Run and Drain also sweep
+// the ledger for open orders nothing drives any more and publish them again
+// (internal/redrive).
 //
 // # Ordering, and why it keeps the money rule
 //
+//   - A delivery claims the order under an owner of its own and keeps it:
+//     when another writer records a fact on the order meanwhile (a published
+//     flag, a late answer), the delivery reads the order again and goes on
+//     under the same claim. It gives the claim back before it asks for a
+//     later delivery.
 //   - The buy attempt is written to the ledger (compare-and-set on the
-//     revision that holds our claim) before BuySecretNo is called. Whoever
-//     later finds an attempt without a result cannot know whether it bought,
-//     so it puts the order in doubt and never buys again for it.
-//   - Of any number of workers that read the same revision only one can
-//     record the attempt; a take-over of a lapsed claim changes the revision,
-//     so the old owner's next write fails and it stops.
+//     revision that holds the claim) before BuySecretNo is called, with the
+//     times its answer may arrive and be recorded. Whoever later finds an
+//     attempt without a result cannot know whether it bought, so it puts the
+//     order in doubt and never buys again for it.
+//   - Only a refusal the provider documents as made before it acted proves
+//     nothing was bought (pkg/provider/aliyun's allowlist; every other error
+//     of a buy is provider.ErrInDoubt). Such a refusal is retried; anything
+//     else puts the order in doubt.
 //   - A bought number is written to the ledger (retried until
 //     WithRecordTimeout) before its event is published; the event's Msg-Id is
-//     stable, so a republish after a crash is dropped as a duplicate.
+//     stable, so a republish after a crash is dropped as a duplicate. A
+//     number whose answer came after its attempt was settled, with the order
+//     complete, is kept as excess and published as number.excess.
 //   - The terminal status is written before its event is published, and the
 //     message is acked (double ack) only after every event got its PubAck. A
-//     crash anywhere leaves a state that the next delivery resumes or replays.
-//   - Only a refusal that proves nothing was bought (throttled or unavailable:
-//     an answer came back) is retried; a timeout, a cut connection or an
-//     unmapped error is in doubt.
+//     crash anywhere leaves a state that the next delivery resumes or replays,
+//     or that the sweep gives a new message.
+//   - An order delivered by an event trigger counts its deliveries in the
+//     ledger and ends on the last one the worker allows
+//     (WithEventDeliveries), so no order depends on a platform's retries.
 package worker
 
 import (
@@ -44,7 +56,7 @@ import (
 
 	"github.com/xnum-dev/xnum/events"
 	"github.com/xnum-dev/xnum/internal/ledger"
-	"github.com/xnum-dev/xnum/internal/queue"
+	"github.com/xnum-dev/xnum/internal/redrive"
 	"github.com/xnum-dev/xnum/pkg/provider"
 )
 
@@ -80,8 +92,7 @@ func WithName(name string) Option { return func(w *Worker) { w.name = name } }
 func WithLogger(l *slog.Logger) Option { return func(w *Worker) { w.log = l } }
 
 // WithBuyQPS limits BuySecretNo calls of this worker to qps per second
-// (XNUM_ALIYUN_BUY_QPS); 0 means no limit. Workers in other processes have
-// their own limiter, so divide the provider's limit among them.
+// (XNUM_ALIYUN_BUY_QPS); 0 means no limit.
 func WithBuyQPS(qps float64) Option {
 	return func(w *Worker) {
 		if qps <= 0 {
@@ -104,21 +115,34 @@ func WithRetry(n int, backoff time.Duration) Option {
 }
 
 // WithNakDelay sets the longest delay of a redelivery the worker asks for
-// (default 10s): after giving up retries, or while another worker holds the
-// order (then until its lease ends, if sooner).
+// (default 10s): after giving up retries, or while another delivery holds
+// the order (then until its lease ends, if sooner).
 func WithNakDelay(d time.Duration) Option { return func(w *Worker) { w.nakDelay = d } }
 
 // WithBuyTimeout bounds one BuySecretNo call (default 20s, above the aliyun
-// client's connect and read timeouts). A buy is not
-// started with less than this left before the context's deadline, and a
-// started buy is not cut short by a cancelled context (only by this
-// timeout), so stopping a worker does not make buys in doubt.
+// client's connect and read timeouts). A buy is not started with less than
+// this left before the context's deadline, and a started buy is not cut
+// short by a cancelled context (only by this timeout), so stopping a worker
+// does not make buys in doubt.
 func WithBuyTimeout(d time.Duration) Option { return func(w *Worker) { w.buyTimeout = d } }
 
 // WithRecordTimeout bounds how long the worker keeps trying to write a bought
 // number to the ledger (default 2m). Past it the number is logged at error
 // level and the order will go in doubt on its next delivery.
 func WithRecordTimeout(d time.Duration) Option { return func(w *Worker) { w.recordTimeout = d } }
+
+// WithEventDeliveries sets how many deliveries through an event trigger
+// (HandleOrder: FC events, EventBridge, SQS) an order gets before the worker
+// gives up on it and ends it (default 10, as the JetStream consumer's
+// MaxDeliver): such triggers tell no delivery count, so the ledger keeps it.
+func WithEventDeliveries(n int) Option { return func(w *Worker) { w.eventDeliveries = n } }
+
+// WithSweep sets how often Run sweeps the ledger for open orders nothing
+// drives (default 30s) and how long such an order must have been idle
+// before it is published again (default 1m). Drain sweeps once per call.
+func WithSweep(every, idle time.Duration) Option {
+	return func(w *Worker) { w.sweepEvery, w.sweepIdle = every, idle }
+}
 
 // WithFaultHook installs a Hook, for tests.
 func WithFaultHook(h Hook) Option { return func(w *Worker) { w.hook = h } }
@@ -130,7 +154,8 @@ func WithClock(now func() time.Time) Option { return func(w *Worker) { w.now = n
 // WithSource sets the CloudEvents source of the events (events.SourceWorker).
 func WithSource(s string) Option { return func(w *Worker) { w.source = s } }
 
-// WithConcurrency sets how many orders Run processes at once (default 4).
+// WithConcurrency sets how many orders the worker processes at once
+// (default 4).
 func WithConcurrency(n int) Option { return func(w *Worker) { w.concurrency = n } }
 
 // WithPullExpiry sets how long Run's pull requests live (default 10s). The
@@ -138,10 +163,6 @@ func WithConcurrency(n int) Option { return func(w *Worker) { w.concurrency = n 
 // heartbeats (the server restarted) pulls again, so this bounds how long Run
 // stalls after an outage.
 func WithPullExpiry(d time.Duration) Option { return func(w *Worker) { w.pullExpiry = d } }
-
-// WithQueue gives the worker the JetStream objects that HandleEvents drains
-// on an FC timer invocation.
-func WithQueue(q *queue.Queue) Option { return func(w *Worker) { w.queue = q } }
 
 // Worker processes orders. It is safe for concurrent use.
 type Worker struct {
@@ -157,16 +178,19 @@ type Worker struct {
 	backoff  time.Duration
 	nakDelay time.Duration
 
-	buyTimeout    time.Duration
-	recordTimeout time.Duration
-	hook          Hook
-	now           func() time.Time
-	source        string
-	concurrency   int
-	pullExpiry    time.Duration
-	queue         *queue.Queue
+	buyTimeout      time.Duration
+	recordTimeout   time.Duration
+	eventDeliveries int
+	sweepEvery      time.Duration
+	sweepIdle       time.Duration
+	hook            Hook
+	now             func() time.Time
+	source          string
+	concurrency     int
+	pullExpiry      time.Duration
 
-	stats counters
+	redrive *redrive.Redriver
+	stats   counters
 }
 
 // New returns a Worker that keeps orders in l, publishes with pub, buys with
@@ -179,19 +203,22 @@ func New(l *ledger.Ledger, pub Publisher, buyer provider.Purchaser, inv provider
 	rand.Read(b[:])
 	w := &Worker{
 		ledger: l, pub: pub, buyer: buyer, inv: inv,
-		name:          "worker-" + hex.EncodeToString(b[:]),
-		log:           slog.New(slog.DiscardHandler),
-		limiter:       rate.NewLimiter(rate.Inf, 1),
-		lease:         45 * time.Second,
-		retries:       3,
-		backoff:       500 * time.Millisecond,
-		nakDelay:      10 * time.Second,
-		buyTimeout:    20 * time.Second,
-		recordTimeout: 2 * time.Minute,
-		now:           time.Now,
-		source:        events.SourceWorker,
-		concurrency:   4,
-		pullExpiry:    10 * time.Second,
+		name:            "worker-" + hex.EncodeToString(b[:]),
+		log:             slog.New(slog.DiscardHandler),
+		limiter:         rate.NewLimiter(rate.Inf, 1),
+		lease:           45 * time.Second,
+		retries:         3,
+		backoff:         500 * time.Millisecond,
+		nakDelay:        10 * time.Second,
+		buyTimeout:      20 * time.Second,
+		recordTimeout:   2 * time.Minute,
+		eventDeliveries: 10,
+		sweepEvery:      30 * time.Second,
+		sweepIdle:       time.Minute,
+		now:             time.Now,
+		source:          events.SourceWorker,
+		concurrency:     4,
+		pullExpiry:      10 * time.Second,
 	}
 	for _, o := range opts {
 		o(w)
@@ -205,9 +232,21 @@ func New(l *ledger.Ledger, pub Publisher, buyer provider.Purchaser, inv provider
 		return nil, errors.New("worker: concurrency must be at least 1")
 	case w.pullExpiry < time.Second:
 		return nil, errors.New("worker: pull expiry must be at least 1s")
+	case w.eventDeliveries < 1:
+		return nil, errors.New("worker: event deliveries must be at least 1")
+	case w.sweepEvery <= 0 || w.sweepIdle <= 0:
+		return nil, errors.New("worker: the sweep's interval and idle time must be positive")
 	}
 	w.log = w.log.With("worker", w.name)
+	w.redrive = w.redriver()
 	return w, nil
+}
+
+// redriver returns the worker's Redriver, with extra options.
+func (w *Worker) redriver(opts ...redrive.Option) *redrive.Redriver {
+	return redrive.New(w.ledger, w.pub, append([]redrive.Option{
+		redrive.WithIdle(w.sweepIdle), redrive.WithSource(w.source), redrive.WithLogger(w.log), redrive.WithClock(w.now),
+	}, opts...)...)
 }
 
 // Name is the worker's name.
@@ -226,10 +265,11 @@ type Stats struct {
 	InDoubt    int64 // orders put in doubt
 	Completed  int64
 	Failed     int64
+	Redriven   int64 // orders published again by the sweep or after a late settlement
 }
 
 type counters struct {
-	messages, acked, retried, terminated, aborted, buys, bought, refused, inDoubt, completed, failed atomic.Int64
+	messages, acked, retried, terminated, aborted, buys, bought, refused, inDoubt, completed, failed, redriven atomic.Int64
 }
 
 // Stats returns the worker's counters.
@@ -239,11 +279,11 @@ func (w *Worker) Stats() Stats {
 		Messages: c.messages.Load(), Acked: c.acked.Load(), Retried: c.retried.Load(),
 		Terminated: c.terminated.Load(), Aborted: c.aborted.Load(), Buys: c.buys.Load(),
 		Bought: c.bought.Load(), Refused: c.refused.Load(), InDoubt: c.inDoubt.Load(),
-		Completed: c.completed.Load(), Failed: c.failed.Load(),
+		Completed: c.completed.Load(), Failed: c.failed.Load(), Redriven: c.redriven.Load(),
 	}
 }
 
-// newOwner names one processing of one message: two deliveries of one order
+// newOwner names one delivery of one message: two deliveries of one order
 // in one worker must not both think they hold its claim.
 func (w *Worker) newOwner() string {
 	var b [6]byte

@@ -13,7 +13,6 @@ import (
 	"github.com/xnum-dev/xnum/internal/buytest"
 	"github.com/xnum-dev/xnum/internal/ledger"
 	"github.com/xnum-dev/xnum/internal/queue"
-	"github.com/xnum-dev/xnum/internal/trigger"
 	"github.com/xnum-dev/xnum/internal/worker"
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
@@ -134,15 +133,10 @@ func TestCrashAtEachFaultPoint(t *testing.T) {
 				// settles the attempt; the order then resumes.
 				sold := e.Emu.Purchases()
 				lost := sold[len(sold)-1].SecretNo
-				if got.HasNumber(lost) {
+				if got.Holds(lost) {
 					t.Fatalf("number %s already in the ledger", lost)
 				}
-				p := sold[len(sold)-1]
-				if _, err := e.Ledger.SettleBought(buytest.Ctx(t), id, ledger.Proof{SecretNo: lost, PoolKey: p.PoolKey, City: p.City,
-					BoughtAt: p.Time, Source: "emulator purchase " + p.RequestID}, "test-operator", 2*time.Second); err != nil {
-					t.Fatal(err)
-				}
-				if err := b.Resume(buytest.Ctx(t), id); err != nil {
+				if _, err := e.Reconciler().Bought(buytest.Ctx(t), id, lost, "test-operator"); err != nil {
 					t.Fatal(err)
 				}
 				got = e.WaitStopped([]string{id}, 30*time.Second)[id]
@@ -208,10 +202,10 @@ func TestCutConnectionIsInDoubt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Ledger.SettleBought(buytest.Ctx(t), id, ledger.ProofFromDetail(detail), "op", 2*time.Second); err != nil {
+	if _, err := e.Reconciler().Bought(buytest.Ctx(t), id, detail.SecretNo, "op"); err != nil {
 		t.Fatal(err)
 	}
-	buytest.Handle(t, w, b) // a redelivery resumes it, as Resume would
+	e.Run(w) // a consumer takes the order's new message
 	got = e.WaitStopped([]string{id}, 10*time.Second)[id]
 	if got.Status != ledger.StatusCompleted || len(got.Numbers) != 2 || got.Settlements[0].SecretNo != sold[0].SecretNo {
 		t.Fatalf("after settling %+v", got)
@@ -290,7 +284,7 @@ func TestOwnCredentialsRefusedWaits(t *testing.T) {
 			w := e.Worker("w", worker.WithRetry(1, time.Millisecond))
 			b := buytest.Body(t, buytest.Order("cred-1", 2))
 			err := w.HandleOrder(buytest.Ctx(t), b)
-			if _, later := worker.RetryDelay(err); !later || !errors.Is(err, provider.ErrUnauthorized) {
+			if !errors.Is(err, worker.ErrRetryLater) || !errors.Is(err, provider.ErrUnauthorized) {
 				t.Fatalf("HandleOrder = %v, want a retry-later Unauthorized", err)
 			}
 			got, err := e.Ledger.Get(buytest.Ctx(t), "cred-1")
@@ -492,7 +486,7 @@ func TestMaxDeliveriesAdvisoryEndsOrder(t *testing.T) {
 
 func TestDrain(t *testing.T) {
 	e := buytest.New(t)
-	w := e.Worker("w", worker.WithQueue(e.Queue))
+	w := e.Worker("w")
 	orderIDs := buytest.IDs("drn", 12)
 	for _, id := range orderIDs {
 		e.PublishRaw(buytest.Body(t, buytest.Order(id, 1)), id)
@@ -507,9 +501,8 @@ func TestDrain(t *testing.T) {
 	// A timer invocation drains them within its deadline.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	errs := w.HandleEvents(ctx, []trigger.Message{{Source: trigger.SourceTimer, Body: []byte("drain")}})
-	if errs[0] != nil {
-		t.Fatal(errs[0])
+	if st, err := w.Drain(ctx, e.Queue, 100); err != nil || st.Messages != 12 {
+		t.Fatalf("drain: %+v %v", st, err)
 	}
 	orders := e.WaitStopped(orderIDs, 20*time.Second)
 	sold, inLedger, _ := e.Audit(orders)
@@ -519,24 +512,23 @@ func TestDrain(t *testing.T) {
 	t.Logf("timer drain: 12 orders, %d sold", sold)
 }
 
-func TestHandleEvents(t *testing.T) {
+// TestHandleOrders: the orders of one batch (an SQS batch, an EventBridge
+// batch), our CloudEvent or bare, good or bad, one twice.
+func TestHandleOrders(t *testing.T) {
 	e := buytest.New(t)
 	w := e.Worker("w")
-	msgs := []trigger.Message{
-		{Source: trigger.SourceMNS, Body: buytest.Body(t, buytest.Order("ev-1", 1))},
-		{Source: trigger.SourceSQS, Body: []byte(`{"orderId":"ev-2","poolKey":"` + buytest.Pool + `","city":"北京","specId":2,"quantity":2}`)},
-		{Source: trigger.SourceKafka, Body: []byte(`{"orderId":"ev-3","quantity":0}`)},
-		{Source: trigger.SourceDirect, Body: []byte(`not json`)},
-		{Source: trigger.SourceTimer, Body: []byte(`tick`)}, // no queue given
-	}
-	errs := w.HandleEvents(buytest.Ctx(t), msgs)
-	for i, err := range errs[:4] {
+	one := buytest.Body(t, buytest.Order("ev-1", 1))
+	errs := w.HandleOrders(buytest.Ctx(t), [][]byte{
+		one,
+		[]byte(`{"orderId":"ev-2","poolKey":"` + buytest.Pool + `","city":"北京","specId":2,"quantity":2}`),
+		[]byte(`{"orderId":"ev-3","quantity":0}`),
+		[]byte(`not json`),
+		one, // a redelivery beside the original
+	})
+	for i, err := range errs {
 		if err != nil {
 			t.Errorf("message %d: %v", i, err)
 		}
-	}
-	if provider.KindOf(errs[4]) != provider.ErrInvalidParameter {
-		t.Errorf("timer without a queue: %v", errs[4])
 	}
 	orders := e.WaitStopped([]string{"ev-1", "ev-2", "ev-3"}, 10*time.Second)
 	if orders["ev-1"].Status != ledger.StatusCompleted || orders["ev-2"].Status != ledger.StatusCompleted ||
@@ -554,14 +546,13 @@ func TestClaimedElsewhereRetries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Ledger.Claim(buytest.Ctx(t), o, "someone-else", time.Minute); err != nil {
+	if _, err := e.Ledger.Claim(buytest.Ctx(t), o, "someone-else", time.Minute, 0); err != nil {
 		t.Fatal(err)
 	}
 	w := e.Worker("w", worker.WithNakDelay(5*time.Second))
 	err = w.HandleOrder(buytest.Ctx(t), buytest.Body(t, buytest.Order("held", 1)))
-	delay, retry := worker.RetryDelay(err)
-	if !retry || !errors.Is(err, worker.ErrRetryLater) || delay != 5*time.Second {
-		t.Fatalf("HandleOrder on a held order: %v (delay %v)", err, delay)
+	if !errors.Is(err, worker.ErrRetryLater) || !strings.Contains(err.Error(), "retry in 5s") {
+		t.Fatalf("HandleOrder on a held order: %v", err)
 	}
 	if e.Emu.Calls("BuySecretNo")+e.Emu.Calls("QuerySecretNoRemain") != 0 {
 		t.Fatal("called the cloud for an order held elsewhere")

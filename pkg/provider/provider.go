@@ -10,6 +10,7 @@ package provider
 import (
 	"context"
 	"iter"
+	"strings"
 	"time"
 )
 
@@ -21,6 +22,29 @@ const (
 	SpecCarrier SpecID = 2 // carrier numbers
 	Spec95      SpecID = 3 // 95 numbers, not tied to a city
 )
+
+// SpecOfNumber tells the number type of secretNo from its leading digits,
+// as the mainland's numbering plan assigns them: 95… is Spec95; the
+// virtual-operator segments 170, 171, 162, 165 and 167 are SpecVirtual; any
+// other 11-digit mobile number (1…) is SpecCarrier. It is 0 for anything
+// else. Evidence that a number was bought for an order must match the
+// order's type.
+func SpecOfNumber(secretNo string) SpecID {
+	if secretNo == "" || !digits(secretNo) {
+		return 0
+	}
+	switch {
+	case strings.HasPrefix(secretNo, "95"):
+		return Spec95
+	case len(secretNo) != 11 || secretNo[0] != '1':
+		return 0
+	}
+	switch secretNo[:3] {
+	case "170", "171", "162", "165", "167":
+		return SpecVirtual
+	}
+	return SpecCarrier
+}
 
 // Cities with a special meaning to Dyplsapi.
 const (

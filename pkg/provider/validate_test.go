@@ -194,3 +194,16 @@ func FuzzPoolQuery(f *testing.F) {
 		}
 	})
 }
+
+func TestSpecOfNumber(t *testing.T) {
+	for no, want := range map[string]SpecID{
+		"17000000001": SpecVirtual, "17100000001": SpecVirtual, "16500000001": SpecVirtual,
+		"13000000001": SpecCarrier, "18912345678": SpecCarrier, "17700000001": SpecCarrier,
+		"9510000001": Spec95, "95013001": Spec95,
+		"": 0, "1300000000": 0, "23000000001": 0, "1700000000x": 0,
+	} {
+		if got := SpecOfNumber(no); got != want {
+			t.Errorf("SpecOfNumber(%q) = %d, want %d", no, got, want)
+		}
+	}
+}
