@@ -214,4 +214,3 @@ func (l *Ledger) reapply(ctx context.Context, o *Order, change func(*Order) erro
 		}
 	}
 }
-

@@ -418,7 +418,6 @@ func TestLateRefusalSettlesDoubt(t *testing.T) {
 	}
 }
 
-
 // TestLateNumberIsNeverPastTheQuantity: a number whose attempt was settled
 // as having bought nothing still lands, in the order when it still wants a
 // number with no other attempt in flight, as Excess otherwise.

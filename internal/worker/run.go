@@ -283,7 +283,9 @@ var ErrRetryLater error = retryLater{}
 
 type retryLater struct{}
 
-func (retryLater) Error() string { return "worker: the order cannot be processed now; deliver it again later" }
+func (retryLater) Error() string {
+	return "worker: the order cannot be processed now; deliver it again later"
+}
 func (retryLater) Unwrap() error { return provider.ErrUnavailable }
 
 func (w *Worker) outcome(r result) error {
