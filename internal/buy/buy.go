@@ -33,8 +33,10 @@ type Config struct {
 	QPS float64
 	// Consumer runs the long-lived JetStream consumer beside the routes.
 	Consumer bool
-	// EventTimeout bounds each event invocation (0: none), so that a drain
-	// stops starting buys before the platform's timeout kills it mid-buy.
+	// EventTimeout bounds each event invocation that comes without a
+	// deadline of the platform's (0: none), so that a drain stops starting
+	// buys before the platform's timeout kills it mid-buy. FC's go1 runtime
+	// and Lambda give a deadline; FC's custom runtime does not.
 	EventTimeout time.Duration
 	Logger       *slog.Logger
 	// Queue and Worker pass options through, e.g. for replicas or tests.
@@ -73,13 +75,9 @@ func New(ctx context.Context, js jetstream.JetStream, p Provider, cfg Config) (*
 		return nil, fmt.Errorf("buy: worker: %w", err)
 	}
 	in := intake.New(l, pub, intake.WithLogger(logger))
-	var events trigger.EventHandler = w
+	var events trigger.EventHandler = handOff{pub: pub, worker: w, log: logger, now: time.Now}
 	if cfg.EventTimeout > 0 {
-		events = trigger.EventHandlerFunc(func(ctx context.Context, msgs []trigger.Message) []error {
-			ctx, cancel := context.WithTimeout(ctx, cfg.EventTimeout)
-			defer cancel()
-			return w.HandleEvents(ctx, msgs)
-		})
+		events = withDefaultTimeout(events, cfg.EventTimeout)
 	}
 	fn := &Function{
 		Function: trigger.Function{Name: "buy", HTTP: in, Events: events},
@@ -89,4 +87,17 @@ func New(ctx context.Context, js jetstream.JetStream, p Provider, cfg Config) (*
 		fn.Background = []func(context.Context) error{func(ctx context.Context) error { return w.Run(ctx, q) }}
 	}
 	return fn, nil
+}
+
+// withDefaultTimeout bounds the invocations of h that have no deadline by d.
+// A deadline the platform gave is the truth and is kept, shorter or longer.
+func withDefaultTimeout(h trigger.EventHandler, d time.Duration) trigger.EventHandler {
+	return trigger.EventHandlerFunc(func(ctx context.Context, msgs []trigger.Message) []error {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+		return h.HandleEvents(ctx, msgs)
+	})
 }
