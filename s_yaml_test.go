@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -99,13 +101,13 @@ func expr(t *testing.T, e string, env map[string]string, vars map[string]any) an
 	return nil
 }
 
-// Every fc3 resource of s.yaml is valid fc3 props, as the component's own
-// schema says.
+// deployFiles are the deployments: s.yaml on the custom runtime, its go1
+// variant on FC's Go runtime.
+var deployFiles = []string{"s.yaml", "s.go1.yaml"}
+
+// Every fc3 resource of each deployment is valid fc3 props, as the
+// component's own schema says.
 func TestSYAMLMatchesFC3Schema(t *testing.T) {
-	doc := renderTemplate(t, "s.yaml", deployEnv)
-	if doc["edition"] != "3.0.0" {
-		t.Fatalf("edition %v, want 3.0.0 (Serverless Devs 3)", doc["edition"])
-	}
 	c := jsonschema.NewCompiler()
 	schemaFile, err := os.Open("testdata/fc3-props.schema.json")
 	if err != nil {
@@ -123,20 +125,100 @@ func TestSYAMLMatchesFC3Schema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resources := doc["resources"].(map[string]any)
-	for name, r := range resources {
-		r := r.(map[string]any)
-		if r["component"] != "fc3" {
+	for _, file := range deployFiles {
+		t.Run(file, func(t *testing.T) {
+			doc := renderTemplate(t, file, deployEnv)
+			if doc["edition"] != "3.0.0" {
+				t.Fatalf("edition %v, want 3.0.0 (Serverless Devs 3)", doc["edition"])
+			}
+			resources := doc["resources"].(map[string]any)
+			for name, r := range resources {
+				r := r.(map[string]any)
+				if r["component"] != "fc3" {
+					continue
+				}
+				// Round-trip through JSON, as s hands props to the component.
+				b, _ := json.Marshal(r["props"])
+				props, err := jsonschema.UnmarshalJSON(strings.NewReader(string(b)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := schema.Validate(props); err != nil {
+					t.Errorf("resource %s: %v", name, err)
+				}
+			}
+		})
+	}
+}
+
+// binaryOf names the function binary each resource runs.
+var binaryOf = map[string]string{"remain": "remain", "pools": "pools", "buy": "buy", "buy-worker": "buy"}
+
+// build checks that a resource builds its binary, a static linux/amd64 one
+// at out from ./functions/fn, before `s deploy` and before `s local`.
+func checkBuild(t *testing.T, name string, r map[string]any, fn, out string) {
+	t.Helper()
+	actions, _ := r["actions"].(map[string]any)
+	for _, hook := range []string{"pre-deploy", "pre-local"} {
+		build := fmt.Sprint(actions[hook])
+		for _, s := range []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "go build", "-o " + out + " ", "./functions/" + fn} {
+			if !strings.Contains(build, s) {
+				t.Errorf("%s: %s step %s lacks %q", name, hook, build, s)
+			}
+		}
+	}
+	if _, err := os.Stat("functions/" + fn + "/main.go"); err != nil {
+		t.Errorf("%s: builds ./functions/%s: %v", name, fn, err)
+	}
+}
+
+// The go1 variant runs the same binaries on FC's Go runtime, each built as
+// the handler's name, with the lifecycle hooks of s.yaml; every other prop
+// is s.yaml's, so the two cannot drift apart.
+func TestSGo1YAML(t *testing.T) {
+	main := renderTemplate(t, "s.yaml", deployEnv)["resources"].(map[string]any)
+	go1 := renderTemplate(t, "s.go1.yaml", deployEnv)["resources"].(map[string]any)
+	if len(go1) != len(main) {
+		t.Errorf("s.go1.yaml has %d resources, s.yaml %d", len(go1), len(main))
+	}
+	for name, fn := range binaryOf {
+		r, ok := go1[name].(map[string]any)
+		if !ok {
+			t.Errorf("s.go1.yaml: no resource %s", name)
 			continue
 		}
-		// Round-trip through JSON, as s hands props to the component.
-		b, _ := json.Marshal(r["props"])
-		props, err := jsonschema.UnmarshalJSON(strings.NewReader(string(b)))
-		if err != nil {
-			t.Fatal(err)
+		props := r["props"].(map[string]any)
+		if props["runtime"] != "go1" || props["handler"] != "main" || props["code"] != "./dist/go1/"+fn {
+			t.Errorf("%s: runtime %v handler %v code %v, want go1 running main from ./dist/go1/%s", name, props["runtime"], props["handler"], props["code"], fn)
 		}
-		if err := schema.Validate(props); err != nil {
-			t.Errorf("resource %s: %v", name, err)
+		if _, ok := props["customRuntimeConfig"]; ok {
+			t.Errorf("%s: a go1 function has no customRuntimeConfig", name)
+		}
+		checkBuild(t, name, r, fn, "dist/go1/"+fn+"/main")
+		hooks, _ := props["instanceLifecycleConfig"].(map[string]any)
+		if _, ok := hooks["preStop"]; !ok {
+			t.Errorf("%s: no preStop hook (NATS is drained there)", name)
+		}
+		if _, ok := hooks["initializer"]; ok != strings.HasPrefix(name, "buy") {
+			t.Errorf("%s: initializer %v; the buy functions set NATS up there, the others have nothing to set up", name, hooks["initializer"])
+		}
+		same := map[string]any{}
+		for k, v := range main[name].(map[string]any)["props"].(map[string]any) {
+			switch k {
+			case "runtime", "handler", "code", "customRuntimeConfig", "instanceLifecycleConfig":
+			default:
+				same[k] = v
+			}
+		}
+		for k, v := range same {
+			if !reflect.DeepEqual(props[k], v) {
+				t.Errorf("%s: %s is %v on go1 but %v in s.yaml", name, k, props[k], v)
+			}
+		}
+		for k := range props {
+			if _, ok := same[k]; !ok && !slices.Contains([]string{"runtime", "handler", "code", "instanceLifecycleConfig"}, k) {
+				t.Errorf("%s: %s is set on go1 only", name, k)
+			}
 		}
 	}
 }
@@ -146,8 +228,7 @@ func TestSYAMLMatchesFC3Schema(t *testing.T) {
 func TestSYAMLFunctions(t *testing.T) {
 	doc := renderTemplate(t, "s.yaml", deployEnv)
 	resources := doc["resources"].(map[string]any)
-	want := map[string]string{"remain": "remain", "pools": "pools", "buy": "buy", "buy-worker": "buy"}
-	for name, fn := range want {
+	for name, fn := range binaryOf {
 		r, ok := resources[name].(map[string]any)
 		if !ok {
 			t.Errorf("no resource %s", name)
@@ -164,15 +245,7 @@ func TestSYAMLFunctions(t *testing.T) {
 		if props["code"] != "./dist/"+fn {
 			t.Errorf("%s: code %v, want ./dist/%s", name, props["code"], fn)
 		}
-		build := fmt.Sprint(r["actions"].(map[string]any)["pre-deploy"])
-		for _, s := range []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "-o dist/" + fn + "/bootstrap", "./functions/" + fn} {
-			if !strings.Contains(build, s) {
-				t.Errorf("%s: build step %s lacks %q", name, build, s)
-			}
-		}
-		if _, err := os.Stat("functions/" + fn + "/main.go"); err != nil {
-			t.Errorf("%s: builds ./functions/%s: %v", name, fn, err)
-		}
+		checkBuild(t, name, r, fn, "dist/"+fn+"/bootstrap")
 		if props["role"] != deployEnv["XNUM_FC_ROLE_ARN"] {
 			t.Errorf("%s: role %v", name, props["role"])
 		}
@@ -200,12 +273,30 @@ func TestSYAMLFunctions(t *testing.T) {
 	if buy == nil || buy["authType"] != "function" || fmt.Sprint(buy["methods"]) != "[GET POST]" {
 		t.Errorf("buy: want an HTTP trigger with function auth for GET and POST, got %v", buy)
 	}
+	// The MNS path only hands orders to JetStream (so no order can stop the
+	// stream), on the intake function; and waits out a NATS outage rather
+	// than dropping what MNS holds.
+	mns := triggers("buy")["eventbridge"]
+	run, _ := mns["runOptions"].(map[string]any)
+	if mns == nil || run["errorsTolerance"] != "NONE" || fmt.Sprint(run["retryStrategy"]) != "map[PushRetryStrategy:EXPONENTIAL_DECAY_RETRY]" {
+		t.Errorf("buy: want the MNS EventBridge trigger, errors not tolerated, retried for a day; got %v", mns)
+	}
 	worker := triggers("buy-worker")
 	if worker["timer"] == nil || worker["timer"]["payload"] != "drain" {
 		t.Errorf("buy-worker: want a timer trigger with the drain payload, got %v", worker["timer"])
 	}
-	if worker["http"] != nil {
-		t.Error("buy-worker must not take HTTP: intake is the buy function's")
+	if worker["http"] != nil || worker["eventbridge"] != nil {
+		t.Error("buy-worker must take neither HTTP nor the MNS stream: both are the intake's")
+	}
+	for _, name := range []string{"buy", "buy-worker"} {
+		props := resources[name].(map[string]any)["props"].(map[string]any)
+		if env := props["environmentVariables"].(map[string]any); env["XNUM_BUY_CONSUMER"] != "false" {
+			t.Errorf("%s: XNUM_BUY_CONSUMER %v, want false pinned (FC freezes an instance between invocations)", name, env["XNUM_BUY_CONSUMER"])
+		}
+		hooks := props["instanceLifecycleConfig"].(map[string]any)
+		if hooks["initializer"] == nil || hooks["preStop"] == nil {
+			t.Errorf("%s: hooks %v; NATS is set up in the initializer and drained at preStop", name, hooks)
+		}
 	}
 	wp := resources["buy-worker"].(map[string]any)["props"].(map[string]any)
 	if wp["instanceConcurrency"] != 1 || fmt.Sprint(wp["concurrencyConfig"]) != "map[reservedConcurrency:1]" {

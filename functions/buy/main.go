@@ -8,7 +8,7 @@ package main
 import (
 	"context"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go"
 
 	"github.com/xnum-dev/xnum/internal/buy"
 	"github.com/xnum-dev/xnum/internal/config"
@@ -20,7 +20,7 @@ import (
 
 func main() { function.Main("buy", wire) }
 
-func wire(ctx context.Context, env function.Env) (trigger.Function, []function.Option, error) {
+func wire(_ context.Context, env function.Env) (trigger.Function, []function.Option, error) {
 	ac, err := config.LoadAliyun(env.Lookup)
 	if err != nil {
 		return trigger.Function{}, nil, err
@@ -37,19 +37,8 @@ func wire(ctx context.Context, env function.Env) (trigger.Function, []function.O
 	if err != nil {
 		return trigger.Function{}, nil, err
 	}
-	conn, err := queue.Connect(env.NATS.URL, env.NATS.Options()...)
-	if err != nil {
-		return trigger.Function{}, nil, queue.Unavailable("connect to NATS", err)
-	}
-	js, err := jetstream.New(conn)
-	if err == nil {
-		var fn *buy.Function
-		if fn, err = buy.New(ctx, js, client, buy.Config{QPS: bc.QPS, Consumer: bc.Consumer, EventTimeout: bc.EventTimeout, Logger: env.Logger}); err == nil {
-			// The connection outlives the function's parts; drain it last.
-			fn.PreStop = func(context.Context) error { return conn.Drain() }
-			return fn.Function, []function.Option{function.WithNATS(conn)}, nil
-		}
-	}
-	conn.Close()
-	return trigger.Function{}, nil, err
+	// NATS is reached at FC's initializer hook (or the first need), not
+	// here: a start that cannot reach it still answers, with 503.
+	dial := func(context.Context) (*nats.Conn, error) { return queue.Connect(env.NATS.URL, env.NATS.Options()...) }
+	return buy.Deferred(dial, client, buy.Config{QPS: bc.QPS, Consumer: bc.Consumer, EventTimeout: bc.EventTimeout, Logger: env.Logger}), nil, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +16,11 @@ import (
 	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/embednats"
 	"github.com/xnum-dev/xnum/internal/function"
+	"github.com/xnum-dev/xnum/internal/httpjson"
 	"github.com/xnum-dev/xnum/internal/intake"
 	"github.com/xnum-dev/xnum/internal/testutil"
+	"github.com/xnum-dev/xnum/internal/trigger/fcgo1"
+	"github.com/xnum-dev/xnum/internal/trigger/fcgo1/fcgo1test"
 	"github.com/xnum-dev/xnum/internal/trigger/lambda/lambdatest"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
@@ -137,10 +141,20 @@ func TestFCEvents(t *testing.T) {
 	}
 	waitOrder(t, base, "o-fc-timer", "completed")
 
-	mns := `{"id":"e-1","source":"xnum-orders-mns","specversion":"1.0","type":"mns:Queue:SendMessage","datacontenttype":"application/json; charset=utf-8","subject":"acs:mns:cn-hangzhou:123:queues/xnum-orders","time":"2026-11-22T07:49:00Z","aliyunaccountid":"123","aliyunpublishtime":"2026-11-22T07:49:00Z","aliyuneventbusname":"default","aliyunregionid":"cn-hangzhou","data":{"requestId":"r-1","messageId":"m-1","messageBody":` + mustQuote(order("o-fc-mns", 1)) + `}}`
-	resp, body = do(t, "POST", base+"/invoke", mns, append(sts, "x-fc-request-id", "fc-mns-1")...)
-	if resp.StatusCode != 200 {
+	// An order from the MNS queue is only handed to JetStream: the
+	// invocation buys nothing and so can never hold up the event stream; a
+	// message that is no order is dropped (logged), not failed.
+	calls := emu.Dypls().Calls("BuySecretNo")
+	resp, body = do(t, "POST", base+"/invoke", mnsEvent(order("o-fc-mns", 1), "not an order"), append(sts, "x-fc-request-id", "fc-mns-1")...)
+	if resp.StatusCode != 200 || resp.Header.Get("x-fc-status") != "200" {
 		t.Fatalf("EventBridge invocation: %d %s", resp.StatusCode, body)
+	}
+	if n := emu.Dypls().Calls("BuySecretNo"); n != calls {
+		t.Fatalf("the EventBridge invocation made %d buy calls", n-calls)
+	}
+	resp, body = do(t, "POST", base+"/invoke", timer, append(sts, "x-fc-request-id", "fc-timer-2")...)
+	if resp.StatusCode != 200 {
+		t.Fatalf("timer invocation: %d %s", resp.StatusCode, body)
 	}
 	waitOrder(t, base, "o-fc-mns", "completed")
 	if n := len(emu.Dypls().Purchases()); n != 3 {
@@ -153,6 +167,16 @@ func TestFCEvents(t *testing.T) {
 	if resp.StatusCode != 404 || resp.Header.Get("x-fc-status") != "404" {
 		t.Fatalf("direct invocation without credentials: %d", resp.StatusCode)
 	}
+}
+
+// mnsEvent is EventBridge's event-streaming batch from the MNS queue
+// trigger, one message per body.
+func mnsEvent(bodies ...string) string {
+	var evs []string
+	for i, b := range bodies {
+		evs = append(evs, fmt.Sprintf(`{"id":"e-%d","source":"MNS-Function-orders-mns","specversion":"1.0","type":"mns:Queue:SendMessage","datacontenttype":"application/json; charset=utf-8","subject":"acs:mns:cn-hangzhou:123:queues/xnum-orders","time":"2026-11-22T07:49:00Z","aliyunaccountid":"123","aliyunpublishtime":"2026-11-22T07:49:00Z","aliyuneventbusname":"default","aliyunregionid":"cn-hangzhou","data":{"requestId":"r-%d","messageId":"m-%d","messageBody":%s}}`, i, i, i, mustQuote(b)))
+	}
+	return "[" + strings.Join(evs, ",") + "]"
 }
 
 func mustQuote(s string) string {
@@ -237,5 +261,151 @@ func TestFCDrainKeepsToTheEventTimeout(t *testing.T) {
 	}
 	if _, o := do(t, "GET", base+"/orders/o-short", ""); !strings.Contains(o, `"status":"accepted"`) {
 		t.Fatalf("the order after a short drain: %s", o)
+	}
+}
+
+// Where FC gives a deadline it is the bound of an event invocation, shorter
+// or longer than XNUM_EVENT_TIMEOUT, which applies only without one.
+func TestFCDeadlineOverEventTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		eventTimeout string
+		header       []string
+		buys         int
+	}{
+		{"FC's deadline is too short for a buy", "110s", []string{"x-fc-function-deadline", strconv.FormatInt(time.Now().Add(2*time.Second).UnixMilli(), 10)}, 0},
+		{"FC's timeout leaves time for a buy", "2s", []string{"x-fc-function-timeout", "120"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			emu, e := stack(t)
+			e[config.FCFunctionName] = "xnum-buy-worker"
+			e[config.EventTimeout] = tc.eventTimeout
+			base := start(t, e)
+			if resp, body := do(t, "POST", base+"/orders", order("o-deadline", 1)); resp.StatusCode != 202 {
+				t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
+			}
+			timer := `{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`
+			if resp, body := do(t, "POST", base+"/invoke", timer, tc.header...); resp.StatusCode != 200 {
+				t.Fatalf("timer invocation: %d %s", resp.StatusCode, body)
+			}
+			if n := emu.Dypls().Calls("BuySecretNo"); n != tc.buys {
+				t.Fatalf("%d buy calls, want %d", n, tc.buys)
+			}
+		})
+	}
+}
+
+// A start that cannot reach NATS still serves: FC's initializer succeeds,
+// the routes answer the contract's 503 and events fail (FC retries them);
+// once NATS is back the next request sets the function up.
+func TestNATSUnreachableAtStart(t *testing.T) {
+	ns := embednats.RunTest(t)
+	emu := emulatortest.NewServer(t)
+	e := env{
+		config.AliyunAccessKeyID:     emulator.DefaultAccessKeyID,
+		config.AliyunAccessKeySecret: emulator.DefaultAccessKeySecret,
+		config.AliyunEndpoint:        emu.URL,
+		config.NATSURL:               ns.ClientURL(),
+		config.AliyunBuyQPS:          "0",
+		config.FCFunctionName:        "xnum-buy",
+	}
+	ns.Shutdown()
+	base := start(t, e)
+
+	if resp, body := do(t, "POST", base+"/initialize", "", "x-fc-request-id", "init-1"); resp.StatusCode != 200 {
+		t.Fatalf("initializer without NATS: %d %s", resp.StatusCode, body)
+	}
+	for _, r := range []struct{ method, path, body string }{{"POST", "/orders", order("o-late", 1)}, {"GET", "/orders/o-late", ""}} {
+		resp, body := do(t, r.method, base+r.path, r.body)
+		var eb httpjson.ErrorBody
+		if resp.StatusCode != 503 || json.Unmarshal([]byte(body), &eb) != nil || eb.Error.Code != "Unavailable" || eb.Error.RequestID == "" {
+			t.Errorf("%s %s without NATS: %d %s", r.method, r.path, resp.StatusCode, body)
+		}
+	}
+	timer := `{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`
+	if resp, _ := do(t, "POST", base+"/invoke", timer); resp.StatusCode != 404 || resp.Header.Get("x-fc-status") != "404" {
+		t.Errorf("an event without NATS: %d, want a function error", resp.StatusCode)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := ns.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var resp *http.Response
+	var body string
+	for ctx.Err() == nil { // attempts are spaced a second apart
+		if resp, body = do(t, "POST", base+"/orders", order("o-late", 1)); resp.StatusCode == 202 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if resp.StatusCode != 202 {
+		t.Fatalf("POST /orders once NATS is back: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := do(t, "POST", base+"/invoke", timer); resp.StatusCode != 200 {
+		t.Fatalf("timer invocation: %d %s", resp.StatusCode, body)
+	}
+	waitOrder(t, base, "o-late", "completed")
+}
+
+// On FC's go1 runtime (FC_RUNTIME_API) the same binary takes orders through
+// HTTP-trigger events, sets NATS up in the initializer, buys on a timer
+// invocation with the role's credentials of the invocation, hands MNS
+// orders to JetStream, and drains NATS at preStop.
+func TestFCGo1(t *testing.T) {
+	emu, e := stack(t, emulator.WithSTSToken("STS.role", "role-secret", "role-token"))
+	e[config.FCFunctionName] = "xnum-buy-worker"
+	e[config.AliyunAccessKeyID], e[config.AliyunAccessKeySecret] = "STS.old", "old-secret"
+	api := fcgo1test.NewRuntimeAPI(t)
+	e[fcgo1.RuntimeAPIEnv] = api.Addr()
+	out := &testutil.SyncBuffer{}
+	testutil.Run(t, func(ctx context.Context) error { return run(ctx, e.lookup, out) })
+	role := map[string]string{"x-fc-access-key-id": "STS.role", "x-fc-access-key-secret": "role-secret", "x-fc-security-token": "role-token"}
+	get := func(id string) fcgo1test.HTTPResponse {
+		return api.Invoke(t, fcgo1test.Invocation{Payload: fcgo1test.HTTPEvent("GET", "/orders/"+id, nil, "")}).HTTP(t)
+	}
+
+	if res := api.Invoke(t, fcgo1test.Invocation{Type: fcgo1.TypeInitializer, RequestID: "go1-init"}); res.Kind != "response" {
+		t.Fatalf("initializer: %s %s", res.Kind, res.Body)
+	}
+	if !strings.Contains(out.String(), "NATS JetStream set up") {
+		t.Errorf("the initializer did not set NATS up:\n%s", out.String())
+	}
+	resp := api.Invoke(t, fcgo1test.Invocation{Payload: fcgo1test.HTTPEvent("POST", "/orders", map[string]string{"Idempotency-Key": "o-go1-http"}, order("", 2))}).HTTP(t)
+	if resp.StatusCode != 202 || resp.Headers["Location"] != "/orders/o-go1-http" {
+		t.Fatalf("POST /orders on go1: %+v", resp)
+	}
+	if res := api.Invoke(t, fcgo1test.Invocation{Payload: []byte(mnsEvent(order("o-go1-mns", 1)))}); res.Kind != "response" {
+		t.Fatalf("EventBridge invocation: %s %s", res.Kind, res.Body)
+	}
+	timer := []byte(`{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`)
+	if res := api.Invoke(t, fcgo1test.Invocation{Payload: timer, Header: role, Timeout: 2 * time.Minute}); res.Kind != "response" {
+		t.Fatalf("timer invocation: %s %s", res.Kind, res.Body)
+	}
+	for id, n := range map[string]int{"o-go1-http": 2, "o-go1-mns": 1} {
+		var o intake.Order
+		if resp := get(id); resp.StatusCode != 200 || json.Unmarshal([]byte(resp.Body), &o) != nil || o.Status != "completed" || len(o.Numbers) != n {
+			t.Errorf("order %s after the drain: %+v", id, resp)
+		}
+	}
+	if n := len(emu.Dypls().Purchases()); n != 3 {
+		t.Errorf("the emulator sold %d numbers for 2+1 ordered", n)
+	}
+	// Without the role's credentials the stale keys are refused: the
+	// invocation fails and FC will retry it.
+	if doc := api.Invoke(t, fcgo1test.Invocation{Payload: []byte(order("o-go1-direct", 1))}).Error(t); doc.Type != "Unavailable" {
+		t.Errorf("a direct order without credentials: %+v", doc)
+	}
+	if res := api.Invoke(t, fcgo1test.Invocation{Type: fcgo1.TypePreStop, RequestID: "go1-prestop"}); res.Kind != "response" {
+		t.Errorf("preStop: %s %s", res.Kind, res.Body)
+	}
+	for _, line := range []string{"FC Initialize End RequestId: go1-init\n", "FC PreStop End RequestId: go1-prestop\n"} {
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("stdout lacks %q", line)
+		}
+	}
+	if strings.Contains(out.String(), "role-secret") || strings.Contains(out.String(), "role-token") {
+		t.Errorf("a secret reached stdout")
 	}
 }

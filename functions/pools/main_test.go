@@ -15,6 +15,8 @@ import (
 	"github.com/xnum-dev/xnum/internal/function"
 	"github.com/xnum-dev/xnum/internal/pools"
 	"github.com/xnum-dev/xnum/internal/testutil"
+	"github.com/xnum-dev/xnum/internal/trigger/fcgo1"
+	"github.com/xnum-dev/xnum/internal/trigger/fcgo1/fcgo1test"
 	"github.com/xnum-dev/xnum/internal/trigger/lambda/lambdatest"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
@@ -133,5 +135,36 @@ func TestConfigErrors(t *testing.T) {
 				t.Fatalf("run = %v, want an error naming %s", err, tc.bad)
 			}
 		})
+	}
+}
+
+// On FC's go1 runtime (FC_RUNTIME_API) the same binary answers the runtime
+// API's HTTP-trigger invocations through its routes.
+func TestFCGo1(t *testing.T) {
+	emu := emulatortest.NewServer(t)
+	api := fcgo1test.NewRuntimeAPI(t)
+	out := &testutil.SyncBuffer{}
+	lookup := envFor(emu.URL, fcgo1.RuntimeAPIEnv, api.Addr())
+	testutil.Run(t, func(ctx context.Context) error { return run(ctx, lookup, out) })
+
+	resp := api.Invoke(t, fcgo1test.Invocation{RequestID: "go1-pools-1", Payload: fcgo1test.HTTPEvent("GET", "/pools?limit=2&serviceType=200", nil, "")}).HTTP(t)
+	var got pools.Response
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(resp.Body), &got) != nil || len(got.Records) != 2 || got.Records[0].ServiceType != 200 {
+		t.Fatalf("GET /pools on go1: %+v", resp)
+	}
+	resp = api.Invoke(t, fcgo1test.Invocation{Payload: fcgo1test.HTTPEvent("GET", "/pools/"+url.PathEscape(got.Records[0].PoolNo)+"/numbers", nil, "")}).HTTP(t)
+	var nums pools.NumbersResponse
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(resp.Body), &nums) != nil || nums.Total != got.Records[0].NumberCount {
+		t.Fatalf("GET numbers on go1: %+v", resp)
+	}
+	resp = api.Invoke(t, fcgo1test.Invocation{Payload: fcgo1test.HTTPEvent("GET", "/pools?limit=1000", nil, "")}).HTTP(t)
+	if resp.StatusCode != 400 || !strings.Contains(resp.Body, `"code":"InvalidParameter"`) {
+		t.Errorf("a bad limit on go1: %+v", resp)
+	}
+	if res := api.Invoke(t, fcgo1test.Invocation{Type: fcgo1.TypePreStop}); res.Kind != "response" {
+		t.Errorf("preStop: %s %s", res.Kind, res.Body)
+	}
+	if !strings.Contains(out.String(), "FC Invoke End RequestId: go1-pools-1\n") {
+		t.Errorf("stdout lacks the markers:\n%s", out.String())
 	}
 }

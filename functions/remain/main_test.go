@@ -15,6 +15,8 @@ import (
 	"github.com/xnum-dev/xnum/internal/function"
 	"github.com/xnum-dev/xnum/internal/remain"
 	"github.com/xnum-dev/xnum/internal/testutil"
+	"github.com/xnum-dev/xnum/internal/trigger/fcgo1"
+	"github.com/xnum-dev/xnum/internal/trigger/fcgo1/fcgo1test"
 	"github.com/xnum-dev/xnum/internal/trigger/lambda/lambdatest"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
@@ -122,5 +124,46 @@ func TestConfigErrors(t *testing.T) {
 				t.Fatalf("run = %v, want an error naming %s", err, tc.bad)
 			}
 		})
+	}
+}
+
+// On FC's go1 runtime (FC_RUNTIME_API) the same binary answers the runtime
+// API's invocations: an HTTP-trigger event through GET /remain with the
+// role's credentials of the invocation, an event as a function error (remain
+// takes none), the initializer, with FC's markers on stdout.
+func TestFCGo1(t *testing.T) {
+	emu := emulatortest.NewServer(t, emulator.WithSTSToken("STS.role", "role-secret", "role-token"))
+	api := fcgo1test.NewRuntimeAPI(t)
+	out := &testutil.SyncBuffer{}
+	// The credentials FC put in the environment at start have expired.
+	lookup := envFor(emu.URL, fcgo1.RuntimeAPIEnv, api.Addr(), config.AliyunAccessKeyID, "STS.old", config.AliyunAccessKeySecret, "old-secret")
+	testutil.Run(t, func(ctx context.Context) error { return run(ctx, lookup, out) })
+	role := map[string]string{"x-fc-access-key-id": "STS.role", "x-fc-access-key-secret": "role-secret", "x-fc-security-token": "role-token"}
+
+	if res := api.Invoke(t, fcgo1test.Invocation{Type: fcgo1.TypeInitializer}); res.Kind != "response" {
+		t.Fatalf("initializer: %s %s", res.Kind, res.Body)
+	}
+	resp := api.Invoke(t, fcgo1test.Invocation{RequestID: "go1-remain-1", Header: role,
+		Payload: fcgo1test.HTTPEvent("GET", "/remain?"+url.Values{"city": {"杭州"}, "specId": {"1"}}.Encode(), nil, "")}).HTTP(t)
+	var got remain.Response
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(resp.Body), &got) != nil || got.Provider != "aliyun" || got.Amount == 0 {
+		t.Fatalf("GET /remain on go1: %+v", resp)
+	}
+	// Without the role's credentials the stale keys are refused: 502, in
+	// the shared error shape.
+	resp = api.Invoke(t, fcgo1test.Invocation{Payload: fcgo1test.HTTPEvent("GET", "/remain?city=%E6%9D%AD%E5%B7%9E&specId=1", nil, "")}).HTTP(t)
+	if resp.StatusCode != 502 || !strings.Contains(resp.Body, `"code":"Unauthorized"`) {
+		t.Errorf("GET /remain without the role's credentials: %+v", resp)
+	}
+	if doc := api.Invoke(t, fcgo1test.Invocation{RequestID: "go1-ev-1", Payload: []byte(`{"a":1}`)}).Error(t); doc.Type != "InvalidParameter" {
+		t.Errorf("an event: %+v", doc)
+	}
+	for _, line := range []string{"FC Invoke Start RequestId: go1-remain-1\n", "FC Invoke End RequestId: go1-ev-1, Error: Unhandled function error\n"} {
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("stdout lacks %q:\n%s", line, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "role-secret") || strings.Contains(out.String(), "role-token") {
+		t.Errorf("a secret reached stdout:\n%s", out.String())
 	}
 }

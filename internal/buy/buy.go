@@ -33,8 +33,10 @@ type Config struct {
 	QPS float64
 	// Consumer runs the long-lived JetStream consumer beside the routes.
 	Consumer bool
-	// EventTimeout bounds each event invocation (0: none), so that a drain
-	// stops starting buys before the platform's timeout kills it mid-buy.
+	// EventTimeout bounds each event invocation that comes without a
+	// deadline of the platform's (0: none), so that a drain stops starting
+	// buys before the platform's timeout kills it mid-buy. FC's go1 runtime
+	// and Lambda give a deadline; FC's custom runtime does not.
 	EventTimeout time.Duration
 	Logger       *slog.Logger
 	// Queue and Worker pass options through, e.g. for replicas or tests.
@@ -72,14 +74,13 @@ func New(ctx context.Context, js jetstream.JetStream, p Provider, cfg Config) (*
 		return nil, fmt.Errorf("buy: worker: %w", err)
 	}
 	in := intake.New(l, pub, intake.WithLogger(logger))
-	events := trigger.EventHandlerFunc(func(ctx context.Context, msgs []trigger.Message) []error {
-		if cfg.EventTimeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, cfg.EventTimeout)
-			defer cancel()
-		}
+	work := trigger.EventHandlerFunc(func(ctx context.Context, msgs []trigger.Message) []error {
 		return handleEvents(ctx, w, q, logger, msgs)
 	})
+	var events trigger.EventHandler = handOff{pub: pub, worker: work, log: logger, now: time.Now}
+	if cfg.EventTimeout > 0 {
+		events = withDefaultTimeout(events, cfg.EventTimeout)
+	}
 	fn := &Function{
 		Function: trigger.Function{Name: "buy", HTTP: in, Events: events},
 		Queue:    q, Ledger: l, Worker: w, Intake: in,
@@ -113,4 +114,17 @@ func handleEvents(ctx context.Context, w *worker.Worker, q *queue.Queue, log *sl
 		errs[at[j]] = err
 	}
 	return errs
+}
+
+// withDefaultTimeout bounds the invocations of h that have no deadline by d.
+// A deadline the platform gave is the truth and is kept, shorter or longer.
+func withDefaultTimeout(h trigger.EventHandler, d time.Duration) trigger.EventHandler {
+	return trigger.EventHandlerFunc(func(ctx context.Context, msgs []trigger.Message) []error {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+		return h.HandleEvents(ctx, msgs)
+	})
 }

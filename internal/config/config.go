@@ -215,10 +215,11 @@ type Buy struct {
 	// per event (timer drain, EventBridge) instead: the default is off on FC
 	// and on elsewhere.
 	Consumer bool
-	// EventTimeout bounds an event invocation (a timer drain, an EventBridge
-	// batch), so the worker starts no buy it could not finish: FC tells a
-	// custom runtime neither the function's timeout nor a deadline. Set it a
-	// little under the function's timeout; 0: no bound.
+	// EventTimeout bounds an event invocation (a timer drain, an event
+	// carrying an order) that comes without a deadline of FC's, so the worker
+	// starts no buy it could not finish: FC tells a custom runtime neither the
+	// function's timeout nor a deadline (go1 gets both, and they win). Set it
+	// a little under the function's timeout; 0: no bound.
 	EventTimeout time.Duration
 }
 

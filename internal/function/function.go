@@ -2,8 +2,9 @@
 // reads the configuration every function shares (log level, NATS), builds
 // the logger, lets the function wire its own provider and handlers, and
 // serves the result (Serve) on whatever the environment asks for: AWS Lambda
-// when AWS_LAMBDA_RUNTIME_API is set, else FC3's custom runtime contract
-// (which is also a plain local HTTP server), plus the function's NATS
+// when AWS_LAMBDA_RUNTIME_API is set, FC3's go1 runtime API when
+// FC_RUNTIME_API is set, else FC3's custom runtime contract (which is also a
+// plain local HTTP server), plus the function's NATS
 // request-reply services when NATS is configured and its background loops.
 // A functions/*/main.go is then only its wiring.
 package function

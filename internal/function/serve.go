@@ -17,6 +17,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/logging"
 	"github.com/xnum-dev/xnum/internal/trigger"
 	"github.com/xnum-dev/xnum/internal/trigger/fc"
+	"github.com/xnum-dev/xnum/internal/trigger/fcgo1"
 	"github.com/xnum-dev/xnum/internal/trigger/lambda"
 	"github.com/xnum-dev/xnum/internal/trigger/natsrpc"
 )
@@ -69,8 +70,11 @@ func WithNATSURL(url string, opts ...nats.Option) Option {
 // WithShutdownTimeout bounds the drain when ctx ends (default 20s).
 func WithShutdownTimeout(d time.Duration) Option { return func(o *options) { o.shutdownTimeout = d } }
 
-// Run serves fn until ctx ends or a part of it fails, then stops every part,
-// runs fn.PreStop and returns the first failure (nil after a clean stop).
+// Serve serves fn until ctx ends or a part of it fails, then stops every
+// part, runs fn.PreStop and returns the first failure (nil after a clean
+// stop). It serves FC3's custom runtime contract on a port, or FC's go1
+// runtime API when FC_RUNTIME_API is set, or Lambda's when
+// AWS_LAMBDA_RUNTIME_API is set.
 //
 // On Lambda only the invoke loop runs: Lambda freezes the process between
 // invocations, so NATS services and background loops would stall there.
@@ -119,7 +123,16 @@ func Serve(ctx context.Context, fn trigger.Function, opts ...Option) error {
 		}()
 	}
 
-	fcOpts := []fc.Option{fc.WithLogger(log), fc.WithStdout(o.stdout), fc.WithShutdownTimeout(o.shutdownTimeout)}
+	// On FC's go1 runtime (FC_RUNTIME_API set) nothing listens: the
+	// runtime API's invocations are served by the same handler of the custom
+	// runtime contract, and the go1 loop writes the invocation markers.
+	runtimeAPI, onGo1 := o.lookup(fcgo1.RuntimeAPIEnv)
+	onGo1 = onGo1 && runtimeAPI != ""
+	markers := o.stdout
+	if onGo1 {
+		markers = io.Discard
+	}
+	fcOpts := []fc.Option{fc.WithLogger(log), fc.WithStdout(markers), fc.WithShutdownTimeout(o.shutdownTimeout)}
 	switch {
 	case o.listener != nil:
 		fcOpts = append(fcOpts, fc.WithListener(o.listener))
@@ -136,7 +149,16 @@ func Serve(ctx context.Context, fn trigger.Function, opts ...Option) error {
 		closeNATS(nc, ownNC, o.shutdownTimeout)
 		return err
 	}
-	goRun("http", srv.Serve)
+	if onGo1 {
+		rt, err := fcgo1.New(runtimeAPI, srv, fcgo1.WithLogger(log), fcgo1.WithStdout(o.stdout), fcgo1.WithShutdownTimeout(o.shutdownTimeout))
+		if err != nil {
+			closeNATS(nc, ownNC, o.shutdownTimeout)
+			return err
+		}
+		goRun("fc go1", rt.Run)
+	} else {
+		goRun("http", srv.Serve)
+	}
 	if nc != nil && len(fn.Services) > 0 {
 		goRun("nats", func(ctx context.Context) error {
 			return natsrpc.Serve(ctx, nc, fn.Services, natsrpc.WithLogger(log))

@@ -22,6 +22,8 @@ import (
 	"github.com/xnum-dev/xnum/internal/logging"
 	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/trigger"
+	"github.com/xnum-dev/xnum/internal/trigger/fcgo1"
+	"github.com/xnum-dev/xnum/internal/trigger/fcgo1/fcgo1test"
 	"github.com/xnum-dev/xnum/internal/trigger/lambda/lambdatest"
 	"github.com/xnum-dev/xnum/internal/trigger/natsrpc"
 )
@@ -225,6 +227,52 @@ func TestLambdaChosen(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	if preStops.Load() != 1 {
+		t.Errorf("pre-stop ran %d times", preStops.Load())
+	}
+}
+
+// TestFCGo1Chosen checks that FC_RUNTIME_API picks FC's go1 runtime API:
+// nothing listens, the runtime API's HTTP-trigger invocation is answered
+// through the function's routes, the markers go to stdout once, and the
+// NATS services still run.
+func TestFCGo1Chosen(t *testing.T) {
+	ns := embednats.RunTest(t)
+	api := fcgo1test.NewRuntimeAPI(t)
+	// A taken address: Serve fails if it tries to listen.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	var preStops atomic.Int32
+	stdout := &testutil.SyncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- function.Serve(ctx, pingFunction(&preStops), function.WithAddr(taken.Addr().String()), function.WithStdout(stdout),
+			function.WithLookup(env(map[string]string{fcgo1.RuntimeAPIEnv: api.Addr()})), function.WithNATSURL(ns.ClientURL()),
+			function.WithLogger(logging.New(&testutil.SyncBuffer{}, logging.Options{})))
+	}()
+	resp := api.Invoke(t, fcgo1test.Invocation{RequestID: "go1-ping", Payload: fcgo1test.HTTPEvent("GET", "/ping", nil, "")}).HTTP(t)
+	if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"pong":"http"`) {
+		t.Errorf("go1 answer = %+v", resp)
+	}
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if got := natsPing(t, nc); got != "nats" {
+		t.Errorf("NATS ping = %q", got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(stdout.String(), "FC Invoke Start RequestId: go1-ping\n"); n != 1 {
+		t.Errorf("%d start markers for one invocation:\n%s", n, stdout.String())
 	}
 	if preStops.Load() != 1 {
 		t.Errorf("pre-stop ran %d times", preStops.Load())

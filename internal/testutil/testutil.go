@@ -38,14 +38,21 @@ func Serve(t testing.TB, serve func(ctx context.Context, l net.Listener) error) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	Run(t, func(ctx context.Context) error { return serve(ctx, ln) })
+	return "http://" + ln.Addr().String()
+}
+
+// Run runs run (a function's run, which must work until its context ends)
+// until the test ends. The test fails if run returns an error.
+func Run(t testing.TB, run func(ctx context.Context) error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, ln) }()
+	go func() { done <- run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
+			t.Errorf("run: %v", err)
 		}
 	})
-	return "http://" + ln.Addr().String()
 }

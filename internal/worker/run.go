@@ -308,4 +308,8 @@ func (e *retryError) Error() string {
 	return fmt.Sprintf("worker: retry in %v: %v", e.delay.Round(time.Millisecond), e.cause)
 }
 
-func (e *retryError) Unwrap() []error { return []error{ErrRetryLater, e.cause} }
+// Unwrap puts the error in the taxonomy as provider.ErrUnavailable (its
+// kind comes first, before the cause's) and makes it match ErrRetryLater.
+func (e *retryError) Unwrap() []error {
+	return []error{&provider.Error{Kind: provider.ErrUnavailable, Message: "deliver the order again later", Err: ErrRetryLater}, e.cause}
+}

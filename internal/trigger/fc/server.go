@@ -14,6 +14,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +32,13 @@ const (
 	HeaderAccessKeyID     = "X-Fc-Access-Key-Id"
 	HeaderAccessKeySecret = "X-Fc-Access-Key-Secret"
 	HeaderSecurityToken   = "X-Fc-Security-Token"
+	// FC's deadline of an invocation, Unix epoch milliseconds, and the
+	// function's timeout in seconds. FC's go1 runtime API sends both; the
+	// custom runtime's documented headers have neither, only the
+	// initializer's timeout in seconds, so they are used when present.
+	HeaderFunctionDeadline      = "X-Fc-Function-Deadline"
+	HeaderFunctionTimeout       = "X-Fc-Function-Timeout"
+	HeaderInitializationTimeout = "X-Fc-Initialization-Timeout"
 )
 
 // DefaultPort is FC's default CAPort.
@@ -132,7 +141,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // dispatch takes the per-request STS credentials out of the headers into
 // the context, then routes by x-fc-control-path when FC sends it, else by
-// method and path.
+// method and path, with FC's deadline on the context when FC gives one.
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 	r = withCredentials(r)
 	op := r.Header.Get(HeaderControlPath)
@@ -142,6 +151,11 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 			r.Method == http.MethodGet && (r.URL.Path == "/pre-stop" || r.URL.Path == "/pre-freeze"):
 			op = r.URL.Path
 		}
+	}
+	if dl, ok := deadline(r.Header, op, time.Now()); ok {
+		ctx, cancel := context.WithDeadline(r.Context(), dl)
+		defer cancel()
+		r = r.WithContext(ctx)
 	}
 	switch op {
 	case "/invoke":
@@ -162,6 +176,35 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 		}
 		s.routes.ServeHTTP(w, r)
 	}
+}
+
+// deadline is when FC stops waiting for the invocation: its deadline header,
+// else (for the initializer) the initializer's timeout, else the function's
+// timeout, counted from now. A value that is not a whole number in range is
+// ignored: no deadline is better than a wrong one.
+func deadline(h http.Header, op string, now time.Time) (time.Time, bool) {
+	const (
+		maxEpochMilli = 253402300799999 // the end of year 9999
+		maxSeconds    = 86400           // FC's longest timeout (a day, for async tasks)
+	)
+	if ms, ok := inRange(h.Get(HeaderFunctionDeadline), maxEpochMilli); ok {
+		return time.UnixMilli(ms), true
+	}
+	if op == "/initialize" {
+		if sec, ok := inRange(h.Get(HeaderInitializationTimeout), maxSeconds); ok {
+			return now.Add(time.Duration(sec) * time.Second), true
+		}
+	}
+	if sec, ok := inRange(h.Get(HeaderFunctionTimeout), maxSeconds); ok {
+		return now.Add(time.Duration(sec) * time.Second), true
+	}
+	return time.Time{}, false
+}
+
+// inRange parses a whole number from 1 to max.
+func inRange(s string, max int64) (int64, bool) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	return n, err == nil && n > 0 && n <= max
 }
 
 func hooks(f func(context.Context) error) []func(context.Context) error {

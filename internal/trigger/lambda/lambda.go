@@ -7,7 +7,6 @@ package lambda
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -15,7 +14,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 	awslambda "github.com/aws/aws-lambda-go/lambda"
@@ -25,6 +23,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/httpjson"
 	"github.com/xnum-dev/xnum/internal/logging"
 	"github.com/xnum-dev/xnum/internal/trigger"
+	"github.com/xnum-dev/xnum/internal/trigger/httpevent"
 )
 
 // RuntimeAPIEnv is set by Lambda in every function's environment.
@@ -158,7 +157,7 @@ func (h *Handler) httpV2(ctx context.Context, payload []byte) ([]byte, error) {
 		}
 		resp.Headers[k] = strings.Join(vs, ", ")
 	}
-	resp.Body, resp.IsBase64Encoded = encodeBody(rec)
+	resp.Body, resp.IsBase64Encoded = httpevent.Body(rec.Header(), rec.Body.Bytes())
 	return json.Marshal(resp)
 }
 
@@ -195,51 +194,19 @@ func (h *Handler) httpV1(ctx context.Context, payload []byte) ([]byte, error) {
 		resp.MultiValueHeaders[k] = vs
 		resp.Headers[k] = vs[len(vs)-1]
 	}
-	resp.Body, resp.IsBase64Encoded = encodeBody(rec)
+	resp.Body, resp.IsBase64Encoded = httpevent.Body(rec.Header(), rec.Body.Bytes())
 	return json.Marshal(resp)
 }
 
 func (h *Handler) serve(ctx context.Context, method, path, rawQuery string, header http.Header, body string, isBase64 bool, sourceIP string) (*httptest.ResponseRecorder, error) {
-	b := []byte(body)
-	if isBase64 {
-		var err error
-		if b, err = base64.StdEncoding.DecodeString(body); err != nil {
-			return nil, fmt.Errorf("event body is not base64: %w", err)
-		}
-	}
-	target := path
-	if rawQuery != "" {
-		target += "?" + rawQuery
-	}
-	u, err := url.ParseRequestURI(target)
-	if err != nil || method == "" {
-		return nil, fmt.Errorf("event has no valid method and path: %q %q", method, target)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), strings.NewReader(string(b)))
+	req, err := httpevent.NewRequest(ctx, httpevent.Request{Method: method, Path: path, RawQuery: rawQuery,
+		Header: header, Body: body, IsBase64: isBase64, SourceIP: sourceIP})
 	if err != nil {
-		return nil, fmt.Errorf("build request: %w", err)
-	}
-	req.RequestURI = u.RequestURI()
-	req.Header = header
-	req.Host = header.Get("Host")
-	req.ContentLength = int64(len(b))
-	if sourceIP != "" {
-		req.RemoteAddr = sourceIP + ":0"
+		return nil, err
 	}
 	rec := httptest.NewRecorder()
 	h.routes.ServeHTTP(rec, req)
 	return rec, nil
-}
-
-// encodeBody returns the answer as text when it is UTF-8 text, else base64.
-func encodeBody(rec *httptest.ResponseRecorder) (string, bool) {
-	b := rec.Body.Bytes()
-	ct := rec.Header().Get("Content-Type")
-	textual := ct == "" || strings.HasPrefix(ct, "text/") || strings.Contains(ct, "json") || strings.Contains(ct, "xml")
-	if textual && utf8.Valid(b) {
-		return string(b), false
-	}
-	return base64.StdEncoding.EncodeToString(b), true
 }
 
 // sqs hands an SQS batch to the event handler and reports the messages that
