@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/testutil"
@@ -138,15 +137,15 @@ func TestFCWakeupFailureLeavesTheOrderToTheTimer(t *testing.T) {
 // them.
 func invocations(t *testing.T, emu *emulatortest.Server) []fc.Invocation {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		invs, done := emu.FC().Invocations(), true
+	var invs []fc.Invocation
+	testutil.WaitFor(t, "FC's invocations to end", func() bool {
+		invs = emu.FC().Invocations()
 		for _, inv := range invs {
-			done = done && inv.Done
+			if !inv.Done {
+				return false
+			}
 		}
-		if done {
-			return invs
-		}
-	}
-	t.Fatal("FC's invocations did not end")
-	return nil
+		return true
+	})
+	return invs
 }

@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/wakeup"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/fc"
 )
 
 // In the FC shape there is no consumer: the intake wakes the worker function
@@ -36,24 +37,26 @@ func TestFCShape(t *testing.T) {
 	for i := range n {
 		waitCompleted(t, s, fmt.Sprint("fc-", i))
 	}
-	carried := 0
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		invs, done := s.Emulator.FC().Invocations(), true
-		carried = 0
+	var invs []fc.Invocation
+	testutil.WaitFor(t, "the wake-ups to end", func() bool {
+		invs = s.Emulator.FC().Invocations()
 		for _, inv := range invs {
-			done = done && inv.Done && inv.Succeeded
-			p, ok := wakeup.Decode(inv.Payload)
-			if !ok {
-				t.Fatalf("an invocation that is no wake-up: %s", inv.Payload)
+			if !inv.Done {
+				return false
 			}
-			carried += len(p.Orders)
 		}
-		if done || time.Now().After(deadline) {
-			if !done || carried != n || len(invs) >= n {
-				t.Fatalf("%d wake-ups (all done and succeeded: %v) carried %d orders; want %d orders in fewer", len(invs), done, carried, n)
-			}
-			break
+		return true
+	})
+	carried := 0
+	for _, inv := range invs {
+		p, ok := wakeup.Decode(inv.Payload)
+		if !ok || !inv.Succeeded {
+			t.Fatalf("an invocation that is no wake-up, or failed: %+v", inv)
 		}
+		carried += len(p.Orders)
+	}
+	if carried != n || len(invs) >= n {
+		t.Fatalf("%d wake-ups carried %d orders; want %d orders in fewer", len(invs), carried, n)
 	}
 	if got := len(s.Emulator.Dypls().Purchases()); got != n {
 		t.Fatalf("%d numbers bought for %d orders of 1", got, n)

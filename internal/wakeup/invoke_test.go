@@ -9,8 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/wakeup"
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
@@ -70,25 +70,13 @@ func (c *cloud) client(t *testing.T, creds provider.Credentials) *wakeup.Client 
 
 var devKey = provider.Credentials{AccessKeyID: emulator.DefaultAccessKeyID, AccessKeySecret: emulator.DefaultAccessKeySecret}
 
-// waitFor polls until cond holds; the bound is for a broken build, not a speed.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestInvokeAsyncRunsTheFunction(t *testing.T) {
 	c := newCloud(t, "xnum-buy-worker")
 	id, err := c.client(t, devKey).InvokeAsync(context.Background(), "xnum-buy-worker", []byte(`{"x":1}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the invocation", func() bool { return len(c.worker.got()) == 1 })
+	testutil.WaitFor(t, "the invocation", func() bool { return len(c.worker.got()) == 1 })
 	if got := string(c.worker.got()[0]); got != `{"x":1}` {
 		t.Fatalf("payload %s", got)
 	}

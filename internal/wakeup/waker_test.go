@@ -67,7 +67,7 @@ func TestLoneOrdersGoAtOnceEachAlone(t *testing.T) {
 	if st := w.Stats(); st.Invocations != 3 || st.Orders != 3 || st.Failures != 0 {
 		t.Fatalf("stats %+v", st)
 	}
-	waitFor(t, "three invocations", func() bool { return len(c.worker.got()) == 3 })
+	testutil.WaitFor(t, "three invocations", func() bool { return len(c.worker.got()) == 3 })
 	got := delivered(t, c.worker)
 	slices.SortFunc(got, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
 	if fmt.Sprint(got) != "[[lone-0] [lone-1] [lone-2]]" {
@@ -104,7 +104,7 @@ func TestBurstIsCoalesced(t *testing.T) {
 	if st.Orders != 50 || st.Failures != 0 || st.Invocations > 10 {
 		t.Fatalf("stats %+v: a burst of 50 must not cost an invocation each", st)
 	}
-	waitFor(t, "every wake-up to run", func() bool { return int64(len(c.worker.got())) == st.Invocations })
+	testutil.WaitFor(t, "every wake-up to run", func() bool { return int64(len(c.worker.got())) == st.Invocations })
 	var all []string
 	for _, ids := range delivered(t, c.worker) {
 		all = append(all, ids...)
@@ -130,7 +130,7 @@ func TestMaxOrdersPerWakeup(t *testing.T) {
 	<-g.calls
 	close(g.open)
 	wg.Wait()
-	waitFor(t, "every wake-up to run", func() bool { return int64(len(c.worker.got())) == w.Stats().Invocations })
+	testutil.WaitFor(t, "every wake-up to run", func() bool { return int64(len(c.worker.got())) == w.Stats().Invocations })
 	n := 0
 	for _, ids := range delivered(t, c.worker) {
 		if len(ids) > 10 {

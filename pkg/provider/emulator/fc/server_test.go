@@ -18,6 +18,7 @@ import (
 	"github.com/alibabacloud-go/tea/dara"
 	"github.com/alibabacloud-go/tea/tea"
 
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fc"
 )
 
@@ -118,18 +119,6 @@ func invoke(t *testing.T, host, function string, headers map[string]string, payl
 
 var async = map[string]string{"x-fc-invocation-type": "Async"}
 
-// wait polls until cond holds; the bound is for a broken build, not a speed.
-func wait(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func done(s *fc.Server, n int) func() bool {
 	return func() bool {
 		invs := s.Invocations()
@@ -157,7 +146,7 @@ func TestAsyncInvocationRunsTheFunction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "the invocation", done(s, 1))
+	testutil.WaitFor(t, "the invocation", done(s, 1))
 
 	calls := rt.recorded()
 	if len(calls) != 1 {
@@ -254,7 +243,7 @@ func TestFailedInvocationsAreRetried(t *testing.T) {
 			if _, err := invoke(t, host, "w", async, []byte("x")); err != nil {
 				t.Fatal(err)
 			}
-			wait(t, "the invocation to end", done(s, 1))
+			testutil.WaitFor(t, "the invocation to end", done(s, 1))
 			inv := s.Invocations()[0]
 			if inv.Attempts != c.attempts || inv.Succeeded != c.succeeded {
 				t.Fatalf("got %+v, want %d attempts, succeeded %v", inv, c.attempts, c.succeeded)
@@ -283,7 +272,7 @@ func TestConcurrencyAndTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	wait(t, "five invocations", done(s, 5))
+	testutil.WaitFor(t, "five invocations", done(s, 5))
 	if m := rt.maxIn.Load(); m != 1 {
 		t.Fatalf("%d invocations ran at once with a concurrency of 1", m)
 	}
@@ -296,7 +285,7 @@ func TestConcurrencyAndTimeout(t *testing.T) {
 	if _, err := s.Invoke("slow", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "the slow invocation", done(s, 6))
+	testutil.WaitFor(t, "the slow invocation", done(s, 6))
 	if inv := s.Invocations()[5]; inv.Succeeded || !strings.Contains(inv.Err, "deadline") {
 		t.Fatalf("an invocation past its timeout: %+v", inv)
 	}
@@ -314,7 +303,7 @@ func TestCloseStopsInvocations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	wait(t, "the first to run", func() bool { return len(rt.recorded()) == 1 })
+	testutil.WaitFor(t, "the first to run", func() bool { return len(rt.recorded()) == 1 })
 	s.Close()
 	for _, inv := range s.Invocations() {
 		if !inv.Done || inv.Succeeded {
@@ -338,7 +327,7 @@ func TestTimer(t *testing.T) {
 		defer close(stopped)
 		s.Timer(ctx, "w", "drain", "drain", 10*time.Millisecond)
 	}()
-	wait(t, "a timer invocation", func() bool { return len(rt.recorded()) > 0 })
+	testutil.WaitFor(t, "a timer invocation", func() bool { return len(rt.recorded()) > 0 })
 	cancel()
 	<-stopped
 	var ev map[string]string
