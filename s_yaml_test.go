@@ -312,4 +312,8 @@ func TestSYAMLFunctions(t *testing.T) {
 			t.Errorf("%s: needs VPC access to NATS, got %v", name, vpc)
 		}
 	}
+	bp := resources["buy"].(map[string]any)["props"].(map[string]any)
+	if woken := bp["environmentVariables"].(map[string]any)["XNUM_BUY_WORKER_FUNCTION"]; woken != wp["functionName"] {
+		t.Errorf("buy wakes up %v, but the worker is %v", woken, wp["functionName"])
+	}
 }

@@ -15,7 +15,12 @@
 //     emulator limiting BuySecretNo to a QPS and adding 20 ms, vs that QPS,
 //     and the throttling answers the emulator gave;
 //   - peak RSS of each function under 100 concurrent requests and binary
-//     sizes, next to the bare binary's.
+//     sizes, next to the bare binary's;
+//   - order latency: POST /orders to order.completed in the FC shape (the
+//     buy binary as xnum-buy waking xnum-buy-worker, a second process,
+//     through the emulator's FC) vs the dev shape (one process consuming
+//     JetStream), orders arriving at a steady rate, and the wake-ups a burst
+//     costs.
 //
 // Usage:
 //
@@ -24,7 +29,7 @@
 // Flags:
 //
 //	-only LIST        parts to run, comma-separated: coldstart, throughput,
-//	                  pipeline, limit, memory (default: all)
+//	                  pipeline, limit, memory, latency (default: all)
 //	-reps N           cold starts per binary; the median is reported (default 21)
 //	-duration D       remain throughput: measuring time per side (default 4s)
 //	-concurrency N    remain throughput: requests in flight (default 16)
@@ -39,6 +44,11 @@
 //	-limit-quantity N provider limit: numbers per order (default 20)
 //	-rss-requests N   peak RSS: concurrent requests per round (default 100)
 //	-rss-rounds N     peak RSS: rounds of them (default 5)
+//	-latency-orders N order latency: orders per shape (default 200)
+//	-latency-rate R   order latency: orders a second (default 10)
+//	-latency-provider D  order latency: how late the emulator answers each
+//	                  Dyplsapi call (default 20ms)
+//	-latency-burst N  order latency: orders POSTed at once in the FC shape (default 50)
 //	-profile DIR      write CPU profiles of the bench process's parts to DIR
 //	-keep             keep the built binaries and print where
 //	-q                no progress lines on stderr
@@ -63,23 +73,27 @@ import (
 )
 
 type options struct {
-	parts         []string
-	reps          int
-	duration      time.Duration
-	concurrency   int
-	latencies     []time.Duration
-	orders        int
-	workers       int
-	qps           float64
-	limitOrders   int
-	limitQuantity int
-	rssRequests   int
-	rssRounds     int
-	profileDir    string
-	keep          bool
+	parts           []string
+	reps            int
+	duration        time.Duration
+	concurrency     int
+	latencies       []time.Duration
+	orders          int
+	workers         int
+	qps             float64
+	limitOrders     int
+	limitQuantity   int
+	rssRequests     int
+	rssRounds       int
+	latencyOrders   int
+	latencyRate     float64
+	latencyProvider time.Duration
+	latencyBurst    int
+	profileDir      string
+	keep            bool
 }
 
-var allParts = []string{"coldstart", "throughput", "pipeline", "limit", "memory"}
+var allParts = []string{"coldstart", "throughput", "pipeline", "limit", "memory", "latency"}
 
 var progress io.Writer = os.Stderr
 
@@ -112,6 +126,10 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.limitQuantity, "limit-quantity", 20, "provider limit: numbers per order")
 	fs.IntVar(&o.rssRequests, "rss-requests", 100, "peak RSS: concurrent requests per round")
 	fs.IntVar(&o.rssRounds, "rss-rounds", 5, "peak RSS: rounds of them")
+	fs.IntVar(&o.latencyOrders, "latency-orders", 200, "order latency: orders per shape")
+	fs.Float64Var(&o.latencyRate, "latency-rate", 10, "order latency: orders a second")
+	fs.DurationVar(&o.latencyProvider, "latency-provider", 20*time.Millisecond, "order latency: how late the emulator answers each Dyplsapi call")
+	fs.IntVar(&o.latencyBurst, "latency-burst", 50, "order latency: orders POSTed at once in the FC shape")
 	fs.StringVar(&o.profileDir, "profile", "", "write CPU profiles of the bench process's parts to this directory")
 	fs.BoolVar(&o.keep, "keep", false, "keep the built binaries")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
@@ -137,12 +155,16 @@ func parseFlags(args []string) (options, error) {
 	}
 	switch {
 	case o.reps < 1, o.concurrency < 1, o.orders < 1, o.workers < 1, o.limitOrders < 1,
-		o.limitQuantity < 1 || o.limitQuantity > 100, o.rssRequests < 1, o.rssRounds < 1:
+		o.limitQuantity < 1 || o.limitQuantity > 100, o.rssRequests < 1, o.rssRounds < 1, o.latencyOrders < 1, o.latencyBurst < 2:
 		return o, fmt.Errorf("counts must be positive (and -limit-quantity at most 100)")
 	case o.duration < 100*time.Millisecond:
 		return o, fmt.Errorf("-duration %v is too short", o.duration)
 	case o.qps <= 0:
 		return o, fmt.Errorf("-qps must be positive")
+	case o.latencyRate <= 0 || o.latencyRate > 1000:
+		return o, fmt.Errorf("-latency-rate must be between 0 and 1000 orders a second")
+	case o.latencyProvider < 0 || o.latencyProvider > time.Second:
+		return o, fmt.Errorf("-latency-provider must be between 0 and 1s")
 	}
 	if *quiet {
 		progress = io.Discard
@@ -202,7 +224,7 @@ type binaries struct {
 
 func buildAll(ctx context.Context, dir string, o options) (binaries, error) {
 	b := binaries{missing: map[string]error{}, builds: map[string]buildSpec{}}
-	if !o.has("coldstart") && !o.has("throughput") && !o.has("memory") {
+	if !o.has("coldstart") && !o.has("throughput") && !o.has("memory") && !o.has("latency") {
 		return b, nil
 	}
 	specs := b.builds

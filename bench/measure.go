@@ -102,6 +102,10 @@ func measure(ctx context.Context, o options, b binaries) ([]Row, error) {
 		logf("provider limit: %d orders of %d at %s QPS", o.limitOrders, o.limitQuantity, fmtFloat(o.qps))
 		rows = append(rows, limitRows(ctx, o)...)
 	}
+	if o.has("latency") {
+		logf("order latency: %d orders at %s/s per shape, provider %v, then %d at once", o.latencyOrders, fmtFloat(o.latencyRate), o.latencyProvider, o.latencyBurst)
+		rows = append(rows, latencyRows(ctx, o, b.buy)...)
+	}
 	if o.has("memory") {
 		logf("peak RSS: %d rounds of %d concurrent requests", o.rssRounds, o.rssRequests)
 		rows = append(rows, peakRSSRows(ctx, hello, fns, o.rssRequests, o.rssRounds)...)

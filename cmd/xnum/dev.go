@@ -20,6 +20,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	emuAddr := fs.String("emulator", "127.0.0.1:0", "address of the two-cloud emulator (0: a free port)")
 	data := fs.String("data", "", "keep JetStream's store (orders, ledger) in this directory; default: a temporary one")
 	qps := fs.Float64("buy-qps", config.DefaultBuyQPS, "BuySecretNo calls per second the worker may make (0: no limit)")
+	onFC := fs.Bool("fc", false, "run the buy worker as on FC: a function of its own that the intake wakes up through the emulator's FC, and a timer drains every minute, instead of a consumer")
 	level := fs.String("log-level", "info", "debug, info, warn or error; logs go to stderr as JSON")
 	var faults faultFlags
 	fs.Var(&faults, "fault", "inject an emulator fault, Action:key=value[,...] (repeatable; see xnum emulator -h)")
@@ -41,6 +42,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg := devstack.Config{
 		HTTPAddr: *httpAddr, NATSAddr: *natsAddr, EmulatorAddr: *emuAddr, DataDir: *data,
 		BuyQPS:   *qps,
+		FC:       *onFC,
+		Markers:  stderr,
 		Emulator: []emulator.Option{emulator.WithFaults(set)},
 		Logger:   logging.New(stderr, logging.Options{Level: lvl, Function: "xnum-dev"}),
 	}
@@ -57,8 +60,13 @@ func printBanner(w io.Writer, s devstack.Stack) {
 	fmt.Fprintf(w, `xnum dev is running (Ctrl-C stops it)
   functions  %[1]s   remain, pools, buy (orders)
   nats       %[2]s   JetStream store: %[3]s
-  emulator   %[4]s   Dyplsapi + VMS, AccessKeyId %[5]s, pool key FC100000000000001
-
+  emulator   %[4]s   Dyplsapi + VMS + FC, AccessKeyId %[5]s, pool key FC100000000000001
+`, s.HTTPURL, s.NATSURL, store, s.EmulatorURL, emulator.DefaultAccessKeyID)
+	if s.WorkerURL != "" {
+		fmt.Fprintf(w, "  worker     %s   %s, as on FC: woken through the emulator's FC for each order, drained every minute\n",
+			s.WorkerURL, devstack.WorkerFunction)
+	}
+	fmt.Fprintf(w, `
 Try:
   curl '%[6]s'
   curl '%[7]s'

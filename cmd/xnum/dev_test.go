@@ -12,13 +12,21 @@ import (
 )
 
 // xnum dev prints what it started and examples; the GET examples answer 200
-// and the POST example is accepted.
+// and the POST example is accepted and bought — with the worker consuming
+// the queue, and with --fc, as a function the intake wakes up.
 func TestDevCommandExamplesWork(t *testing.T) {
+	for _, shape := range [][]string{nil, {"--fc"}} {
+		t.Run(strings.Join(append([]string{"dev"}, shape...), " "), func(t *testing.T) { testDevExamples(t, shape) })
+	}
+}
+
+func testDevExamples(t *testing.T, flags []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"dev", "--http", "127.0.0.1:0", "--nats", "127.0.0.1:0", "--log-level", "warn"}, pw, io.Discard)
+		args := append([]string{"dev", "--http", "127.0.0.1:0", "--nats", "127.0.0.1:0", "--log-level", "warn"}, flags...)
+		done <- run(ctx, args, pw, io.Discard)
 		pw.Close()
 	}()
 	defer func() {
@@ -37,9 +45,11 @@ func TestDevCommandExamplesWork(t *testing.T) {
 	postRe := regexp.MustCompile(`^\s+curl -i -X POST (\S+) -H '([^:]+): ([^']+)' -d '([^']+)'$`)
 	var gets []string
 	var post []string
+	worker := false
 	lines := bufio.NewScanner(pr)
 	for lines.Scan() {
 		line := lines.Text()
+		worker = worker || strings.HasPrefix(strings.TrimSpace(line), "worker ")
 		if m := getRe.FindStringSubmatch(line); m != nil {
 			gets = append(gets, m[1])
 		}
@@ -54,6 +64,9 @@ func TestDevCommandExamplesWork(t *testing.T) {
 	if len(gets) < 4 || post == nil {
 		t.Fatalf("banner examples: %d GETs, POST %v", len(gets), post)
 	}
+	if worker != (len(flags) > 0) {
+		t.Fatalf("the banner names a worker function: %v, with flags %v", worker, flags)
+	}
 
 	req, _ := http.NewRequest("POST", post[0], strings.NewReader(post[3]))
 	req.Header.Set(post[1], post[2])
@@ -67,21 +80,24 @@ func TestDevCommandExamplesWork(t *testing.T) {
 	}
 	for _, u := range gets {
 		var code int
-		for try := 0; try < 100; try++ { // the order example completes shortly
+		var body string
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 			resp, err := http.Get(u)
 			if err != nil {
 				t.Fatal(err)
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			code = resp.StatusCode
-			if code == 200 && !strings.Contains(string(b), `"accepted"`) && !strings.Contains(string(b), `"processing"`) {
+			code, body = resp.StatusCode, string(b)
+			if code == 200 && !strings.Contains(body, `"accepted"`) && !strings.Contains(body, `"processing"`) { // the order example completes shortly
 				break
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
 		if code != 200 {
 			t.Errorf("GET %s: %d", u, code)
+		}
+		if strings.Contains(u, "/orders/") && !strings.Contains(body, `"completed"`) {
+			t.Errorf("GET %s: %s, want the order completed", u, body)
 		}
 	}
 }

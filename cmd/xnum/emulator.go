@@ -6,13 +6,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/fc"
 )
 
-// faultFlags collects repeated --fault flags.
+// faultFlags collects a repeated flag.
 type faultFlags []string
 
 func (f *faultFlags) String() string     { return strings.Join(*f, " ") }
@@ -25,8 +28,9 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	secret := fs.String("access-key-secret", emulator.DefaultAccessKeySecret, "its secret")
 	token := fs.String("security-token", "", "make the key temporary (STS): requests must carry this token")
 	verbose := fs.Bool("v", false, "log every request")
-	var faults faultFlags
+	var faults, functions faultFlags
 	fs.Var(&faults, "fault", "inject a fault, Action:key=value[,key=value] with keys latency, error, rate, qps, burst, cut\n(repeatable; e.g. BuySecretNo:qps=5 or BuySecretNo:cut=0.1)")
+	fs.Var(&functions, "fc-function", "make FC's InvokeFunction run a function, NAME=URL of its custom runtime server\n(repeatable; one invocation at a time, 120 s, 2 retries, as s.yaml deploys xnum-buy-worker)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -48,13 +52,31 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		opts = append(opts, emulator.WithLogger(slog.New(slog.NewJSONHandler(stderr, nil))))
 	}
 
+	e := emulator.New(opts...)
+	defer e.Close()
+	for _, spec := range functions {
+		name, u, ok := strings.Cut(spec, "=")
+		if !ok {
+			return fmt.Errorf("--fc-function %q: want NAME=URL", spec)
+		}
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return fmt.Errorf("--fc-function %q: the URL must be http://host:port", spec)
+		}
+		if err := e.FC().Register(fc.Function{Name: name, URL: u, Concurrency: 1, Timeout: 120 * time.Second, Retries: 2}); err != nil {
+			return err
+		}
+	}
+
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "xnum emulator: Dyplsapi 2017-05-25 and VMS 2022-01-01 on http://%s (AccessKeyId %s)\n", l.Addr(), *id)
+	fmt.Fprintf(stdout, "xnum emulator: Dyplsapi 2017-05-25, VMS 2022-01-01 and FC %s on http://%s (AccessKeyId %s)\n", fc.APIVersion, l.Addr(), *id)
 	for _, spec := range faults {
 		fmt.Fprintf(stdout, "  fault %s\n", spec)
 	}
-	return emulator.Serve(ctx, l, emulator.New(opts...))
+	for _, spec := range functions {
+		fmt.Fprintf(stdout, "  fc function %s\n", spec)
+	}
+	return emulator.Serve(ctx, l, e)
 }

@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"testing"
 	"time"
 
+	"github.com/xnum-dev/xnum/internal/wakeup"
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 	"github.com/xnum-dev/xnum/pkg/provider/volcengine"
@@ -49,9 +52,16 @@ func startCommand(t *testing.T, re *regexp.Regexp, args ...string) []string {
 }
 
 func TestEmulatorCommand(t *testing.T) {
+	invoked := make(chan string, 1)
+	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		invoked <- r.URL.Path + " " + r.Header.Get("x-fc-access-key-id") + " " + string(b)
+		w.Header().Set("x-fc-status", "200")
+	}))
+	t.Cleanup(fn.Close)
 	m := startCommand(t, regexp.MustCompile(`on (http://\S+)`),
 		"emulator", "--addr", "127.0.0.1:0", "--access-key-id", "ci-key", "--access-key-secret", "ci-secret",
-		"--fault", "NumberPoolList:error=FlowLimitExceeded")
+		"--fault", "NumberPoolList:error=FlowLimitExceeded", "--fc-function", "ci-worker="+fn.URL)
 	url := m[1]
 	ctx := context.Background()
 
@@ -71,6 +81,22 @@ func TestEmulatorCommand(t *testing.T) {
 	if _, err := v.ListPools(ctx, provider.PoolQuery{}); !errors.Is(err, provider.ErrThrottled) {
 		t.Fatalf("the --fault flag was not applied: %v", err)
 	}
+
+	f, err := wakeup.NewClient(wakeup.Config{Endpoint: url, Credentials: provider.Credentials{AccessKeyID: "ci-key", AccessKeySecret: "ci-secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.InvokeAsync(ctx, "ci-worker", []byte("drain")); err != nil {
+		t.Fatalf("InvokeFunction through xnum emulator: %v", err)
+	}
+	select {
+	case got := <-invoked:
+		if got != "/invoke ci-key drain" {
+			t.Fatalf("the --fc-function got %q", got)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the --fc-function was not invoked")
+	}
 }
 
 func TestEmulatorCommandRefusesBadFlags(t *testing.T) {
@@ -78,6 +104,8 @@ func TestEmulatorCommandRefusesBadFlags(t *testing.T) {
 		{"emulator", "--fault", "BuySecretNo"},
 		{"emulator", "--fault", "BuySecretNo:cut=2"},
 		{"emulator", "--addr", "not-an-address"},
+		{"emulator", "--fc-function", "worker"},
+		{"emulator", "--fc-function", "worker=127.0.0.1:9000"},
 		{"emulator", "--no-such-flag"},
 		{"no-such-command"},
 	} {

@@ -1,7 +1,7 @@
 // Command xnum is the local all-in-one runner and the operators' tool.
 //
 //	xnum dev        run everything locally: NATS JetStream, the emulator, every function
-//	xnum emulator   serve the two-cloud emulator
+//	xnum emulator   serve the emulator of both clouds (and FC's InvokeFunction)
 //	xnum orders     list, show and reconcile orders in the ledger
 package main
 
@@ -19,8 +19,8 @@ import (
 const usage = `xnum runs the xnum functions locally and operates their orders.
 
 Usage:
-  xnum dev [--http 127.0.0.1:8080] [--nats 127.0.0.1:4222] [--data DIR]
-  xnum emulator [--addr 127.0.0.1:9100] [--access-key-id ID] [--access-key-secret SECRET] [--fault SPEC]...
+  xnum dev [--fc] [--http 127.0.0.1:8080] [--nats 127.0.0.1:4222] [--data DIR]
+  xnum emulator [--addr 127.0.0.1:9100] [--access-key-id ID] [--access-key-secret SECRET] [--fault SPEC]... [--fc-function NAME=URL]...
   xnum orders list [--status S[,S]] [--json]
   xnum orders show ID [--json]
   xnum orders reconcile ID (--secret-no N | --reports FILE | --nothing-bought | --release) [--by NAME]

@@ -64,8 +64,11 @@ workers, when nothing works on it; --wait as for reconcile.
 
 Every command takes --nats URL (default $NATS_URL; NATS_CREDS is read too).
 reconcile also reads the Alibaba Cloud variables the buy function reads
-(ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET, ...,
-XNUM_ALIYUN_ENDPOINT); logs go to stderr at XNUM_LOG_LEVEL (default warn).
+(ALIBABA_CLOUD_REGION_ID, XNUM_ALIYUN_ENDPOINT, ...); its key is
+ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET/_SECURITY_TOKEN when set, else what
+Alibaba's default credential chain finds: the aliyun CLI's profile (aliyun
+configure), ~/.alibabacloud/credentials, OIDC, an ECS instance's RAM role.
+Logs go to stderr at XNUM_LOG_LEVEL (default warn).
 Against a local stack: xnum dev prints the variables to export.
 `
 
@@ -509,7 +512,7 @@ func (f ordersFlags) operations(ctx context.Context, stderr io.Writer, withProvi
 	logger := logging.New(stderr, logging.Options{Level: level, Function: "xnum-orders"})
 	var p reconcile.Provider
 	if withProvider {
-		ac, err := config.LoadAliyun(f.lookup)
+		ac, err := aliyunConfig(f.lookup, logger)
 		if err != nil {
 			return nil, err
 		}

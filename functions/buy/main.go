@@ -1,8 +1,10 @@
 // Command buy is the buy function: it takes purchase orders over HTTP
 // (POST /orders, GET /orders/{id}) onto NATS JetStream, and buys each order's
 // numbers on Alibaba Cloud Dyplsapi exactly once — from a long-lived consumer
-// (XNUM_BUY_CONSUMER, on by default off FC), from FC event invocations (timer
-// drain, EventBridge MNS/RocketMQ/Kafka), or from Lambda SQS batches.
+// (XNUM_BUY_CONSUMER, on by default off FC), from FC event invocations (the
+// intake's wake-ups, timer drain, EventBridge MNS/RocketMQ/Kafka), or from
+// Lambda SQS batches. With XNUM_BUY_WORKER_FUNCTION set, the intake wakes
+// that worker function up on FC for each order it accepts.
 package main
 
 import (
@@ -15,6 +17,8 @@ import (
 	"github.com/xnum-dev/xnum/internal/function"
 	"github.com/xnum-dev/xnum/internal/queue"
 	"github.com/xnum-dev/xnum/internal/trigger"
+	"github.com/xnum-dev/xnum/internal/wakeup"
+	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 )
 
@@ -32,6 +36,21 @@ func wire(_ context.Context, env function.Env) (trigger.Function, []function.Opt
 	if err != nil {
 		return trigger.Function{}, nil, err
 	}
+	wc, err := config.LoadWakeup(env.Lookup)
+	if err != nil {
+		return trigger.Function{}, nil, err
+	}
+	cfg := buy.Config{QPS: bc.QPS, Consumer: bc.Consumer, EventTimeout: bc.EventTimeout, Logger: env.Logger}
+	if wc.Enabled() {
+		// The role's credentials of each request sign the wake-up; the
+		// environment's (which FC sets too) when a request has none.
+		fcc, err := wakeup.NewClient(wakeup.Config{Endpoint: wc.Endpoint, Credentials: provider.Credentials{
+			AccessKeyID: ac.AccessKeyID, AccessKeySecret: ac.AccessKeySecret, SecurityToken: ac.SecurityToken}})
+		if err != nil {
+			return trigger.Function{}, nil, err
+		}
+		cfg.Accepted = wakeup.NewWaker(fcc, wc.Function, wakeup.WithLogger(env.Logger)).Accepted
+	}
 	ac.Logger = env.Logger
 	client, err := aliyun.New(ac)
 	if err != nil {
@@ -40,5 +59,5 @@ func wire(_ context.Context, env function.Env) (trigger.Function, []function.Opt
 	// NATS is reached at FC's initializer hook (or the first need), not
 	// here: a start that cannot reach it still answers, with 503.
 	dial := func(context.Context) (*nats.Conn, error) { return queue.Connect(env.NATS.URL, env.NATS.Options()...) }
-	return buy.Deferred(dial, client, buy.Config{QPS: bc.QPS, Consumer: bc.Consumer, EventTimeout: bc.EventTimeout, Logger: env.Logger}), nil, nil
+	return buy.Deferred(dial, client, cfg), nil, nil
 }

@@ -53,8 +53,14 @@ func stack(t *testing.T, opts ...emulator.Option) (*emulatortest.Server, env) {
 // start runs the binary's run under FC's contract on a loopback listener.
 func start(t *testing.T, e env) string {
 	t.Helper()
+	return startLogged(t, e, io.Discard)
+}
+
+// startLogged is start with the binary's stdout (its log) going to logs.
+func startLogged(t *testing.T, e env, logs io.Writer) string {
+	t.Helper()
 	return testutil.Serve(t, func(ctx context.Context, ln net.Listener) error {
-		return run(ctx, e.lookup, io.Discard, function.WithListener(ln))
+		return run(ctx, e.lookup, logs, function.WithListener(ln))
 	})
 }
 

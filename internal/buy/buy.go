@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/xnum-dev/xnum/events"
 	"github.com/xnum-dev/xnum/internal/intake"
 	"github.com/xnum-dev/xnum/internal/ledger"
 	"github.com/xnum-dev/xnum/internal/queue"
@@ -38,7 +39,10 @@ type Config struct {
 	// buys before the platform's timeout kills it mid-buy. FC's go1 runtime
 	// and Lambda give a deadline; FC's custom runtime does not.
 	EventTimeout time.Duration
-	Logger       *slog.Logger
+	// Accepted is called once the intake has durably accepted an order,
+	// such as to wake the worker function up on FC (wakeup.Waker.Accepted).
+	Accepted func(ctx context.Context, order events.OrderRequested)
+	Logger   *slog.Logger
 	// Queue and Worker pass options through, e.g. for replicas or tests.
 	Queue  []queue.Option
 	Worker []worker.Option
@@ -73,10 +77,14 @@ func New(ctx context.Context, js jetstream.JetStream, p Provider, cfg Config) (*
 	if err != nil {
 		return nil, fmt.Errorf("buy: worker: %w", err)
 	}
-	in := intake.New(l, pub, intake.WithLogger(logger))
-	work := trigger.EventHandlerFunc(func(ctx context.Context, msgs []trigger.Message) []error {
+	inOpts := []intake.Option{intake.WithLogger(logger)}
+	if cfg.Accepted != nil {
+		inOpts = append(inOpts, intake.WithAccepted(cfg.Accepted))
+	}
+	in := intake.New(l, pub, inOpts...)
+	work := withWakeups(trigger.EventHandlerFunc(func(ctx context.Context, msgs []trigger.Message) []error {
 		return handleEvents(ctx, w, q, logger, msgs)
-	})
+	}))
 	var events trigger.EventHandler = handOff{pub: pub, worker: work, log: logger, now: time.Now}
 	if cfg.EventTimeout > 0 {
 		events = withDefaultTimeout(events, cfg.EventTimeout)

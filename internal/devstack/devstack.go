@@ -4,15 +4,22 @@
 // — their HTTP routes on one address, their NATS services, and the buy
 // worker consuming the order queue. The functions are built as their own
 // binaries build them, only pointed at the emulator.
+//
+// In the FC shape (Config.FC, `xnum dev --fc`) the buy worker is what it is
+// on FC instead: a function of its own, on its own loopback port, that the
+// emulator's FC invokes — woken by the intake for each accepted order
+// (package wakeup), and drained by a timer every minute — with no consumer.
 package devstack
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -39,6 +46,12 @@ type Config struct {
 	DataDir string
 	// BuyQPS limits the worker's BuySecretNo calls; 0: no limit.
 	BuyQPS float64
+	// FC runs the buy worker as FC runs it: a function the intake wakes up
+	// through the emulator's FC, not a consumer.
+	FC bool
+	// Markers receives the FC worker's invocation markers (FC Invoke
+	// Start/End lines); nil discards them.
+	Markers io.Writer
 	// Emulator passes options (faults, stock) to the emulator.
 	Emulator []emulator.Option
 	Logger   *slog.Logger
@@ -49,9 +62,12 @@ type Stack struct {
 	HTTPURL     string
 	NATSURL     string
 	EmulatorURL string
-	DataDir     string // empty for a temporary store
-	Emulator    *emulator.Emulator
-	Buy         *buy.Function
+	// WorkerURL is the buy worker function's address in the FC shape
+	// (empty otherwise).
+	WorkerURL string
+	DataDir   string // empty for a temporary store
+	Emulator  *emulator.Emulator
+	Buy       *buy.Function
 }
 
 // Run starts the stack, calls ready once everything answers, and serves
@@ -90,7 +106,7 @@ func Run(ctx context.Context, cfg Config, ready func(Stack)) (err error) {
 	emuURL := "http://" + emuLn.Addr().String()
 	emuDone := make(chan error, 1)
 	go func() { emuDone <- emulator.Serve(emuCtx, emuLn, emu) }()
-	defer func() { stopEmu(); err = errors.Join(err, <-emuDone) }()
+	defer func() { emu.Close(); stopEmu(); err = errors.Join(err, <-emuDone) }()
 
 	ali, err := aliyun.New(aliyun.Config{
 		AccessKeyID: emulator.DefaultAccessKeyID, AccessKeySecret: emulator.DefaultAccessKeySecret,
@@ -116,7 +132,16 @@ func Run(ctx context.Context, cfg Config, ready func(Stack)) (err error) {
 	if err != nil {
 		return err
 	}
-	buyFn, err := buy.New(ctx, js, ali, buy.Config{QPS: cfg.BuyQPS, Consumer: true, Logger: logger})
+	buyCfg := buy.Config{QPS: cfg.BuyQPS, Consumer: true, Logger: logger}
+	var worker *fcWorker
+	if cfg.FC {
+		if worker, err = startWorker(ctx, js, ali, emu, emuURL, cfg.BuyQPS, logger); err != nil {
+			return err
+		}
+		defer worker.ln.Close() // served until ctx ends; closed here if Run fails before
+		buyCfg.Consumer, buyCfg.Accepted = false, worker.waker.Accepted
+	}
+	buyFn, err := buy.New(ctx, js, ali, buyCfg)
 	if err != nil {
 		return err
 	}
@@ -134,18 +159,32 @@ func Run(ctx context.Context, cfg Config, ready func(Stack)) (err error) {
 		Emulator:    emu,
 		Buy:         buyFn,
 	}
+	var workerDone chan error
+	if worker != nil {
+		stack.WorkerURL = worker.url
+		workerDone = make(chan error, 1)
+		go func() { workerDone <- worker.serve(ctx, nc, cfg.Markers) }()
+		go emu.FC().Timer(ctx, WorkerFunction, "drain", "drain", time.Minute)
+	}
 	if ready != nil {
 		// httpLn already queues connections: what ready prints works at once.
 		ready(stack)
 	}
-	return function.Serve(ctx, fn,
+	err = function.Serve(ctx, fn,
 		function.WithListener(httpLn),
 		function.WithLogger(logger),
 		function.WithNATS(nc),
-		// xnum dev is local: no FC or Lambda environment applies.
-		function.WithLookup(func(string) (string, bool) { return "", false }),
+		function.WithLookup(noEnv),
 	)
+	if workerDone != nil {
+		err = errors.Join(err, <-workerDone)
+	}
+	return err
 }
+
+// noEnv is the environment the functions see: xnum dev is local, no FC or
+// Lambda environment applies.
+func noEnv(string) (string, bool) { return "", false }
 
 // mounted is one function and the route patterns it serves.
 type mounted struct {

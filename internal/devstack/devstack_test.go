@@ -22,12 +22,18 @@ import (
 // start runs the stack on free ports until the test ends.
 func start(t *testing.T, dataDir string) Stack {
 	t.Helper()
+	return startWith(t, Config{DataDir: dataDir})
+}
+
+// startWith runs the stack of cfg on free ports until the test ends.
+func startWith(t *testing.T, cfg Config) Stack {
+	t.Helper()
+	cfg.HTTPAddr, cfg.NATSAddr = "127.0.0.1:0", "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan Stack, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Config{HTTPAddr: "127.0.0.1:0", NATSAddr: "127.0.0.1:0", DataDir: dataDir},
-			func(s Stack) { ready <- s })
+		done <- Run(ctx, cfg, func(s Stack) { ready <- s })
 	}()
 	var s Stack
 	select {

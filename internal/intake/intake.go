@@ -59,6 +59,7 @@ type Handler struct {
 	source  string
 	timeout time.Duration
 	newID   func() string
+	notify  func(context.Context, events.OrderRequested) // WithAccepted
 	mux     *httpjson.Mux
 }
 
@@ -82,6 +83,14 @@ func WithTimeout(d time.Duration) Option { return func(h *Handler) { h.timeout =
 // WithIDGenerator replaces events.NewOrderID for orders that come without
 // an id.
 func WithIDGenerator(f func() string) Option { return func(h *Handler) { h.newID = f } }
+
+// WithAccepted calls f once an order is accepted (its ledger entry
+// written; its message published, or left to the sweep), before the
+// answer, such as to wake the worker up (wakeup.Waker.Accepted). What f
+// does cannot fail the order.
+func WithAccepted(f func(ctx context.Context, order events.OrderRequested)) Option {
+	return func(h *Handler) { h.notify = f }
+}
 
 // New returns the handler of POST /orders and GET /orders/{id}. Unknown
 // paths and methods answer 404 and 405 in the shared error shape.
@@ -167,6 +176,9 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		// The message is in the stream; the mark only spares the sweep a
 		// (deduplicated) publish.
 		log.DebugContext(ctx, "request not marked published", "error", err.Error())
+	}
+	if h.notify != nil {
+		h.notify(ctx, req)
 	}
 	if !created {
 		w.Header().Set("Idempotent-Replayed", "true")

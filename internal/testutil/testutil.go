@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // SyncBuffer is a bytes.Buffer that goroutines may write to while a test
@@ -55,4 +56,17 @@ func Run(t testing.TB, run func(ctx context.Context) error) {
 			t.Errorf("run: %v", err)
 		}
 	})
+}
+
+// WaitFor polls cond until it holds, failing the test after 20 seconds: the
+// bound is for a broken build, never a speed the test asserts.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

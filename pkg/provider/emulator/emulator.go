@@ -1,13 +1,15 @@
 // Package emulator serves both clouds' wire APIs on one address: Alibaba
-// Cloud Dyplsapi (package dypls) and Volcengine VMS (package vms), each
-// checking signatures as its cloud does, sharing one key pair and one set of
-// injected faults. It is what `xnum emulator` and `xnum dev` run, and what the
+// Cloud Dyplsapi (package dypls), Volcengine VMS (package vms) and Alibaba
+// Cloud Function Compute 3.0's InvokeFunction (package fc), each checking
+// signatures as its cloud does, sharing one key pair and one set of injected
+// faults. It is what `xnum emulator` and `xnum dev` run, and what the
 // project's tests drive the real SDK clients against.
 //
 // Requests are told apart the way the clouds' gateways would never need to:
-// by API version. VMS (2022-01-01) signs with an HMAC-SHA256 Authorization
-// header and puts Action and Version in the query; anything else is Dyplsapi
-// RPC, which may carry its parameters in the query or a form body.
+// FC's paths start with its API version (/2023-03-30/); VMS (2022-01-01)
+// signs with an HMAC-SHA256 Authorization header and puts Action and Version
+// in the query; anything else is Dyplsapi RPC, which may carry its
+// parameters in the query or a form body.
 package emulator
 
 import (
@@ -21,6 +23,7 @@ import (
 
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/fc"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/vms"
 )
 
@@ -34,6 +37,7 @@ const (
 type Emulator struct {
 	dypls  *dypls.Server
 	vms    *vms.Server
+	fc     *fc.Server
 	faults *fault.Set
 }
 
@@ -44,6 +48,7 @@ type options struct {
 	log               *slog.Logger
 	dypls             []dypls.Option
 	vms               []vms.Option
+	fc                []fc.Option
 }
 
 // Option configures an Emulator.
@@ -92,7 +97,14 @@ func WithVMSOptions(opts ...vms.Option) Option {
 	return func(o *options) { o.vms = append(o.vms, opts...) }
 }
 
-// New returns an Emulator with both clouds' default seeds.
+// WithFCOptions passes options (role, account, retry delay) to the FC
+// emulator.
+func WithFCOptions(opts ...fc.Option) Option {
+	return func(o *options) { o.fc = append(o.fc, opts...) }
+}
+
+// New returns an Emulator with both clouds' default seeds and no FC
+// functions. Close stops the FC invocations it runs.
 func New(opts ...Option) *Emulator {
 	o := options{id: DefaultAccessKeyID, secret: DefaultAccessKeySecret}
 	for _, opt := range opts {
@@ -103,24 +115,30 @@ func New(opts ...Option) *Emulator {
 	}
 	d := []dypls.Option{dypls.WithFaults(o.faults)}
 	v := []vms.Option{vms.WithFaults(o.faults)}
+	var f []fc.Option
 	if o.token != "" {
 		d = append(d, dypls.WithSTSToken(o.id, o.secret, o.token))
 		v = append(v, vms.WithSTSToken(o.id, o.secret, o.token))
+		f = append(f, fc.WithSTSToken(o.id, o.secret, o.token))
 	} else {
 		d = append(d, dypls.WithKey(o.id, o.secret))
 		v = append(v, vms.WithKey(o.id, o.secret))
+		f = append(f, fc.WithKey(o.id, o.secret))
 	}
 	if o.clock != nil {
 		d = append(d, dypls.WithClock(o.clock))
 		v = append(v, vms.WithClock(o.clock))
+		f = append(f, fc.WithClock(o.clock))
 	}
 	if o.log != nil {
 		d = append(d, dypls.WithLogger(o.log))
 		v = append(v, vms.WithLogger(o.log))
+		f = append(f, fc.WithLogger(o.log))
 	}
 	return &Emulator{
 		dypls:  dypls.New(append(d, o.dypls...)...),
 		vms:    vms.New(append(v, o.vms...)...),
+		fc:     fc.New(append(f, o.fc...)...),
 		faults: o.faults,
 	}
 }
@@ -131,11 +149,22 @@ func (e *Emulator) Dypls() *dypls.Server { return e.dypls }
 // VMS is the VMS half, for inspection (Pools, Calls).
 func (e *Emulator) VMS() *vms.Server { return e.vms }
 
+// FC is Function Compute, where functions are registered (Register) and
+// their invocations inspected (Invocations).
+func (e *Emulator) FC() *fc.Server { return e.fc }
+
 // Faults is the fault set both halves consult; changes apply to the next call.
 func (e *Emulator) Faults() *fault.Set { return e.faults }
 
+// Close stops the FC invocations under way and waiting.
+func (e *Emulator) Close() { e.fc.Close() }
+
 // ServeHTTP routes a request to the cloud it is meant for.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/"+fc.APIVersion+"/") {
+		e.fc.ServeHTTP(w, r)
+		return
+	}
 	if isVMS(r) {
 		e.vms.ServeHTTP(w, r)
 		return

@@ -25,7 +25,10 @@ func NewServer(t testing.TB, opts ...emulator.Option) *Server {
 	t.Helper()
 	e := emulator.New(opts...)
 	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		e.Close()
+		srv.Close()
+	})
 	return &Server{Emulator: e, URL: srv.URL}
 }
 
