@@ -85,7 +85,7 @@ func New(ctx context.Context, js jetstream.JetStream, p Provider, cfg Config) (*
 	work := withWakeups(trigger.EventHandlerFunc(func(ctx context.Context, msgs []trigger.Message) []error {
 		return handleEvents(ctx, w, q, logger, msgs)
 	}))
-	var events trigger.EventHandler = handOff{pub: pub, worker: work, log: logger, now: time.Now}
+	var events trigger.EventHandler = handOff{pub: pub, worker: work, accepted: cfg.Accepted, log: logger, now: time.Now}
 	if cfg.EventTimeout > 0 {
 		events = withDefaultTimeout(events, cfg.EventTimeout)
 	}

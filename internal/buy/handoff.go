@@ -22,8 +22,11 @@ import (
 type handOff struct {
 	pub    intake.Publisher
 	worker trigger.EventHandler
-	log    *slog.Logger
-	now    func() time.Time
+	// accepted, when set, wakes the worker function for a handed-off order,
+	// as the intake does for a POSTed one (Config.Accepted).
+	accepted func(context.Context, events.OrderRequested)
+	log      *slog.Logger
+	now      func() time.Time
 }
 
 // fromQueue tells the sources whose orders are handed to JetStream.
@@ -81,5 +84,8 @@ func (h handOff) publish(ctx context.Context, m trigger.Message) error {
 		return err
 	}
 	log.InfoContext(ctx, "order handed to JetStream", "orderId", o.OrderID, "duplicate", ack.Duplicate)
+	if h.accepted != nil {
+		h.accepted(ctx, o)
+	}
 	return nil
 }
