@@ -349,6 +349,41 @@ func TestSettle(t *testing.T) {
 	}
 }
 
+// LeaveUnsettled notes, once per attempt, why the reports did not settle
+// an attempt in doubt; the order stays in doubt, and nothing but the note
+// changes. It refuses an order with nothing in doubt and an empty reason.
+func TestLeaveUnsettled(t *testing.T) {
+	l, _, clk := setup(t)
+	c := ctx(t)
+	o, _, _ := l.CreateOrGet(c, order("u", 1))
+	if _, err := l.LeaveUnsettled(c, o, "no report"); !isState(err) {
+		t.Fatalf("an accepted order: %v", err)
+	}
+	o = must[*ledger.Order](t)(l.Claim(c, o, "W", time.Minute, 0))
+	o = must[*ledger.Order](t)(l.BeginAttempt(c, o, "W", bounds(time.Minute)))
+	o = must[*ledger.Order](t)(l.MarkInDoubt(c, o, events.Error{Code: "InDoubt", Message: "cut"}))
+	if _, err := l.LeaveUnsettled(c, o, ""); provider.KindOf(err) != provider.ErrInvalidParameter {
+		t.Fatalf("no reason: %v", err)
+	}
+	clk.Advance(time.Minute)
+	left := must[*ledger.Order](t)(l.LeaveUnsettled(c, o, "no report within 10m"))
+	if left.Status != ledger.StatusInDoubt || left.Attempt == nil || left.Error == nil ||
+		*left.Unsettled != (ledger.Unsettled{Attempt: 1, Reason: "no report within 10m", At: clk.Now()}) {
+		t.Fatalf("left %+v, unsettled %+v", left, left.Unsettled)
+	}
+	again := must[*ledger.Order](t)(l.LeaveUnsettled(c, left, "another reason"))
+	if again.Revision != left.Revision || again.Unsettled.Reason != "no report within 10m" {
+		t.Fatalf("noted twice: revision %d -> %d, %+v", left.Revision, again.Revision, again.Unsettled)
+	}
+	if _, err := l.LeaveUnsettled(c, o, "stale"); !errors.Is(err, ledger.ErrStale) {
+		t.Fatalf("a stale read: %v", err)
+	}
+	settled := must[*ledger.Order](t)(l.Settle(c, "u", ledger.Settlement{Outcome: ledger.OutcomeNotBought, By: "op", Evidence: "console"}))
+	if _, err := l.LeaveUnsettled(c, settled, "late"); !isState(err) {
+		t.Fatalf("a settled order: %v", err)
+	}
+}
+
 func TestFailedAndList(t *testing.T) {
 	l, _, clk := setup(t)
 	c := ctx(t)

@@ -62,6 +62,9 @@ type Order struct {
 	LastError *events.Error `json:"lastError,omitempty"`
 	// Settlements record who settled which attempt in doubt, and how.
 	Settlements []Settlement `json:"settlements,omitempty"`
+	// Unsettled says why the cloud's number reports did not settle an
+	// attempt in doubt by themselves; that attempt is left to an operator.
+	Unsettled *Unsettled `json:"unsettled,omitempty"`
 	// RequestPublished: an order.requested message of the order is in the
 	// stream (the intake's, or one a worker was delivered).
 	RequestPublished bool `json:"requestPublished"`
@@ -169,6 +172,15 @@ type Settlement struct {
 	SettledAt time.Time `json:"settledAt"`
 }
 
+// Unsettled is why automatic settlement gave up on an attempt in doubt: no
+// report of a number fitting it came within the wait, or the reports did
+// not tell one number apart. The order stays in doubt for an operator.
+type Unsettled struct {
+	Attempt int       `json:"attempt"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
+}
+
 // NumberList returns the bought numbers (not the excess).
 func (o *Order) NumberList() []string {
 	out := make([]string, len(o.Numbers))
@@ -239,6 +251,10 @@ func (o *Order) clone() *Order {
 	if o.LastError != nil {
 		e := *o.LastError
 		c.LastError = &e
+	}
+	if o.Unsettled != nil {
+		u := *o.Unsettled
+		c.Unsettled = &u
 	}
 	return &c
 }

@@ -339,3 +339,23 @@ func (l *Ledger) Settle(ctx context.Context, id string, s Settlement) (*Order, e
 		return nil
 	})
 }
+
+// LeaveUnsettled records on the order in doubt o why its attempt was not
+// settled from the cloud's reports (Order.Unsettled), once per attempt: the
+// order stays in doubt, left to an operator. Nothing else changes.
+func (l *Ledger) LeaveUnsettled(ctx context.Context, o *Order, reason string) (*Order, error) {
+	if reason == "" {
+		return nil, provider.Invalid("reason", "say why the attempt is left to an operator")
+	}
+	now := l.Now()
+	return l.update(ctx, o, func(n *Order) error {
+		if n.Status != StatusInDoubt || n.Attempt == nil {
+			return &StateError{Op: "leave unsettled", Status: n.Status, Reason: "no attempt is in doubt"}
+		}
+		if n.Unsettled != nil && n.Unsettled.Attempt == n.Attempt.Seq {
+			return errUnchanged
+		}
+		n.Unsettled = &Unsettled{Attempt: n.Attempt.Seq, Reason: reason, At: now}
+		return nil
+	})
+}
