@@ -30,6 +30,12 @@ const (
 
 	SubjectOrders  = "xnum.orders.>"
 	SubjectNumbers = "xnum.numbers.>"
+
+	// SubjectNumberReports carries Dyplsapi's NumberManagementReport
+	// messages as the cloud sends them (JSON {secretNo, city, partnerKey,
+	// operatingTime, status, vendor}), not CloudEvents: the evidence that
+	// settles a buy whose answer was lost. Stream XNUM_REPORTS holds it.
+	SubjectNumberReports = "xnum.reports.numbers"
 )
 
 // CloudEvents types, one per subject.

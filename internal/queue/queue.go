@@ -1,8 +1,8 @@
 // Package queue sets up xnum's JetStream objects and publishes to them: the
 // stream XNUM over the order and number subjects, the durable pull consumer
 // that feeds the buy worker, a stream and consumer that keep the consumer's
-// max-deliveries advisories, and the KeyValue bucket that is the order
-// ledger. Setup is idempotent and runs at every start of every process.
+// max-deliveries advisories, the stream of the cloud's number reports, and
+// the KeyValue bucket that is the order ledger. Setup is idempotent and runs at every start of every process.
 package queue
 
 import (
@@ -26,6 +26,10 @@ const (
 	LedgerBucket       = "XNUM_ORDERS"
 	AdvisoryStreamName = "XNUM_ADVISORIES"
 	AdvisoryConsumer   = "xnum-buy-max-deliveries"
+	// ReportsStreamName keeps the cloud's number reports
+	// (events.SubjectNumberReports) for as long as the events: whoever
+	// settles an attempt in doubt reads back the reports of its window.
+	ReportsStreamName = "XNUM_REPORTS"
 )
 
 // MaxDeliveriesSubject is the subject of the server's advisory about a
@@ -159,6 +163,7 @@ type Queue struct {
 	Stream     jetstream.Stream
 	Consumer   jetstream.Consumer // durable pull consumer on order.requested
 	Advisories jetstream.Consumer // max-deliveries advisories of Consumer
+	Reports    jetstream.Stream   // the cloud's number reports (ReportsStreamName)
 	Ledger     jetstream.KeyValue
 	Config     Config
 }
@@ -236,6 +241,20 @@ func Setup(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Queue,
 	})
 	if err != nil {
 		return nil, Unavailable("create advisory consumer", err)
+	}
+	// Reports are read back by time, never consumed: no consumer.
+	if q.Reports, err = ensureStream(ctx, js, jetstream.StreamConfig{
+		Name:        ReportsStreamName,
+		Description: "the cloud's NumberManagementReport messages",
+		Subjects:    []string{events.SubjectNumberReports},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      c.MaxAge,
+		Storage:     c.Storage,
+		Replicas:    c.Replicas,
+		Duplicates:  c.DuplicateWindow,
+	}); err != nil {
+		return nil, Unavailable("create stream "+ReportsStreamName, err)
 	}
 	q.Ledger, err = ensureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      c.Bucket,

@@ -68,6 +68,14 @@ func TestSetupIsIdempotentAndUpdates(t *testing.T) {
 		cc.MaxDeliver != 10 || cc.AckWait != 30*time.Second {
 		t.Fatalf("consumer config %+v", cc)
 	}
+	ri, err := q2.Reports.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc := ri.Config; rc.Name != queue.ReportsStreamName || strings.Join(rc.Subjects, ",") != events.SubjectNumberReports ||
+		rc.MaxAge != 30*24*time.Hour || rc.Duplicates != 10*time.Minute {
+		t.Fatalf("reports stream config %+v", rc)
+	}
 	st, err := q1.Ledger.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
