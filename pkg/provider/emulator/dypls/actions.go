@@ -190,10 +190,14 @@ func (s *Server) inPool(p url.Values) (bought, *apiError) {
 
 // report records a NumberManagementReport; the caller holds the lock.
 func (s *Server) report(n Number, poolKey string, status int, at time.Time) {
-	s.reports = append(s.reports, Report{
+	r := Report{
 		SecretNo: n.SecretNo, City: n.City, PartnerKey: poolKey,
 		OperatingTime: at.In(shanghai).Format(TimeLayout), Status: status, Vendor: n.Vendor,
-	})
+	}
+	s.reports = append(s.reports, r)
+	if s.onReport != nil {
+		s.onReport(r)
+	}
 }
 
 func requireParams(p url.Values, names ...string) *apiError {

@@ -211,7 +211,8 @@ func TestBusinessRefusals(t *testing.T) {
 }
 
 func TestBuyDetailRelease(t *testing.T) {
-	s := newTestServer(WithPool("FC200"))
+	var hooked []Report // the hook runs under the emulator's lock: no race
+	s := newTestServer(WithPool("FC200"), WithReportHook(func(r Report) { hooked = append(hooked, r) }))
 	hz := countSeed(SpecCarrier, "杭州", "186")
 	a := serve(t, s, newReq("BuySecretNo", "PoolKey", "FC200", "SpecId", "2", "City", "杭州", "SecretNo", "186", "DisplayPool", "true").signed())
 	if a.code() != "OK" {
@@ -264,6 +265,9 @@ func TestBuyDetailRelease(t *testing.T) {
 	}
 	if got := s.Reports(); !slices.Equal(got, want) {
 		t.Fatalf("reports = %+v, want %+v", got, want)
+	}
+	if !slices.Equal(hooked, want) {
+		t.Fatalf("the report hook saw %+v, want %+v", hooked, want)
 	}
 }
 

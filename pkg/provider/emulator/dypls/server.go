@@ -109,10 +109,11 @@ type credential struct {
 
 // Server is the emulated Dyplsapi. It is safe for concurrent use.
 type Server struct {
-	clock  func() time.Time
-	faults *fault.Set
-	log    *slog.Logger
-	creds  map[string]credential
+	clock    func() time.Time
+	faults   *fault.Set
+	log      *slog.Logger
+	creds    map[string]credential
+	onReport func(Report)
 
 	mu        sync.Mutex
 	inv       *inventory
@@ -133,6 +134,7 @@ type options struct {
 	pools   []string
 	numbers []Number
 	custom  bool // WithNumbers was given: no default seed
+	report  func(Report)
 }
 
 // WithKey makes the emulator accept a static AccessKey pair.
@@ -177,6 +179,13 @@ func WithNumbers(nums ...Number) Option {
 // a secret, token or signature) at debug level. The default discards.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
+// WithReportHook calls f with each NumberManagementReport as the emulator
+// records it (Reports), in order: a number sold, a number released. It is
+// how `xnum dev` and `xnum emulator --reports-nats` deliver them, as the
+// cloud delivers them on MNS. f runs under the emulator's lock: it must hand
+// the report off, not block or call the emulator.
+func WithReportHook(f func(Report)) Option { return func(o *options) { o.report = f } }
+
 // New returns an emulator with DefaultNumbers in stock (unless WithNumbers),
 // DefaultPoolKey, and the default key pair (unless WithKey/WithSTSToken). It
 // panics if the numbers given are invalid or repeated, as a test setup bug.
@@ -195,13 +204,14 @@ func New(opts ...Option) *Server {
 		o.log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		clock:  o.clock,
-		faults: o.faults,
-		log:    o.log,
-		creds:  o.creds,
-		inv:    newInventory(),
-		nonces: newNonceStore(maxNonces),
-		calls:  map[string]int{},
+		clock:    o.clock,
+		faults:   o.faults,
+		log:      o.log,
+		creds:    o.creds,
+		onReport: o.report,
+		inv:      newInventory(),
+		nonces:   newNonceStore(maxNonces),
+		calls:    map[string]int{},
 	}
 	nums := o.numbers
 	if !o.custom {
