@@ -30,6 +30,8 @@ import (
 	"github.com/xnum-dev/xnum/internal/queue"
 	"github.com/xnum-dev/xnum/internal/reconcile"
 	"github.com/xnum-dev/xnum/internal/redrive"
+	"github.com/xnum-dev/xnum/internal/reports"
+	"github.com/xnum-dev/xnum/internal/settle"
 	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/worker"
 	"github.com/xnum-dev/xnum/pkg/provider"
@@ -55,7 +57,9 @@ type Env struct {
 	Faults  *fault.Set
 	Aliyun  *aliyun.Client
 	Logs    *testutil.SyncBuffer
-	workers []*worker.Worker
+	// ReportsPub stores on the reports stream (reports.Publish).
+	ReportsPub *queue.Publisher
+	workers    []*worker.Worker
 }
 
 type config struct {
@@ -63,6 +67,7 @@ type config struct {
 	queue   []queue.Option
 	numbers []dypls.Number
 	emu     []dypls.Option
+	feed    *time.Duration
 }
 
 // Option changes the world New makes.
@@ -83,6 +88,11 @@ func WithNumbers(n ...dypls.Number) Option {
 func WithEmulator(o ...dypls.Option) Option {
 	return func(c *config) { c.emu = append(c.emu, o...) }
 }
+
+// WithReportFeed delivers each NumberManagementReport of the emulator to
+// the reports stream delay after the number changed, as MNS would
+// (reports.Feed).
+func WithReportFeed(delay time.Duration) Option { return func(c *config) { c.feed = &delay } }
 
 // WithServer uses srv instead of a new embedded NATS server, e.g. one the
 // test restarts.
@@ -124,8 +134,19 @@ func New(t testing.TB, opts ...Option) *Env {
 	e.Ledger = ledger.New(e.Queue.Ledger)
 	e.Pub = e.Queue.Publisher(queue.WithPublishRetry(10, 50*time.Millisecond), queue.WithPublishTimeout(time.Second))
 
+	e.ReportsPub = queue.NewPublisher(e.JS, queue.WithExpectStream(queue.ReportsStreamName),
+		queue.WithPublishRetry(10, 50*time.Millisecond), queue.WithPublishTimeout(time.Second))
+
 	e.Faults = fault.NewSet(7)
 	dopts := append([]dypls.Option{dypls.WithFaults(e.Faults)}, cfg.emu...)
+	if cfg.feed != nil {
+		feed := reports.NewFeed(e.ReportsPub, *cfg.feed, reports.WithFeedLogger(slog.New(slog.NewJSONHandler(e.Logs, nil))))
+		t.Cleanup(feed.Close)
+		dopts = append(dopts, dypls.WithReportHook(func(r dypls.Report) {
+			b, _ := json.Marshal(r)
+			feed.Add(b)
+		}))
+	}
 	if len(cfg.numbers) > 0 {
 		dopts = append(dopts, dypls.WithNumbers(append(dypls.DefaultNumbers(), cfg.numbers...)...))
 	}
@@ -176,6 +197,37 @@ func (e *Env) WorkerBuying(b provider.Purchaser, name string, opts ...worker.Opt
 // e.Aliyun, settled orders published again on e's stream.
 func (e *Env) Reconciler(opts ...reconcile.Option) *reconcile.Reconciler {
 	return reconcile.New(e.Ledger, e.Aliyun, redrive.New(e.Ledger, e.Pub), opts...)
+}
+
+// DeliverReports stores every NumberManagementReport the emulator has made
+// so far on the reports stream, now (a report stored twice is kept once).
+func (e *Env) DeliverReports() {
+	e.t.Helper()
+	for _, r := range e.Emu.Reports() {
+		b, _ := json.Marshal(r)
+		if _, err := reports.Publish(Ctx(e.t), e.ReportsPub, b); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// Settler returns a settler over e with test-sized intervals (a pass every
+// 100 ms, a rescan every second), settling through e.Reconciler.
+func (e *Env) Settler(opts ...settle.Option) *settle.Settler {
+	e.t.Helper()
+	s, err := settle.New(e.Ledger, e.Reconciler(), e.Queue.Reports, append([]settle.Option{
+		settle.WithEvery(100*time.Millisecond, time.Second),
+		settle.WithLogger(slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+	}, opts...)...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+// RunSettler starts s.Run in the background until the test ends.
+func (e *Env) RunSettler(s *settle.Settler) {
+	testutil.Run(e.t, func(ctx context.Context) error { return s.Run(ctx, e.Queue) })
 }
 
 // Run starts w.Run in the background; the returned stop ends it and waits.
