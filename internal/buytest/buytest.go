@@ -45,18 +45,18 @@ const Pool = dypls.DefaultPoolKey
 
 // Env is one money-path world on loopback (see the package doc).
 type Env struct {
-	t       testing.TB
-	NATS    *embednats.Server
-	NC      *nats.Conn
-	JS      jetstream.JetStream
-	Queue   *queue.Queue
-	Ledger  *ledger.Ledger
-	Pub     *queue.Publisher
-	Emu     *dypls.Server
-	EmuURL  string // where Emu answers
-	Faults  *fault.Set
-	Aliyun  *aliyun.Client
-	Logs    *testutil.SyncBuffer
+	t      testing.TB
+	NATS   *embednats.Server
+	NC     *nats.Conn
+	JS     jetstream.JetStream
+	Queue  *queue.Queue
+	Ledger *ledger.Ledger
+	Pub    *queue.Publisher
+	Emu    *dypls.Server
+	EmuURL string // where Emu answers
+	Faults *fault.Set
+	Aliyun *aliyun.Client
+	Logs   *testutil.SyncBuffer
 	// ReportsPub stores on the reports stream (reports.Publish).
 	ReportsPub *queue.Publisher
 	workers    []*worker.Worker
