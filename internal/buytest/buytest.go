@@ -1,6 +1,7 @@
 // Package buytest is the money path's test world on loopback: an embedded
 // NATS JetStream server, the queue set up on it, the ledger, the Dyplsapi
-// emulator on an httptest server with its fault set, the real Alibaba
+// emulator on an httptest server with its fault set (and, if asked, its
+// number reports delivered to the reports stream), the real Alibaba
 // client pointed at it, and the audit of the money rule over everything the
 // emulator sold and the stream and the ledger hold. The worker, intake,
 // reconcile, CLI and function tests all build on it.
@@ -45,21 +46,22 @@ const Pool = dypls.DefaultPoolKey
 
 // Env is one money-path world on loopback (see the package doc).
 type Env struct {
-	t      testing.TB
-	NATS   *embednats.Server
-	NC     *nats.Conn
-	JS     jetstream.JetStream
-	Queue  *queue.Queue
-	Ledger *ledger.Ledger
-	Pub    *queue.Publisher
-	Emu    *dypls.Server
-	EmuURL string // where Emu answers
-	Faults *fault.Set
-	Aliyun *aliyun.Client
-	Logs   *testutil.SyncBuffer
+	t       testing.TB
+	NATS    *embednats.Server
+	NC      *nats.Conn
+	JS      jetstream.JetStream
+	Queue   *queue.Queue
+	Ledger  *ledger.Ledger
+	Pub     *queue.Publisher
+	Emu     *dypls.Server
+	EmuURL  string // where Emu answers
+	Faults  *fault.Set
+	Aliyun  *aliyun.Client
+	Logs    *testutil.SyncBuffer
+	workers []*worker.Worker
+
 	// ReportsPub stores on the reports stream (reports.Publish).
 	ReportsPub *queue.Publisher
-	workers    []*worker.Worker
 }
 
 type config struct {
