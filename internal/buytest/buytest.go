@@ -100,12 +100,13 @@ func WithReportFeed(delay time.Duration) Option { return func(c *config) { c.fee
 // test restarts.
 func WithServer(srv *embednats.Server) Option { return func(c *config) { c.nats = srv } }
 
-// Hangzhou returns n carrier numbers in 杭州 on top of the emulator's
-// default stock, so big runs do not run dry.
+// Hangzhou returns n (at most 100,000) carrier numbers in 杭州 on top of
+// the emulator's default stock, so big runs do not run dry. They are real
+// mobile numbers, 11 digits, so the evidence rules take them.
 func Hangzhou(n int) []dypls.Number {
 	out := make([]dypls.Number, n)
 	for i := range out {
-		out[i] = dypls.Number{SecretNo: fmt.Sprintf("1390571%05d", i), SpecID: dypls.SpecCarrier, City: "杭州", Province: "浙江", Vendor: dypls.VendorMobile}
+		out[i] = dypls.Number{SecretNo: fmt.Sprintf("139057%05d", i), SpecID: dypls.SpecCarrier, City: "杭州", Province: "浙江", Vendor: dypls.VendorMobile}
 	}
 	return out
 }

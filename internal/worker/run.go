@@ -79,6 +79,15 @@ func (w *Worker) Run(ctx context.Context, q *queue.Queue) error {
 	}
 	orders.Stop()
 	advisories.Stop()
+	// A message handed over just before Stop may still be on its way into
+	// the pool (a pool's Go during its Wait is a race); once the consumers
+	// are closed none can be.
+	for _, c := range []jetstream.ConsumeContext{orders, advisories} {
+		select {
+		case <-c.Closed():
+		case <-time.After(5 * time.Second):
+		}
+	}
 	work.Wait()
 	w.log.InfoContext(ctx, "worker stopped")
 	return nil
