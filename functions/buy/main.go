@@ -3,8 +3,10 @@
 // numbers on Alibaba Cloud Dyplsapi exactly once — from a long-lived consumer
 // (XNUM_BUY_CONSUMER, on by default off FC), from FC event invocations (the
 // intake's wake-ups, timer drain, EventBridge MNS/RocketMQ/Kafka), or from
-// Lambda SQS batches. With XNUM_BUY_WORKER_FUNCTION set, the intake wakes
-// that worker function up on FC for each order it accepts.
+// Lambda SQS batches — and settles the buys whose answer was lost from the
+// cloud's number reports (the same consumer, or an EventBridge trigger of
+// the reports' MNS queue). With XNUM_BUY_WORKER_FUNCTION set, the intake
+// wakes that worker function up on FC for each order it accepts.
 package main
 
 import (
@@ -40,7 +42,7 @@ func wire(_ context.Context, env function.Env) (trigger.Function, []function.Opt
 	if err != nil {
 		return trigger.Function{}, nil, err
 	}
-	cfg := buy.Config{QPS: bc.QPS, Consumer: bc.Consumer, EventTimeout: bc.EventTimeout, Logger: env.Logger}
+	cfg := buy.Config{QPS: bc.QPS, Consumer: bc.Consumer, EventTimeout: bc.EventTimeout, ReportsWait: bc.ReportsWait, Logger: env.Logger}
 	if wc.Enabled() {
 		// The role's credentials of each request sign the wake-up; the
 		// environment's (which FC sets too) when a request has none.

@@ -24,6 +24,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/trigger/lambda/lambdatest"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 )
 
 // run is the binary's main with a given environment and stdout.
@@ -175,14 +176,60 @@ func TestFCEvents(t *testing.T) {
 	}
 }
 
-// mnsEvent is EventBridge's event-streaming batch from the MNS queue
-// trigger, one message per body.
-func mnsEvent(bodies ...string) string {
+// mnsEvent is EventBridge's event-streaming batch from the orders' MNS
+// queue trigger, one message per body.
+func mnsEvent(bodies ...string) string { return mnsEventOf("orders-mns", "xnum-orders", bodies...) }
+
+// mnsEventOf is EventBridge's event-streaming batch from the MNS queue
+// trigger named trigger on queue.
+func mnsEventOf(trigger, queue string, bodies ...string) string {
 	var evs []string
 	for i, b := range bodies {
-		evs = append(evs, fmt.Sprintf(`{"id":"e-%d","source":"MNS-Function-orders-mns","specversion":"1.0","type":"mns:Queue:SendMessage","datacontenttype":"application/json; charset=utf-8","subject":"acs:mns:cn-hangzhou:123:queues/xnum-orders","time":"2026-11-22T07:49:00Z","aliyunaccountid":"123","aliyunpublishtime":"2026-11-22T07:49:00Z","aliyuneventbusname":"default","aliyunregionid":"cn-hangzhou","data":{"requestId":"r-%d","messageId":"m-%d","messageBody":%s}}`, i, i, i, mustQuote(b)))
+		evs = append(evs, fmt.Sprintf(`{"id":"e-%d","source":"MNS-Function-%s","specversion":"1.0","type":"mns:Queue:SendMessage","datacontenttype":"application/json; charset=utf-8","subject":"acs:mns:cn-hangzhou:123:queues/%s","time":"2026-11-22T07:49:00Z","aliyunaccountid":"123","aliyunpublishtime":"2026-11-22T07:49:00Z","aliyuneventbusname":"default","aliyunregionid":"cn-hangzhou","data":{"requestId":"r-%d","messageId":"m-%d","messageBody":%s}}`, i, trigger, queue, i, i, mustQuote(b)))
 	}
 	return "[" + strings.Join(evs, ",") + "]"
+}
+
+// On FC a buy whose answer was lost settles itself when its number report
+// comes through the EventBridge trigger of the reports' MNS queue: the
+// invocation stores the report and settles the attempt, and the next drain
+// buys the rest. A message of that queue that is no valid report is
+// dropped, not failed; nothing is ever bought again for the lost answer.
+func TestFCReportSettlesADoubt(t *testing.T) {
+	emu, e := stack(t)
+	e[config.FCFunctionName] = "xnum-buy-worker"
+	base := start(t, e)
+	timer := `{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`
+
+	emu.Faults().Set("BuySecretNo", fault.Fault{CutRate: 1})
+	if resp, body := do(t, "POST", base+"/orders", order("o-lost", 2)); resp.StatusCode != 202 {
+		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := do(t, "POST", base+"/invoke", timer); resp.StatusCode != 200 {
+		t.Fatalf("timer invocation: %d %s", resp.StatusCode, body)
+	}
+	waitOrder(t, base, "o-lost", "in_doubt")
+	emu.Faults().Set("BuySecretNo", fault.Fault{})
+	sold := emu.Dypls().Purchases()
+	if len(sold) != 1 {
+		t.Fatalf("sold %+v", sold)
+	}
+	report, _ := json.Marshal(emu.Dypls().Reports()[0])
+	bad := `{"secretNo":"17000000001","operatingTime":"yesterday","status":1}`
+	resp, body := do(t, "POST", base+"/invoke", mnsEventOf("reports-mns", "xnum-number-reports", string(report), bad))
+	if resp.StatusCode != 200 || resp.Header.Get("x-fc-status") != "200" {
+		t.Fatalf("reports invocation: %d %s", resp.StatusCode, body)
+	}
+	if o := waitOrder(t, base, "o-lost", "accepted"); len(o.Numbers) != 1 || o.Numbers[0] != sold[0].SecretNo {
+		t.Fatalf("after the report: %+v", o)
+	}
+	if resp, body := do(t, "POST", base+"/invoke", timer); resp.StatusCode != 200 {
+		t.Fatalf("timer invocation: %d %s", resp.StatusCode, body)
+	}
+	o := waitOrder(t, base, "o-lost", "completed")
+	if n := len(emu.Dypls().Purchases()); n != 2 || len(o.Numbers) != 2 || o.Numbers[0] != sold[0].SecretNo {
+		t.Fatalf("completed with %v; the emulator sold %d", o.Numbers, n)
+	}
 }
 
 func mustQuote(s string) string {

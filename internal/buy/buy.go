@@ -1,12 +1,14 @@
 // Package buy assembles the buy function from its parts: the order intake
 // (POST /orders, GET /orders/{id}), the worker that buys each order's
-// numbers exactly once, the JetStream queue and the ledger they share. The
+// numbers exactly once, the settler that settles its attempts in doubt from
+// the cloud's number reports, the JetStream queue and the ledger they share. The
 // functions/buy binary and `xnum dev` both build it here, so every way in
 // ends in the same code.
 package buy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -17,15 +19,20 @@ import (
 	"github.com/xnum-dev/xnum/internal/intake"
 	"github.com/xnum-dev/xnum/internal/ledger"
 	"github.com/xnum-dev/xnum/internal/queue"
+	"github.com/xnum-dev/xnum/internal/reconcile"
+	"github.com/xnum-dev/xnum/internal/redrive"
+	"github.com/xnum-dev/xnum/internal/settle"
 	"github.com/xnum-dev/xnum/internal/trigger"
 	"github.com/xnum-dev/xnum/internal/worker"
 	"github.com/xnum-dev/xnum/pkg/provider"
 )
 
-// Provider buys numbers and tells how many are left.
+// Provider buys numbers, tells how many are left, and looks bought numbers
+// up (for settling attempts in doubt).
 type Provider interface {
 	provider.Purchaser
 	provider.Inventory
+	reconcile.Provider
 }
 
 // Config is what the buy function needs beyond its connections.
@@ -42,19 +49,26 @@ type Config struct {
 	// Accepted is called once the intake has durably accepted an order,
 	// such as to wake the worker function up on FC (wakeup.Waker.Accepted).
 	Accepted func(ctx context.Context, order events.OrderRequested)
-	Logger   *slog.Logger
-	// Queue and Worker pass options through, e.g. for replicas or tests.
+	// ReportsWait is how long after an attempt's answer was due its number
+	// report is waited for before the attempt is left to an operator
+	// (0: settle.DefaultWait).
+	ReportsWait time.Duration
+	Logger      *slog.Logger
+	// Queue, Worker and Settle pass options through, e.g. for replicas or
+	// tests.
 	Queue  []queue.Option
 	Worker []worker.Option
+	Settle []settle.Option
 }
 
 // Function is the assembled buy function and its parts.
 type Function struct {
 	trigger.Function
-	Queue  *queue.Queue
-	Ledger *ledger.Ledger
-	Worker *worker.Worker
-	Intake *intake.Handler
+	Queue   *queue.Queue
+	Ledger  *ledger.Ledger
+	Worker  *worker.Worker
+	Settler *settle.Settler
+	Intake  *intake.Handler
 }
 
 // New sets up the queue on js (idempotently, as every start does) and
@@ -77,46 +91,81 @@ func New(ctx context.Context, js jetstream.JetStream, p Provider, cfg Config) (*
 	if err != nil {
 		return nil, fmt.Errorf("buy: worker: %w", err)
 	}
+	rd := redrive.New(l, pub, redrive.WithSource(events.SourceWorker), redrive.WithLogger(logger))
+	wait := cfg.ReportsWait
+	if wait == 0 {
+		wait = settle.DefaultWait
+	}
+	s, err := settle.New(l, reconcile.New(l, p, rd), q.Reports, append([]settle.Option{
+		settle.WithWait(wait), settle.WithLogger(logger),
+	}, cfg.Settle...)...)
+	if err != nil {
+		return nil, fmt.Errorf("buy: settler: %w", err)
+	}
 	inOpts := []intake.Option{intake.WithLogger(logger)}
 	if cfg.Accepted != nil {
 		inOpts = append(inOpts, intake.WithAccepted(cfg.Accepted))
 	}
 	in := intake.New(l, pub, inOpts...)
 	work := withWakeups(trigger.EventHandlerFunc(func(ctx context.Context, msgs []trigger.Message) []error {
-		return handleEvents(ctx, w, q, logger, msgs)
+		return handleEvents(ctx, w, s, q, logger, msgs)
 	}))
-	var events trigger.EventHandler = handOff{pub: pub, worker: work, accepted: cfg.Accepted, log: logger, now: time.Now}
+	reps := reportIntake{pub: q.Publisher(queue.WithExpectStream(queue.ReportsStreamName)), settler: s, log: logger}
+	var handler trigger.EventHandler = handOff{pub: pub, worker: work, reports: reps, accepted: cfg.Accepted, log: logger, now: time.Now}
 	if cfg.EventTimeout > 0 {
-		events = withDefaultTimeout(events, cfg.EventTimeout)
+		handler = withDefaultTimeout(handler, cfg.EventTimeout)
 	}
 	fn := &Function{
-		Function: trigger.Function{Name: "buy", HTTP: in, Events: events},
-		Queue:    q, Ledger: l, Worker: w, Intake: in,
+		Function: trigger.Function{Name: "buy", HTTP: in, Events: handler},
+		Queue:    q, Ledger: l, Worker: w, Settler: s, Intake: in,
 	}
 	if cfg.Consumer {
-		fn.Background = []func(context.Context) error{func(ctx context.Context) error { return w.Run(ctx, q) }}
+		fn.Background = []func(context.Context) error{fn.consume}
 	}
 	return fn, nil
+}
+
+// consume runs the long-lived consumer — the worker and the settler side
+// by side — until ctx ends.
+func (f *Function) consume(ctx context.Context) error {
+	settled := make(chan error, 1)
+	go func() { settled <- f.Settler.Run(ctx, f.Queue) }()
+	err := f.Worker.Run(ctx, f.Queue)
+	return errors.Join(err, <-settled)
 }
 
 // drainLimit bounds the orders one timer invocation takes from the queue.
 const drainLimit = 100
 
 // handleEvents is the buy function's event invocation: an FC timer's drains
-// the queue (and sweeps the ledger for orders nothing drives); every other
-// message is an order.
-func handleEvents(ctx context.Context, w *worker.Worker, q *queue.Queue, log *slog.Logger, msgs []trigger.Message) []error {
+// the queue (and sweeps the ledger for orders nothing drives), with a
+// settlement pass before (what it settles is bought in the same drain) and,
+// if the drain put orders in doubt, after; every other message is an order.
+func handleEvents(ctx context.Context, w *worker.Worker, s *settle.Settler, q *queue.Queue, log *slog.Logger, msgs []trigger.Message) []error {
 	errs := make([]error, len(msgs))
 	var bodies [][]byte
 	var at []int
+	pass := func() {
+		st, err := s.Pass(ctx)
+		if err != nil {
+			log.WarnContext(ctx, "settling from the reports failed; the next pass tries again", "err", err)
+		} else if st.Open > 0 {
+			log.InfoContext(ctx, "settlement pass", "inDoubt", st.Open, "settled", st.Settled, "leftToOperator", st.Left, "waiting", st.Waiting)
+		}
+	}
 	for i, m := range msgs {
 		if m.Source != trigger.SourceTimer {
 			bodies, at = append(bodies, m.Body), append(at, i)
 			continue
 		}
+		pass()
+		before := w.Stats().InDoubt
 		st, err := w.Drain(ctx, q, drainLimit)
 		log.InfoContext(ctx, "drained", "messages", st.Messages, "advisories", st.Advisories, "redriven", st.Redriven)
 		errs[i] = err
+		if w.Stats().InDoubt > before {
+			pass()
+		}
 	}
 	for j, err := range w.HandleOrders(ctx, bodies) {
 		errs[at[j]] = err

@@ -167,7 +167,7 @@ func (d *deferred) consume(ctx context.Context) error {
 	for {
 		f, err := d.get(ctx)
 		if err == nil {
-			return f.Worker.Run(ctx, f.Queue)
+			return f.consume(ctx)
 		}
 		if ctx.Err() != nil {
 			return nil

@@ -7,6 +7,7 @@ import (
 
 	"github.com/xnum-dev/xnum/events"
 	"github.com/xnum-dev/xnum/internal/intake"
+	"github.com/xnum-dev/xnum/internal/reports"
 	"github.com/xnum-dev/xnum/internal/trigger"
 )
 
@@ -17,11 +18,13 @@ import (
 // JetStream's redelivery and max-deliveries. So one bad or stuck order never
 // holds up the event stream: the invocation ends as soon as JetStream has
 // the order, and fails only when JetStream cannot take it (then the stream
-// retries, and nothing is lost). Timer drains, direct invocations and SQS
-// batches go to the worker as they are.
+// retries, and nothing is lost). The cloud's number reports, from whichever
+// source (they have a queue of their own), go to the reports intake. Timer
+// drains, direct invocations and SQS batches go to the worker as they are.
 type handOff struct {
-	pub    intake.Publisher
-	worker trigger.EventHandler
+	pub     intake.Publisher
+	worker  trigger.EventHandler
+	reports trigger.EventHandler
 	// accepted, when set, wakes the worker function for a handed-off order,
 	// as the intake does for a POSTed one (Config.Accepted).
 	accepted func(context.Context, events.OrderRequested)
@@ -38,25 +41,44 @@ func fromQueue(source string) bool {
 	return false
 }
 
-// HandleEvents publishes the queue messages in order and hands the rest to
-// the worker in one batch.
+// HandleEvents publishes the queue's orders in order, and hands the
+// reports to the reports intake and the rest to the worker, each in one
+// batch.
 func (h handOff) HandleEvents(ctx context.Context, msgs []trigger.Message) []error {
 	errs := make([]error, len(msgs))
-	var rest []trigger.Message
-	var restAt []int
+	var reps, rest batch
 	for i, m := range msgs {
-		if fromQueue(m.Source) {
+		switch {
+		case m.Source != trigger.SourceTimer && reports.Is(m.Body):
+			reps.add(i, m)
+		case fromQueue(m.Source):
 			errs[i] = h.publish(ctx, m)
-			continue
-		}
-		rest, restAt = append(rest, m), append(restAt, i)
-	}
-	if len(rest) > 0 {
-		for j, err := range h.worker.HandleEvents(ctx, rest) {
-			errs[restAt[j]] = err
+		default:
+			rest.add(i, m)
 		}
 	}
+	reps.handle(ctx, h.reports, errs)
+	rest.handle(ctx, h.worker, errs)
 	return errs
+}
+
+// batch is some of an invocation's messages, and where each was.
+type batch struct {
+	msgs []trigger.Message
+	at   []int
+}
+
+func (b *batch) add(i int, m trigger.Message) { b.msgs, b.at = append(b.msgs, m), append(b.at, i) }
+
+// handle has h handle the batch, and puts each answer in errs where its
+// message was.
+func (b *batch) handle(ctx context.Context, h trigger.EventHandler, errs []error) {
+	if len(b.msgs) == 0 {
+		return
+	}
+	for j, err := range h.HandleEvents(ctx, b.msgs) {
+		errs[b.at[j]] = err
+	}
 }
 
 // publish hands one queue message to JetStream. An order that decodes but

@@ -35,6 +35,7 @@ const (
 	AliyunBuyQPS          = "XNUM_ALIYUN_BUY_QPS"
 	BuyConsumer           = "XNUM_BUY_CONSUMER"
 	EventTimeout          = "XNUM_EVENT_TIMEOUT"
+	ReportsWait           = "XNUM_REPORTS_WAIT"
 	FCFunctionName        = "FC_FUNCTION_NAME" // set by FC in every function instance
 
 	VolcAccessKey    = "VOLC_ACCESSKEY"
@@ -221,11 +222,16 @@ type Buy struct {
 	// function's timeout nor a deadline (go1 gets both, and they win). Set it
 	// a little under the function's timeout; 0: no bound.
 	EventTimeout time.Duration
+	// ReportsWait is how long after a buy's answer was due the worker waits
+	// for the cloud's report of its number before it leaves the attempt in
+	// doubt to an operator; 0: the settler's default (10m).
+	ReportsWait time.Duration
 }
 
 // LoadBuy reads XNUM_ALIYUN_BUY_QPS (default 5; 0: no limit),
-// XNUM_BUY_CONSUMER (true or false; default false on FC, true elsewhere) and
-// XNUM_EVENT_TIMEOUT (a duration; default none).
+// XNUM_BUY_CONSUMER (true or false; default false on FC, true elsewhere),
+// XNUM_EVENT_TIMEOUT (a duration; default none) and XNUM_REPORTS_WAIT (a
+// duration from 1s to 24h; default the settler's).
 func LoadBuy(lookup Lookup) (Buy, error) {
 	b := Buy{QPS: DefaultBuyQPS, Consumer: get(lookup, FCFunctionName) == ""}
 	if s := get(lookup, AliyunBuyQPS); s != "" {
@@ -244,6 +250,9 @@ func LoadBuy(lookup Lookup) (Buy, error) {
 	}
 	var err error
 	if b.EventTimeout, err = duration(lookup, EventTimeout); err != nil {
+		return Buy{}, err
+	}
+	if b.ReportsWait, err = durationIn(lookup, ReportsWait, time.Second, 24*time.Hour, "1s and 24h such as 10m"); err != nil {
 		return Buy{}, err
 	}
 	return b, nil
@@ -325,13 +334,19 @@ func endpoint(lookup Lookup, name string) (string, error) {
 // duration reads an optional Go duration (5s, 1m30s) between a millisecond
 // and ten minutes; unset is 0, the client's default.
 func duration(lookup Lookup, name string) (time.Duration, error) {
+	return durationIn(lookup, name, time.Millisecond, 10*time.Minute, "1ms and 10m such as 5s")
+}
+
+// durationIn reads an optional duration in [lo, hi]; unset is 0. between
+// says the bounds in the error.
+func durationIn(lookup Lookup, name string, lo, hi time.Duration, between string) (time.Duration, error) {
 	s := get(lookup, name)
 	if s == "" {
 		return 0, nil
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d < time.Millisecond || d > 10*time.Minute {
-		return 0, bad(name, "must be a duration between 1ms and 10m such as 5s, not "+strconv.Quote(s))
+	if err != nil || d < lo || d > hi {
+		return 0, bad(name, "must be a duration between "+between+", not "+strconv.Quote(s))
 	}
 	return d, nil
 }

@@ -200,6 +200,13 @@ func TestBuyAndLevel(t *testing.T) {
 	}
 	_, err = config.LoadBuy(env(map[string]string{config.EventTimeout: "forever"}))
 	checkErr(t, err, config.EventTimeout)
+	if b, err := config.LoadBuy(env(map[string]string{config.ReportsWait: "1h"})); err != nil || b.ReportsWait != time.Hour {
+		t.Errorf("reports wait: %+v %v", b, err)
+	}
+	for _, v := range []string{"500ms", "48h", "soon"} {
+		_, err = config.LoadBuy(env(map[string]string{config.ReportsWait: v}))
+		checkErr(t, err, config.ReportsWait)
+	}
 	if l, err := config.LoadLevel(env(map[string]string{config.LogLevel: "debug"})); err != nil || l != slog.LevelDebug {
 		t.Errorf("level: %v %v", l, err)
 	}
