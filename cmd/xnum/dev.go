@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"time"
 
 	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/devstack"
 	"github.com/xnum-dev/xnum/internal/logging"
+	"github.com/xnum-dev/xnum/internal/settle"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 )
@@ -21,6 +23,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	data := fs.String("data", "", "keep JetStream's store (orders, ledger) in this directory; default: a temporary one")
 	qps := fs.Float64("buy-qps", config.DefaultBuyQPS, "BuySecretNo calls per second the worker may make (0: no limit)")
 	onFC := fs.Bool("fc", false, "run the buy worker as on FC: a function of its own that the intake wakes up through the emulator's FC, and a timer drains every minute, instead of a consumer")
+	reportsDelay := fs.Duration("reports-delay", time.Second, "how long after a sale or release the emulator's NumberManagementReport reaches NATS\n(xnum.reports.numbers), as MNS would deliver it; negative: never (see orders stay in doubt)")
+	reportsWait := fs.Duration("reports-wait", settle.DefaultWait, "how long the worker waits for a report before it leaves an attempt in doubt to an operator")
 	level := fs.String("log-level", "info", "debug, info, warn or error; logs go to stderr as JSON")
 	var faults faultFlags
 	fs.Var(&faults, "fault", "inject an emulator fault, Action:key=value[,...] (repeatable; see xnum emulator -h)")
@@ -30,6 +34,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	lvl, err := logging.ParseLevel(*level)
 	if err != nil {
 		return err
+	}
+	if *reportsWait <= 0 {
+		return fmt.Errorf("--reports-wait %v: must be positive", *reportsWait)
 	}
 	set := fault.NewSet(1)
 	for _, spec := range faults {
@@ -41,19 +48,26 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	cfg := devstack.Config{
 		HTTPAddr: *httpAddr, NATSAddr: *natsAddr, EmulatorAddr: *emuAddr, DataDir: *data,
-		BuyQPS:   *qps,
-		FC:       *onFC,
-		Markers:  stderr,
-		Emulator: []emulator.Option{emulator.WithFaults(set)},
-		Logger:   logging.New(stderr, logging.Options{Level: lvl, Function: "xnum-dev"}),
+		BuyQPS:       *qps,
+		FC:           *onFC,
+		Markers:      stderr,
+		ReportsDelay: *reportsDelay,
+		ReportsWait:  *reportsWait,
+		Emulator:     []emulator.Option{emulator.WithFaults(set)},
+		Logger:       logging.New(stderr, logging.Options{Level: lvl, Function: "xnum-dev"}),
 	}
-	return devstack.Run(ctx, cfg, func(s devstack.Stack) { printBanner(stdout, s) })
+	return devstack.Run(ctx, cfg, func(s devstack.Stack) { printBanner(stdout, s, *reportsDelay) })
 }
 
-func printBanner(w io.Writer, s devstack.Stack) {
+func printBanner(w io.Writer, s devstack.Stack, reportsDelay time.Duration) {
 	store := s.DataDir
 	if store == "" {
 		store = "a temporary directory, removed at exit (--data DIR keeps it)"
+	}
+	reports := fmt.Sprintf("the emulator's number reports reach xnum.reports.numbers %v after each sale and release:\n"+
+		"             a lost answer (try --fault BuySecretNo:cut=0.3) settles itself", reportsDelay)
+	if reportsDelay < 0 {
+		reports = "the emulator sends no number reports (--reports-delay): a lost answer stays in doubt"
 	}
 	remain := s.HTTPURL + "/remain?" + url.Values{"city": {"杭州"}, "specId": {"1"}}.Encode()
 	list := s.HTTPURL + "/remain?" + url.Values{"city": {"全国列表"}, "specId": {"2"}}.Encode()
@@ -61,7 +75,8 @@ func printBanner(w io.Writer, s devstack.Stack) {
   functions  %[1]s   remain, pools, buy (orders)
   nats       %[2]s   JetStream store: %[3]s
   emulator   %[4]s   Dyplsapi + VMS + FC, AccessKeyId %[5]s, pool key FC100000000000001
-`, s.HTTPURL, s.NATSURL, store, s.EmulatorURL, emulator.DefaultAccessKeyID)
+  reports    %[6]s
+`, s.HTTPURL, s.NATSURL, store, s.EmulatorURL, emulator.DefaultAccessKeyID, reports)
 	if s.WorkerURL != "" {
 		fmt.Fprintf(w, "  worker     %s   %s, as on FC: woken through the emulator's FC for each order, drained every minute\n",
 			s.WorkerURL, devstack.WorkerFunction)

@@ -10,7 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/xnum-dev/xnum/events"
+	"github.com/xnum-dev/xnum/internal/queue"
+	"github.com/xnum-dev/xnum/internal/reports"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fc"
 )
@@ -28,6 +35,8 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	secret := fs.String("access-key-secret", emulator.DefaultAccessKeySecret, "its secret")
 	token := fs.String("security-token", "", "make the key temporary (STS): requests must carry this token")
 	verbose := fs.Bool("v", false, "log every request")
+	reportsNATS := fs.String("reports-nats", "", "publish the Dyplsapi emulator's NumberManagementReport messages to this NATS server\n(xnum.reports.numbers, stream XNUM_REPORTS, which the buy function creates), as MNS delivers the cloud's")
+	reportsDelay := fs.Duration("reports-delay", time.Second, "with --reports-nats: how long after a sale or release a report is published")
 	var faults, functions faultFlags
 	fs.Var(&faults, "fault", "inject a fault, Action:key=value[,key=value] with keys latency, error, rate, qps, burst, cut\n(repeatable; e.g. BuySecretNo:qps=5 or BuySecretNo:cut=0.1)")
 	fs.Var(&functions, "fc-function", "make FC's InvokeFunction run a function, NAME=URL of its custom runtime server\n(repeatable; one invocation at a time, 120 s, 2 retries, as s.yaml deploys xnum-buy-worker)")
@@ -48,8 +57,28 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	} else {
 		opts = append(opts, emulator.WithKey(*id, *secret))
 	}
+	level := slog.LevelWarn
 	if *verbose {
+		level = slog.LevelDebug
 		opts = append(opts, emulator.WithLogger(slog.New(slog.NewJSONHandler(stderr, nil))))
+	}
+	if *reportsNATS != "" {
+		if *reportsDelay < 0 {
+			return fmt.Errorf("--reports-delay %v: must not be negative", *reportsDelay)
+		}
+		nc, err := queue.Connect(*reportsNATS, nats.Name("xnum-emulator"), nats.RetryOnFailedConnect(true))
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return err
+		}
+		feed := reports.NewFeed(queue.NewPublisher(js, queue.WithExpectStream(queue.ReportsStreamName), queue.WithPublishRetry(8, time.Second)),
+			*reportsDelay, reports.WithFeedLogger(slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))))
+		defer feed.Close()
+		opts = append(opts, emulator.WithDyplsOptions(dypls.WithReportHook(func(r dypls.Report) { feed.Add(r) })))
 	}
 
 	e := emulator.New(opts...)
@@ -74,6 +103,9 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintf(stdout, "xnum emulator: Dyplsapi 2017-05-25, VMS 2022-01-01 and FC %s on http://%s (AccessKeyId %s)\n", fc.APIVersion, l.Addr(), *id)
 	for _, spec := range faults {
 		fmt.Fprintf(stdout, "  fault %s\n", spec)
+	}
+	if *reportsNATS != "" {
+		fmt.Fprintf(stdout, "  number reports to %s on %s, %v after each sale and release\n", *reportsNATS, events.SubjectNumberReports, *reportsDelay)
 	}
 	for _, spec := range functions {
 		fmt.Fprintf(stdout, "  fc function %s\n", spec)

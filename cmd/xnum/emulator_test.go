@@ -11,9 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/xnum-dev/xnum/internal/embednats"
+	"github.com/xnum-dev/xnum/internal/queue"
+	"github.com/xnum-dev/xnum/internal/reconcile"
+	"github.com/xnum-dev/xnum/internal/reports"
 	"github.com/xnum-dev/xnum/internal/wakeup"
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/volcengine"
 )
 
@@ -99,8 +106,47 @@ func TestEmulatorCommand(t *testing.T) {
 	}
 }
 
+// Run alone with --reports-nats, the emulator publishes a report of each
+// number it sells to the reports stream, as the cloud's reach it by MNS.
+func TestEmulatorCommandPublishesReports(t *testing.T) {
+	ns := embednats.RunTest(t)
+	nc, err := queue.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	q, err := queue.Setup(context.Background(), js) // what the buy function creates
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := startCommand(t, regexp.MustCompile(`on (http://\S+)`), "emulator", "--addr", "127.0.0.1:0",
+		"--reports-nats", ns.ClientURL(), "--reports-delay", "0s")
+	a, err := aliyun.New(aliyun.Config{AccessKeyID: emulator.DefaultAccessKeyID, AccessKeySecret: emulator.DefaultAccessKeySecret, Endpoint: m[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bought, err := a.Buy(context.Background(), provider.BuyRequest{PoolKey: "FC100000000000001", City: "杭州", SpecID: provider.SpecCarrier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		reps, _, err := reports.Since(context.Background(), q.Reports, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(reps) == 1 && reps[0].SecretNo == bought.SecretNo && reps[0].Status == reconcile.ReportCreated && reps[0].PartnerKey == "FC100000000000001" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reports %+v, want the creation of %s", reps, bought.SecretNo)
+		}
+	}
+}
+
 func TestEmulatorCommandRefusesBadFlags(t *testing.T) {
 	for _, args := range [][]string{
+		{"emulator", "--reports-nats", "nats://127.0.0.1:1", "--reports-delay", "-1s"},
 		{"emulator", "--fault", "BuySecretNo"},
 		{"emulator", "--fault", "BuySecretNo:cut=2"},
 		{"emulator", "--addr", "not-an-address"},

@@ -24,6 +24,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/queue"
 	"github.com/xnum-dev/xnum/internal/reconcile"
 	"github.com/xnum-dev/xnum/internal/redrive"
+	"github.com/xnum-dev/xnum/internal/reports"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 )
 
@@ -37,7 +38,9 @@ const ordersUsage = `Usage:
 list shows the ledger's orders, newest first; --status keeps those in the
 given statuses (accepted, processing, completed, failed, in_doubt).
 show prints one order in full: request, numbers (and excess numbers),
-the attempt in doubt, error, settlements, claim, deliveries.
+the attempt in doubt, error, settlements (by "reports" when the cloud's
+number reports settled it by themselves, by "worker" when its own late
+answer did), why the reports did not settle it, claim, deliveries.
 
 reconcile settles the attempt in doubt of an in_doubt order from EVIDENCE,
 exactly one of:
@@ -48,6 +51,9 @@ exactly one of:
   --reports FILE|-    the cloud's NumberManagementReport messages (JSON array or
                       JSON lines of secretNo, city, partnerKey, operatingTime,
                       status): the one such number created in the pool
+  --stored-reports    the same, from the reports stored on JetStream
+                      (xnum.reports.numbers) since the attempt began: for a
+                      report that came after the workers gave up waiting
   --nothing-bought    your word that nothing was bought [--why TEXT]; taken
                       only once the attempt's answer can no longer arrive
 Then the order is published again for the buy workers, which buy the rest or
@@ -317,12 +323,16 @@ func printOrder(w io.Writer, o *ledger.Order) {
 	for _, s := range o.Settlements {
 		fmt.Fprintf(w, "settled   attempt %d %s by %s at %s: %s\n", s.Attempt, s.Outcome, s.By, s.SettledAt.Format(time.RFC3339), s.Evidence)
 	}
+	if u := o.Unsettled; u != nil {
+		fmt.Fprintf(w, "unsettled attempt %d, at %s: %s\n", u.Attempt, u.At.Format(time.RFC3339), u.Reason)
+	}
 }
 
 func ordersReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newOrdersFlags("reconcile", stderr)
 	secretNo := f.String("secret-no", "", "the number the attempt in doubt bought (checked with QuerySecretNoDetail)")
 	reports := f.String("reports", "", "a file of NumberManagementReport messages (JSON array or lines; - for stdin)")
+	stored := f.Bool("stored-reports", false, "the NumberManagementReport messages stored on JetStream since the attempt began")
 	nothing := f.Bool("nothing-bought", false, "your word that the attempt in doubt bought nothing")
 	why := f.String("why", "", "with --nothing-bought: how you know")
 	release := f.Bool("release", false, "give back the numbers of a failed order, or an ended order's excess (ReleaseSecretNo; irreversible)")
@@ -336,18 +346,18 @@ func ordersReconcile(ctx context.Context, args []string, stdout, stderr io.Write
 		return errors.New("--json: reconcile prints the order as show does; use show --json afterwards")
 	}
 	evidence := 0
-	for _, set := range []bool{*secretNo != "", *reports != "", *nothing} {
+	for _, set := range []bool{*secretNo != "", *reports != "", *stored, *nothing} {
 		if set {
 			evidence++
 		}
 	}
 	switch {
 	case evidence > 1:
-		return errors.New("give one kind of evidence: --secret-no, --reports or --nothing-bought")
+		return errors.New("give one kind of evidence: --secret-no, --reports, --stored-reports or --nothing-bought")
 	case evidence == 1 && *release:
 		return errors.New("--release is a step of its own: settle the order first, then release once it has ended")
 	case evidence == 0 && !*release:
-		return errors.New("give exactly one of --secret-no, --reports or --nothing-bought (or --release for an ended order)")
+		return errors.New("give exactly one of --secret-no, --reports, --stored-reports or --nothing-bought (or --release for an ended order)")
 	case *why != "" && !*nothing:
 		return errors.New("--why goes with --nothing-bought")
 	case *wait != 0 && *release:
@@ -400,6 +410,11 @@ func ordersReconcile(ctx context.Context, args []string, stdout, stderr io.Write
 		o, err = ops.rec.Bought(ctx, id, *secretNo, *by)
 	case *nothing:
 		o, err = ops.rec.NothingBought(ctx, id, *by, *why)
+	case *stored:
+		if reps, err = ops.storedReports(ctx, id); err != nil {
+			return err
+		}
+		o, err = ops.rec.FromReports(ctx, id, reps, *by)
 	default:
 		o, err = ops.rec.FromReports(ctx, id, reps, *by)
 	}
@@ -468,7 +483,11 @@ func follow(ctx context.Context, l *ledger.Ledger, o *ledger.Order, wait time.Du
 func hint(w io.Writer, o *ledger.Order) {
 	switch o.Status {
 	case ledger.StatusInDoubt:
-		fmt.Fprintln(w, "next      the order is in doubt: reconcile it with evidence")
+		if o.Unsettled != nil && o.Attempt != nil && o.Unsettled.Attempt == o.Attempt.Seq {
+			fmt.Fprintln(w, "next      the cloud's reports did not settle it: reconcile it with evidence")
+		} else {
+			fmt.Fprintln(w, "next      the order is in doubt: the workers settle it when the cloud's report of its number comes, or reconcile it with evidence")
+		}
 	case ledger.StatusFailed, ledger.StatusCompleted:
 		kept := 0
 		for _, n := range o.Excess {
@@ -496,8 +515,32 @@ func hint(w io.Writer, o *ledger.Order) {
 // that), a publisher, and for reconcile the provider.
 type operations struct {
 	ledger *ledger.Ledger
+	js     jetstream.JetStream
 	rec    *reconcile.Reconciler
+	log    *slog.Logger
 	close  func()
+}
+
+// storedReports reads the reports stored on JetStream since the attempt in
+// doubt of order id began (less reports.ReadBack; stream XNUM_REPORTS, as
+// it is: nothing is created).
+func (ops *operations) storedReports(ctx context.Context, id string) ([]reconcile.Report, error) {
+	o, err := ops.ledger.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if o.Status != ledger.StatusInDoubt || o.Attempt == nil {
+		return nil, &ledger.StateError{Op: "reconcile", Status: o.Status, Reason: "only an order in doubt is reconciled"}
+	}
+	stream, err := ops.js.Stream(ctx, queue.ReportsStreamName)
+	if err != nil {
+		return nil, fmt.Errorf("the reports stream %s: %w", queue.ReportsStreamName, err)
+	}
+	reps, skipped, err := reports.Since(ctx, stream, o.Attempt.StartedAt.Add(-reports.ReadBack))
+	if skipped > 0 {
+		ops.log.WarnContext(ctx, "messages on the reports subject that are not NumberManagementReports were skipped", "skipped", skipped)
+	}
+	return reps, err
 }
 
 func (f ordersFlags) operations(ctx context.Context, stderr io.Writer, withProvider bool) (*operations, error) {
@@ -526,7 +569,7 @@ func (f ordersFlags) operations(ctx context.Context, stderr io.Writer, withProvi
 		return nil, err
 	}
 	rd := redrive.New(l, queue.NewPublisher(js), redrive.WithSource(events.SourceOperator), redrive.WithLogger(logger))
-	return &operations{ledger: l, rec: reconcile.New(l, p, rd), close: done}, nil
+	return &operations{ledger: l, js: js, rec: reconcile.New(l, p, rd), log: logger, close: done}, nil
 }
 
 func writeJSON(w io.Writer, v any) error {

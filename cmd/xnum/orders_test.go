@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/buytest"
 	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/ledger"
+	"github.com/xnum-dev/xnum/internal/settle"
 	"github.com/xnum-dev/xnum/internal/worker"
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
@@ -326,6 +328,75 @@ func TestOrdersReconcileReports(t *testing.T) {
 		t.Fatalf("after reconcile: %s %+v %+v", o.Status, o.Numbers, o.Settlements)
 	}
 	s.checkBooks(byHand)
+}
+
+// What the cloud's reports did, show says: a settlement by "reports", or,
+// when no report came within the wait, why the attempt is left to an
+// operator — who settles it from the reports stored since, once the late
+// report is there.
+func TestOrdersShowAutomaticSettlement(t *testing.T) {
+	s := newOpsStack(t, nil)
+
+	// With the report on time, the workers need no one.
+	stop := s.runSettler(settle.WithWait(time.Minute))
+	s.inDoubt("ord-cut", 1, "BuySecretNo:cut=1")
+	s.DeliverReports()
+	o := s.WaitCompleted([]string{"ord-cut"}, 20*time.Second)["ord-cut"]
+	out, err := xnum(t, "orders", "show", "ord-cut")
+	if err != nil || !strings.Contains(out, "settled   attempt 1 bought by reports at ") || !strings.Contains(out, "NumberManagementReport") {
+		t.Fatalf("orders show of an order settled by the reports: %v\n%s", err, out)
+	}
+	stop()
+
+	// Without, the attempt is left to an operator, and show says why.
+	s.runSettler(settle.WithWait(100 * time.Millisecond))
+	s.inDoubt("ord-lost", 2, "BuySecretNo:cut=1")
+	sold := s.sold()
+	lost := sold[len(sold)-1]
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if o = s.get("ord-lost"); o.Unsettled != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the attempt was not left to an operator")
+		}
+	}
+	out, err = xnum(t, "orders", "show", "ord-lost")
+	for _, want := range []string{"status    in_doubt", "unsettled attempt 1, at ", "no report shows a number created in pool " + testPool,
+		"left to an operator"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Fatalf("orders show lacks %q: %v\n%s", want, err, out)
+		}
+	}
+	if strings.Contains(out, "settled   ") {
+		t.Fatalf("a settlement without a report:\n%s", out)
+	}
+
+	// The operator settles it from the reports stored since, once the late
+	// report is there.
+	s.refused("ord-lost", "no report shows", "orders", "reconcile", "ord-lost", "--stored-reports")
+	s.refused("ord-lost", "one kind of evidence", "orders", "reconcile", "ord-lost", "--stored-reports", "--secret-no", lost)
+	s.DeliverReports()
+	out, err = xnum(t, "orders", "reconcile", "ord-lost", "--stored-reports", "--by", "ops-dan", "--wait", "20s")
+	if err != nil {
+		t.Fatalf("reconcile --stored-reports: %v\n%s", err, out)
+	}
+	if o = s.get("ord-lost"); o.Status != ledger.StatusCompleted || o.Numbers[0].SecretNo != lost || o.Settlements[0].By != "ops-dan" {
+		t.Fatalf("after reconcile: %s %v %+v", o.Status, o.NumberList(), o.Settlements)
+	}
+	s.checkBooks()
+}
+
+// runSettler runs a settler of s until stop is called (or the test ends).
+func (s *opsStack) runSettler(opts ...settle.Option) (stop func()) {
+	st := s.Settler(opts...)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx, s.Queue) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	s.t.Cleanup(stop)
+	return stop
 }
 
 // A buy the client gave up on, which the emulator dropped: the operator's

@@ -145,10 +145,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	if cfg.feed != nil {
 		feed := reports.NewFeed(e.ReportsPub, *cfg.feed, reports.WithFeedLogger(slog.New(slog.NewJSONHandler(e.Logs, nil))))
 		t.Cleanup(feed.Close)
-		dopts = append(dopts, dypls.WithReportHook(func(r dypls.Report) {
-			b, _ := json.Marshal(r)
-			feed.Add(b)
-		}))
+		dopts = append(dopts, dypls.WithReportHook(func(r dypls.Report) { feed.Add(r) }))
 	}
 	if len(cfg.numbers) > 0 {
 		dopts = append(dopts, dypls.WithNumbers(append(dypls.DefaultNumbers(), cfg.numbers...)...))

@@ -2,13 +2,17 @@
 // (`xnum dev`): an embedded NATS server with JetStream, the two-cloud
 // emulator on its own loopback port, and the remain, pools and buy functions
 // — their HTTP routes on one address, their NATS services, and the buy
-// worker consuming the order queue. The functions are built as their own
-// binaries build them, only pointed at the emulator.
+// worker consuming the order queue beside the settler. The emulator's
+// number reports reach the reports stream as the cloud's reach it through
+// MNS, a while after each sale and release, so a buy whose answer is lost
+// settles itself. The functions are built as their own binaries build them,
+// only pointed at the emulator.
 //
 // In the FC shape (Config.FC, `xnum dev --fc`) the buy worker is what it is
 // on FC instead: a function of its own, on its own loopback port, that the
 // emulator's FC invokes — woken by the intake for each accepted order
-// (package wakeup), and drained by a timer every minute — with no consumer.
+// (package wakeup), and drained by a timer every minute, which also settles
+// what the reports can — with no consumer.
 package devstack
 
 import (
@@ -18,6 +22,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -30,9 +35,11 @@ import (
 	"github.com/xnum-dev/xnum/internal/pools"
 	"github.com/xnum-dev/xnum/internal/queue"
 	"github.com/xnum-dev/xnum/internal/remain"
+	"github.com/xnum-dev/xnum/internal/reports"
 	"github.com/xnum-dev/xnum/internal/trigger"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
 	"github.com/xnum-dev/xnum/pkg/provider/volcengine"
 )
 
@@ -52,6 +59,12 @@ type Config struct {
 	// Markers receives the FC worker's invocation markers (FC Invoke
 	// Start/End lines); nil discards them.
 	Markers io.Writer
+	// ReportsDelay is how long after a sale or release the emulator's
+	// NumberManagementReport reaches NATS; negative: never (a lost report).
+	ReportsDelay time.Duration
+	// ReportsWait is how long the settler waits for a report before it
+	// leaves an attempt in doubt to an operator (0: its default).
+	ReportsWait time.Duration
 	// Emulator passes options (faults, stock) to the emulator.
 	Emulator []emulator.Option
 	Logger   *slog.Logger
@@ -99,10 +112,27 @@ func Run(ctx context.Context, cfg Config, ready func(Stack)) (err error) {
 	}
 	defer ns.Close()
 
+	nc, err := queue.Connect(ns.ClientURL())
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+
 	// The emulator stops after the functions, which may still be finishing
-	// a buy when ctx ends.
+	// a buy when ctx ends; its reports stop with it.
+	emuOpts := cfg.Emulator
+	if cfg.ReportsDelay >= 0 {
+		feed := reports.NewFeed(queue.NewPublisher(js, queue.WithExpectStream(queue.ReportsStreamName)), cfg.ReportsDelay,
+			reports.WithFeedLogger(logger))
+		defer feed.Close()
+		emuOpts = append(slices.Clone(emuOpts), emulator.WithDyplsOptions(dypls.WithReportHook(func(r dypls.Report) { feed.Add(r) })))
+	}
 	emuCtx, stopEmu := context.WithCancel(context.Background())
-	emu := emulator.New(cfg.Emulator...)
+	emu := emulator.New(emuOpts...)
 	emuURL := "http://" + emuLn.Addr().String()
 	emuDone := make(chan error, 1)
 	go func() { emuDone <- emulator.Serve(emuCtx, emuLn, emu) }()
@@ -123,19 +153,10 @@ func Run(ctx context.Context, cfg Config, ready func(Stack)) (err error) {
 		return err
 	}
 
-	nc, err := queue.Connect(ns.ClientURL())
-	if err != nil {
-		return fmt.Errorf("nats: %w", err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	buyCfg := buy.Config{QPS: cfg.BuyQPS, Consumer: true, Logger: logger}
+	buyCfg := buy.Config{QPS: cfg.BuyQPS, Consumer: true, ReportsWait: cfg.ReportsWait, Logger: logger}
 	var worker *fcWorker
 	if cfg.FC {
-		if worker, err = startWorker(ctx, js, ali, emu, emuURL, cfg.BuyQPS, logger); err != nil {
+		if worker, err = startWorker(ctx, js, ali, emu, emuURL, cfg.BuyQPS, cfg.ReportsWait, logger); err != nil {
 			return err
 		}
 		defer worker.ln.Close() // served until ctx ends; closed here if Run fails before

@@ -16,7 +16,10 @@ import (
 	"github.com/xnum-dev/xnum/events"
 	"github.com/xnum-dev/xnum/internal/intake"
 	"github.com/xnum-dev/xnum/internal/remain"
+	"github.com/xnum-dev/xnum/internal/settle"
 	"github.com/xnum-dev/xnum/internal/trigger/natsrpc"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 )
 
 // start runs the stack on free ports until the test ends.
@@ -184,6 +187,58 @@ func distinct(ids []string) int {
 		seen[id] = true
 	}
 	return len(seen)
+}
+
+// A buy whose answer is cut settles itself: the emulator's report of the
+// number reaches NATS, the settler takes it as the evidence, and the worker
+// buys the rest. No number is bought twice.
+func TestLostAnswerSettlesItself(t *testing.T) {
+	s := startWith(t, Config{ReportsDelay: 100 * time.Millisecond,
+		Emulator: []emulator.Option{emulator.WithFault("BuySecretNo", fault.Fault{CutRate: 1})}})
+	if code, body := post(t, s.HTTPURL+"/orders", `{"poolKey":"FC100000000000001","city":"杭州","specId":2,"quantity":2}`,
+		"Idempotency-Key", "dev-cut-1"); code != 202 {
+		t.Fatalf("POST: %d %s", code, body)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, o := getOrder(t, s, "dev-cut-1"); o.Status == "in_doubt" || len(s.Emulator.Dypls().Purchases()) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cut buy did not happen")
+		}
+	}
+	s.Emulator.Faults().Set("BuySecretNo", fault.Fault{})
+	o := waitCompletedThrough(t, s, "dev-cut-1")
+	sold := s.Emulator.Dypls().Purchases()
+	if len(sold) != 2 || len(o.Numbers) != 2 || o.Numbers[0] != sold[0].SecretNo {
+		t.Fatalf("completed with %v; the emulator sold %+v", o.Numbers, sold)
+	}
+	l, err := s.Buy.Ledger.Get(context.Background(), "dev-cut-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Settlements) != 1 || l.Settlements[0].By != settle.By || l.Settlements[0].SecretNo != sold[0].SecretNo {
+		t.Fatalf("settlements %+v", l.Settlements)
+	}
+	if st := s.Buy.Settler.Stats(); st.Settled != 1 {
+		t.Fatalf("settler stats %+v", st)
+	}
+}
+
+// waitCompletedThrough is waitCompleted for an order that passes through
+// in_doubt on its way.
+func waitCompletedThrough(t *testing.T, s Stack, id string) intake.Order {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if code, o := getOrder(t, s, id); code == 200 && o.Status == "completed" {
+			return o
+		} else if code == 200 && o.Status == "failed" {
+			t.Fatalf("order %s failed: %+v", id, o.Error)
+		}
+	}
+	_, o := getOrder(t, s, id)
+	t.Fatalf("order %s not completed in time: %+v", id, o)
+	return intake.Order{}
 }
 
 // The functions' NATS services answer as their HTTP routes do.

@@ -36,9 +36,10 @@ type fcWorker struct {
 
 // startWorker builds the worker function and registers it with emu's FC as
 // s.yaml configures it (one invocation at a time, 120 s, two retries).
-func startWorker(ctx context.Context, js jetstream.JetStream, p buy.Provider, emu *emulator.Emulator, emuURL string, qps float64, logger *slog.Logger) (*fcWorker, error) {
+func startWorker(ctx context.Context, js jetstream.JetStream, p buy.Provider, emu *emulator.Emulator, emuURL string, qps float64,
+	reportsWait time.Duration, logger *slog.Logger) (*fcWorker, error) {
 	log := logger.With("fcFunction", WorkerFunction)
-	fn, err := buy.New(ctx, js, p, buy.Config{QPS: qps, EventTimeout: 110 * time.Second, Logger: log})
+	fn, err := buy.New(ctx, js, p, buy.Config{QPS: qps, EventTimeout: 110 * time.Second, ReportsWait: reportsWait, Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"sync"
 	"time"
@@ -40,10 +41,18 @@ func NewFeed(pub Publisher, delay time.Duration, opts ...FeedOption) *Feed {
 	return f
 }
 
-// Add schedules body (one report's JSON, as the cloud sends it) and returns
-// at once: it may be called under an emulator's lock. After Close it drops
-// body.
-func (f *Feed) Add(body []byte) {
+// Add schedules report — its JSON as the cloud sends it, or a value that
+// marshals to it (an emulator's dypls.Report) — and returns at once: it may
+// be called under an emulator's lock. After Close it drops report.
+func (f *Feed) Add(report any) {
+	body, ok := report.([]byte)
+	if !ok {
+		var err error
+		if body, err = json.Marshal(report); err != nil {
+			f.log.Warn("number report not delivered: it does not marshal", "error", err.Error())
+			return
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {

@@ -17,6 +17,11 @@ type Stream interface {
 	DeleteConsumer(ctx context.Context, name string) error
 }
 
+// ReadBack is how much earlier than an attempt began its reports are read
+// back: more than reconcile's slack, for the cloud's clock, NATS's (which
+// stamps the stored messages) and ours.
+const ReadBack = time.Minute
+
 // fetchWait bounds the wait for one batch of messages the server said it
 // holds.
 const fetchWait = 5 * time.Second

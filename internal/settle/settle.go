@@ -47,11 +47,6 @@ const By = "reports"
 // operator can still settle from it (xnum orders reconcile --reports).
 const DefaultWait = 10 * time.Minute
 
-// readBack is how much earlier than an attempt began the reports stream is
-// read: more than reconcile's slack, for the cloud's clock, NATS's clock
-// and ours.
-const readBack = time.Minute
-
 // Settler settles attempts in doubt from the reports. Build it with New.
 type Settler struct {
 	ledger  *ledger.Ledger
@@ -155,7 +150,7 @@ func (s *Settler) settle(ctx context.Context, orders []*ledger.Order) (PassStats
 			continue
 		}
 		open = append(open, o)
-		if start := o.Attempt.StartedAt.Add(-readBack); from.IsZero() || start.Before(from) {
+		if start := o.Attempt.StartedAt.Add(-reports.ReadBack); from.IsZero() || start.Before(from) {
 			from = start
 		}
 	}
