@@ -285,8 +285,24 @@ func TestSYAMLFunctions(t *testing.T) {
 	if worker["timer"] == nil || worker["timer"]["payload"] != "drain" {
 		t.Errorf("buy-worker: want a timer trigger with the drain payload, got %v", worker["timer"])
 	}
-	if worker["http"] != nil || worker["eventbridge"] != nil {
-		t.Error("buy-worker must take neither HTTP nor the MNS stream: both are the intake's")
+	if worker["http"] != nil {
+		t.Error("buy-worker must not take HTTP: it is the intake's")
+	}
+	// The reports' MNS queue reaches the worker, which can ask Dyplsapi to
+	// confirm a report; it waits out an outage like the orders' queue.
+	queueOf := func(tr map[string]any) any {
+		src, _ := tr["eventSourceConfig"].(map[string]any)
+		params, _ := src["eventSourceParameters"].(map[string]any)
+		mnsParams, _ := params["sourceMNSParameters"].(map[string]any)
+		return mnsParams["QueueName"]
+	}
+	reports := worker["eventbridge"]
+	if reports == nil || queueOf(reports) != "xnum-number-reports" || queueOf(reports) == queueOf(mns) ||
+		fmt.Sprint(reports["runOptions"]) != fmt.Sprint(mns["runOptions"]) {
+		t.Errorf("buy-worker: want the reports' MNS EventBridge trigger, run as the orders' is; got %v", reports)
+	}
+	if wp := resources["buy-worker"].(map[string]any)["props"].(map[string]any); wp["internetAccess"] != true {
+		t.Error("buy-worker settles from reports with QuerySecretNoDetail: it needs internet access")
 	}
 	for _, name := range []string{"buy", "buy-worker"} {
 		props := resources[name].(map[string]any)["props"].(map[string]any)
