@@ -19,11 +19,12 @@ import (
 const usage = `xnum runs the xnum functions locally and operates their orders.
 
 Usage:
-  xnum dev [--fc] [--http 127.0.0.1:8080] [--nats 127.0.0.1:4222] [--data DIR]
+  xnum dev [--fc] [--http 127.0.0.1:8080] [--nats 127.0.0.1:4222] [--data DIR] [--reports-delay 1s]
   xnum emulator [--addr 127.0.0.1:9100] [--access-key-id ID] [--access-key-secret SECRET] [--fault SPEC]... [--fc-function NAME=URL]...
+                [--reports-nats URL [--reports-delay 1s]]
   xnum orders list [--status S[,S]] [--json]
   xnum orders show ID [--json]
-  xnum orders reconcile ID (--secret-no N | --reports FILE | --nothing-bought | --release) [--by NAME]
+  xnum orders reconcile ID (--secret-no N | --reports FILE | --stored-reports | --nothing-bought | --release) [--by NAME]
 
 Run "xnum COMMAND -h" for a command's flags.
 `
