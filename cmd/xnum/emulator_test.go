@@ -17,6 +17,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/queue"
 	"github.com/xnum-dev/xnum/internal/reconcile"
 	"github.com/xnum-dev/xnum/internal/reports"
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/wakeup"
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
@@ -130,18 +131,11 @@ func TestEmulatorCommandPublishesReports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	testutil.WaitFor(t, "the report of "+bought.SecretNo, func() bool {
 		reps, _, err := reports.Since(context.Background(), q.Reports, time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(reps) == 1 && reps[0].SecretNo == bought.SecretNo && reps[0].Status == reconcile.ReportCreated && reps[0].PartnerKey == "FC100000000000001" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("reports %+v, want the creation of %s", reps, bought.SecretNo)
-		}
-	}
+		return err == nil && len(reps) == 1 && reps[0].SecretNo == bought.SecretNo && reps[0].Status == reconcile.ReportCreated &&
+			reps[0].PartnerKey == "FC100000000000001"
+	})
 }
 
 func TestEmulatorCommandRefusesBadFlags(t *testing.T) {

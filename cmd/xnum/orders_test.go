@@ -19,6 +19,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/ledger"
 	"github.com/xnum-dev/xnum/internal/settle"
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/worker"
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
@@ -353,14 +354,7 @@ func TestOrdersShowAutomaticSettlement(t *testing.T) {
 	s.inDoubt("ord-lost", 2, "BuySecretNo:cut=1")
 	sold := s.sold()
 	lost := sold[len(sold)-1]
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if o = s.get("ord-lost"); o.Unsettled != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the attempt was not left to an operator")
-		}
-	}
+	testutil.WaitFor(t, "the attempt to be left to an operator", func() bool { return s.get("ord-lost").Unsettled != nil })
 	out, err = xnum(t, "orders", "show", "ord-lost")
 	for _, want := range []string{"status    in_doubt", "unsettled attempt 1, at ", "no report shows a number created in pool " + testPool,
 		"left to an operator"} {

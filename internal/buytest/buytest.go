@@ -199,6 +199,16 @@ func (e *Env) Reconciler(opts ...reconcile.Option) *reconcile.Reconciler {
 	return reconcile.New(e.Ledger, e.Aliyun, redrive.New(e.Ledger, e.Pub), opts...)
 }
 
+// Get reads order id from the ledger.
+func (e *Env) Get(id string) *ledger.Order {
+	e.t.Helper()
+	o, err := e.Ledger.Get(Ctx(e.t), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return o
+}
+
 // DeliverReports stores every NumberManagementReport the emulator has made
 // so far on the reports stream, now (a report stored twice is kept once).
 func (e *Env) DeliverReports() {

@@ -17,6 +17,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/intake"
 	"github.com/xnum-dev/xnum/internal/remain"
 	"github.com/xnum-dev/xnum/internal/settle"
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/trigger/natsrpc"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
@@ -199,14 +200,7 @@ func TestLostAnswerSettlesItself(t *testing.T) {
 		"Idempotency-Key", "dev-cut-1"); code != 202 {
 		t.Fatalf("POST: %d %s", code, body)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, o := getOrder(t, s, "dev-cut-1"); o.Status == "in_doubt" || len(s.Emulator.Dypls().Purchases()) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the cut buy did not happen")
-		}
-	}
+	testutil.WaitFor(t, "the cut buy", func() bool { return len(s.Emulator.Dypls().Purchases()) > 0 })
 	s.Emulator.Faults().Set("BuySecretNo", fault.Fault{})
 	o := waitCompletedThrough(t, s, "dev-cut-1")
 	sold := s.Emulator.Dypls().Purchases()

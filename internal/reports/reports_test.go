@@ -7,13 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/xnum-dev/xnum/events"
-	"github.com/xnum-dev/xnum/internal/embednats"
+	"github.com/xnum-dev/xnum/internal/buytest"
 	"github.com/xnum-dev/xnum/internal/queue"
 	"github.com/xnum-dev/xnum/internal/reconcile"
 	"github.com/xnum-dev/xnum/internal/reports"
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/pkg/provider"
 )
 
@@ -79,8 +78,8 @@ func TestMsgID(t *testing.T) {
 	}
 }
 
-// world is an embedded JetStream with xnum's objects and a publisher to the
-// reports stream.
+// world is the buy world's JetStream, with xnum's objects and a publisher
+// to the reports stream.
 type world struct {
 	q   *queue.Queue
 	pub *queue.Publisher
@@ -88,25 +87,11 @@ type world struct {
 
 func newWorld(t *testing.T) world {
 	t.Helper()
-	srv := embednats.RunTest(t)
-	nc, err := queue.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	q, err := queue.Setup(ctx(t), js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return world{q: q, pub: queue.NewPublisher(js, queue.WithExpectStream(queue.ReportsStreamName))}
+	e := buytest.New(t)
+	return world{q: e.Queue, pub: e.ReportsPub}
 }
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
+func ctx(t *testing.T) context.Context { return buytest.Ctx(t) }
 
 func report(no string, status int, at string) string {
 	b, _ := json.Marshal(reconcile.Report{SecretNo: no, City: "杭州", PartnerKey: "FC1", OperatingTime: at, Status: status})
@@ -196,20 +181,10 @@ func TestFeed(t *testing.T) {
 	w := newWorld(t)
 	f := reports.NewFeed(w.pub, 0)
 	f.Add([]byte(created))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.WaitFor(t, "the feed's report", func() bool {
 		reps, _, err := reports.Since(ctx(t), w.q.Reports, time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(reps) == 1 && reps[0].SecretNo == "13905710001" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the feed delivered %+v", reps)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil && len(reps) == 1 && reps[0].SecretNo == "13905710001"
+	})
 	f.Close()
 
 	slow := reports.NewFeed(w.pub, time.Hour)

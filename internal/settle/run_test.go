@@ -9,6 +9,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/buytest"
 	"github.com/xnum-dev/xnum/internal/ledger"
 	"github.com/xnum-dev/xnum/internal/settle"
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/worker"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 )
@@ -16,12 +17,9 @@ import (
 // started waits until s.Run has subscribed and made its first pass.
 func started(t *testing.T, e *buytest.Env) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(e.Logs.String(), "settling attempts in doubt from the cloud's reports"); {
-		if time.Now().After(deadline) {
-			t.Fatal("the settler did not start")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "the settler to start", func() bool {
+		return strings.Contains(e.Logs.String(), "settling attempts in doubt from the cloud's reports")
+	})
 }
 
 // never is a pass and rescan interval no test outlives: what settles
@@ -77,9 +75,5 @@ func TestRunWokenByInDoubt(t *testing.T) {
 
 func waitPasses(t *testing.T, s *settle.Settler, n int64) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); s.Stats().Passes < n; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d passes, want %d", s.Stats().Passes, n)
-		}
-	}
+	testutil.WaitFor(t, "the settler's passes", func() bool { return s.Stats().Passes >= n })
 }

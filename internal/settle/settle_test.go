@@ -103,15 +103,6 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-func (f *fixture) get(id string) *ledger.Order {
-	f.t.Helper()
-	o, err := f.Ledger.Get(context.Background(), id)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return o
-}
-
 func (f *fixture) pass() settle.PassStats {
 	f.t.Helper()
 	st, err := f.s.Pass(buytest.Ctx(f.t))
@@ -123,7 +114,7 @@ func (f *fixture) pass() settle.PassStats {
 
 // pastWait runs the settler's clock past the wait of id's attempt.
 func (f *fixture) pastWait(id string) {
-	o := f.get(id)
+	o := f.Get(id)
 	f.ahead.Store(int64(o.Attempt.AnsweredBy().Add(wait + time.Second).Sub(time.Now())))
 }
 
@@ -147,25 +138,25 @@ func (f *fixture) settledByReports(id, want string) *ledger.Order {
 // wait is over, and then record why it is left to an operator, once.
 func (f *fixture) staysInDoubt(id, why string) {
 	f.t.Helper()
-	before := f.get(id)
+	before := f.Get(id)
 	if st := f.pass(); st.Settled != 0 || st.Left != 0 || st.Waiting == 0 {
 		f.t.Fatalf("a pass within the wait: %+v", st)
 	}
-	if o := f.get(id); o.Revision != before.Revision {
+	if o := f.Get(id); o.Revision != before.Revision {
 		f.t.Fatalf("a pass within the wait changed the order: %+v", o)
 	}
 	f.pastWait(id)
 	if st := f.pass(); st.Settled != 0 || st.Left == 0 {
 		f.t.Fatalf("a pass after the wait: %+v", st)
 	}
-	o := f.get(id)
+	o := f.Get(id)
 	if o.Status != ledger.StatusInDoubt || o.Attempt == nil || len(o.Settlements) != 0 || len(o.Numbers) != 0 ||
 		o.Unsettled == nil || o.Unsettled.Attempt != o.Attempt.Seq || !strings.Contains(o.Unsettled.Reason, why) ||
 		!strings.Contains(o.Unsettled.Reason, "left to an operator") {
 		f.t.Fatalf("order %s %+v, unsettled %+v; want in doubt, left to an operator because %q", o.Status, o.Settlements, o.Unsettled, why)
 	}
 	f.pass()
-	if again := f.get(id); again.Revision != o.Revision {
+	if again := f.Get(id); again.Revision != o.Revision {
 		f.t.Fatal("a later pass wrote on an order left to an operator")
 	}
 }
@@ -284,7 +275,7 @@ func TestTwoAttemptsInDoubtAreNotGuessed(t *testing.T) {
 	f.inDoubt(1, "o-a", "o-b")
 	f.DeliverReports()
 	for _, id := range []string{"o-a", "o-b"} {
-		if o := f.get(id); o.Status != ledger.StatusInDoubt {
+		if o := f.Get(id); o.Status != ledger.StatusInDoubt {
 			t.Fatalf("%s is %s", id, o.Status)
 		}
 	}
@@ -297,7 +288,7 @@ func TestTwoAttemptsInDoubtAreNotGuessed(t *testing.T) {
 		t.Fatalf("pass %+v", st)
 	}
 	for _, id := range []string{"o-a", "o-b"} {
-		o := f.get(id)
+		o := f.Get(id)
 		if o.Status != ledger.StatusInDoubt || o.Unsettled == nil || !strings.Contains(o.Unsettled.Reason, "could as well be") {
 			t.Fatalf("%s: %s %+v", id, o.Status, o.Unsettled)
 		}
@@ -317,7 +308,7 @@ func TestProviderDownWaitsPastTheWait(t *testing.T) {
 	if st := f.pass(); st.Settled != 0 || st.Left != 0 || st.Waiting != 1 {
 		t.Fatalf("pass with the provider down %+v", st)
 	}
-	if o := f.get("o"); o.Unsettled != nil {
+	if o := f.Get("o"); o.Unsettled != nil {
 		t.Fatalf("left to an operator for the provider's outage: %+v", o.Unsettled)
 	}
 	f.Faults.Set("QuerySecretNoDetail", fault.Fault{})
