@@ -2,7 +2,8 @@
 // stream XNUM over the order and number subjects, the durable pull consumer
 // that feeds the buy worker, a stream and consumer that keep the consumer's
 // max-deliveries advisories, the stream of the cloud's number reports, and
-// the KeyValue bucket that is the order ledger. Setup is idempotent and runs at every start of every process.
+// the KeyValue bucket that is the order ledger. Setup is idempotent and runs
+// at every start of every process.
 package queue
 
 import (
