@@ -65,7 +65,7 @@ func printBanner(w io.Writer, s devstack.Stack, reportsDelay time.Duration) {
 		store = "a temporary directory, removed at exit (--data DIR keeps it)"
 	}
 	reports := fmt.Sprintf("the emulator's number reports reach xnum.reports.numbers %v after each sale and release:\n"+
-		"             a lost answer (try --fault BuySecretNo:cut=0.3) settles itself", reportsDelay)
+		"             a lost answer (try --fault BuySecretNo:cut=0.1) settles itself", reportsDelay)
 	if reportsDelay < 0 {
 		reports = "the emulator sends no number reports (--reports-delay): a lost answer stays in doubt"
 	}

@@ -54,11 +54,12 @@ type Config struct {
 	// (0: settle.DefaultWait).
 	ReportsWait time.Duration
 	Logger      *slog.Logger
-	// Queue, Worker and Settle pass options through, e.g. for replicas or
-	// tests.
-	Queue  []queue.Option
-	Worker []worker.Option
-	Settle []settle.Option
+	// Queue, Worker, Settle and Reconcile (the settler's evidence rules)
+	// pass options through, e.g. for replicas, tests or an emulator's clock.
+	Queue     []queue.Option
+	Worker    []worker.Option
+	Settle    []settle.Option
+	Reconcile []reconcile.Option
 }
 
 // Function is the assembled buy function and its parts.
@@ -96,7 +97,7 @@ func New(ctx context.Context, js jetstream.JetStream, p Provider, cfg Config) (*
 	if wait == 0 {
 		wait = settle.DefaultWait
 	}
-	s, err := settle.New(l, reconcile.New(l, p, rd), q.Reports, append([]settle.Option{
+	s, err := settle.New(l, reconcile.New(l, p, rd, cfg.Reconcile...), q.Reports, append([]settle.Option{
 		settle.WithWait(wait), settle.WithLogger(logger),
 	}, cfg.Settle...)...)
 	if err != nil {

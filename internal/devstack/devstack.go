@@ -34,6 +34,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/httpjson"
 	"github.com/xnum-dev/xnum/internal/pools"
 	"github.com/xnum-dev/xnum/internal/queue"
+	"github.com/xnum-dev/xnum/internal/reconcile"
 	"github.com/xnum-dev/xnum/internal/remain"
 	"github.com/xnum-dev/xnum/internal/reports"
 	"github.com/xnum-dev/xnum/internal/trigger"
@@ -153,7 +154,7 @@ func Run(ctx context.Context, cfg Config, ready func(Stack)) (err error) {
 		return err
 	}
 
-	buyCfg := buy.Config{QPS: cfg.BuyQPS, Consumer: true, ReportsWait: cfg.ReportsWait, Logger: logger}
+	buyCfg := buy.Config{QPS: cfg.BuyQPS, Consumer: true, ReportsWait: cfg.ReportsWait, Logger: logger, Reconcile: emulatorSlack}
 	var worker *fcWorker
 	if cfg.FC {
 		if worker, err = startWorker(ctx, js, ali, emu, emuURL, cfg.BuyQPS, cfg.ReportsWait, logger); err != nil {
@@ -206,6 +207,12 @@ func Run(ctx context.Context, cfg Config, ready func(Stack)) (err error) {
 // noEnv is the environment the functions see: xnum dev is local, no FC or
 // Lambda environment applies.
 func noEnv(string) (string, bool) { return "", false }
+
+// emulatorSlack: the emulator's clock is ours, so evidence needs only the
+// slack of its times' one-second resolution, not reconcile.DefaultSlack's
+// allowance for the cloud's clock. Two buys lost within the slack of each
+// other cannot be told apart, so a smaller slack settles more of them.
+var emulatorSlack = []reconcile.Option{reconcile.WithSlack(time.Second)}
 
 // mounted is one function and the route patterns it serves.
 type mounted struct {
