@@ -72,8 +72,12 @@ func DecodeOrder(b []byte) (OrderRequested, error) {
 	return o, nil
 }
 
-// envelopeKeys are the CloudEvents attributes an order.requested may use.
-var envelopeKeys = []string{"specversion", "id", "source", "type", "time", "datacontenttype", "dataschema", "subject", "data", "data_base64"}
+// envelopeKeys are the CloudEvents attributes an order.requested may use,
+// the distributed-tracing extension and requestid among them. Other
+// extension attributes are allowed too; a key that differs from one of
+// these only by case is refused.
+var envelopeKeys = []string{"specversion", "id", "source", "type", "time", "datacontenttype", "dataschema", "subject", "data", "data_base64",
+	"traceparent", "tracestate", "requestid"}
 
 // orderKeys are OrderRequested's JSON names.
 var orderKeys = sync.OnceValue(func() []string {

@@ -96,6 +96,13 @@ type Event struct {
 	Time            time.Time       `json:"time"`
 	DataContentType string          `json:"datacontenttype"`
 	Data            json.RawMessage `json:"data"`
+	// TraceParent is the W3C traceparent of the work that published the
+	// event (the CloudEvents distributed-tracing extension), and RequestID
+	// that work's request id (extension attribute "requestid"): the log
+	// lines of whoever handles the event share the trace. Optional; a
+	// publisher fills them from its context (internal/queue).
+	TraceParent string `json:"traceparent,omitempty"`
+	RequestID   string `json:"requestid,omitempty"`
 }
 
 // Subject is the subject e is published on.
@@ -346,6 +353,29 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// PeekTrace returns the traceparent and requestid extension attributes of
+// a message that is a CloudEvent, as they are: unchecked, and "" when absent,
+// not strings, or when the message is not an event.
+func PeekTrace(b []byte) (traceParent, requestID string) {
+	var env struct {
+		SpecVersion any    `json:"specversion"`
+		TraceParent any    `json:"traceparent"`
+		RequestID   any    `json:"requestid"`
+		Data        ignore `json:"data"`
+	}
+	if json.Unmarshal(b, &env) != nil || env.SpecVersion == nil {
+		return "", ""
+	}
+	traceParent, _ = env.TraceParent.(string)
+	requestID, _ = env.RequestID.(string)
+	return traceParent, requestID
+}
+
+// ignore skips a JSON value without decoding it.
+type ignore struct{}
+
+func (*ignore) UnmarshalJSON([]byte) error { return nil }
 
 // PeekOrderID returns the order id of an order.requested message (our
 // CloudEvent or a bare order) even when the rest of it does not decode, so a

@@ -233,6 +233,43 @@ func TestPeekOrderID(t *testing.T) {
 	}
 }
 
+func TestPeekTrace(t *testing.T) {
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	ev, err := New(SourceIntake, time.Now(), good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.TraceParent, ev.RequestID = tp, "req-1"
+	ours, _ := json.Marshal(ev)
+	cases := []struct {
+		name, in, traceParent, requestID string
+	}{
+		{"our event", string(ours), tp, "req-1"},
+		{"another's event", `{"specversion":"1.0","traceparent":"00-x","data":{"orderId":"a"}}`, "00-x", ""},
+		{"no extensions", `{"specversion":"1.0","data":{"orderId":"a"}}`, "", ""},
+		{"not strings", `{"specversion":"1.0","traceparent":7,"requestid":{}}`, "", ""},
+		{"a bare order", `{"orderId":"a","traceparent":"` + tp + `"}`, "", ""},
+		{"not json", `traceparent`, "", ""},
+	}
+	for _, c := range cases {
+		gotTP, gotID := PeekTrace([]byte(c.in))
+		if gotTP != c.traceParent || gotID != c.requestID {
+			t.Errorf("%s: PeekTrace = %q, %q; want %q, %q", c.name, gotTP, gotID, c.traceParent, c.requestID)
+		}
+	}
+	// The extensions travel with the order and do not change it.
+	got, err := DecodeOrderRequested(ours)
+	if err != nil || got != good {
+		t.Errorf("an order with trace extensions decodes to %+v, %v; want %+v", got, err, good)
+	}
+	for _, key := range []string{"Traceparent", "RequestID"} {
+		in := `{"specversion":"1.0","id":"e","source":"/s","type":"xnum.order.requested","` + key + `":"x","data":{"orderId":"a"}}`
+		if _, err := DecodeOrderRequested([]byte(in)); provider.KindOf(err) != provider.ErrInvalidParameter {
+			t.Errorf("envelope key %q: err %v, want it refused as a case variant", key, err)
+		}
+	}
+}
+
 func TestNewOrderID(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {

@@ -14,6 +14,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/httpjson"
 	"github.com/xnum-dev/xnum/internal/logging"
 	"github.com/xnum-dev/xnum/internal/testutil"
+	"github.com/xnum-dev/xnum/internal/traceparent"
 	"github.com/xnum-dev/xnum/pkg/provider"
 )
 
@@ -70,7 +71,8 @@ func newServer(t *testing.T) (*httptest.Server, *testutil.SyncBuffer) {
 	logger := logging.New(logs, logging.Options{})
 	mux := httpjson.NewMux()
 	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) {
-		httpjson.Write(w, http.StatusOK, map[string]string{"id": r.PathValue("id"), "requestId": logging.RequestID(r.Context())})
+		tc, _ := traceparent.From(r.Context())
+		httpjson.Write(w, http.StatusOK, map[string]string{"id": r.PathValue("id"), "requestId": logging.RequestID(r.Context()), "traceparent": tc.String()})
 	})
 	mux.HandleFunc("POST /orders", func(w http.ResponseWriter, r *http.Request) {
 		var o order
@@ -184,6 +186,42 @@ func TestRequestIDPrecedence(t *testing.T) {
 				t.Errorf("access log lacks requestId %s", rid)
 			}
 		})
+	}
+}
+
+func TestTrace(t *testing.T) {
+	srv, logs := newServer(t)
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	get := func(traceHeader string) traceparent.Context {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+"/items/1", nil)
+		if traceHeader != "" {
+			req.Header.Set("traceparent", traceHeader)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var got map[string]string
+		_ = json.NewDecoder(resp.Body).Decode(&got)
+		tc, err := traceparent.Parse(got["traceparent"])
+		if err != nil {
+			t.Fatalf("the handler saw no trace (%q): %v", got["traceparent"], err)
+		}
+		return tc
+	}
+	child := get(parent)
+	if child.TraceIDString() != "4bf92f3577b34da6a3ce929d0e0e4736" || child.SpanIDString() == "00f067aa0ba902b7" {
+		t.Errorf("with a caller's traceparent: %v, want a child span of its trace", child)
+	}
+	if !strings.Contains(logs.String(), `"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"`+child.SpanIDString()+`"`) {
+		t.Errorf("the access log lacks the trace and span ids:\n%s", logs.String())
+	}
+	for _, h := range []string{"", "00-zz-bad", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"} {
+		if fresh := get(h); fresh.TraceID == child.TraceID {
+			t.Errorf("traceparent %q: the request joined another trace, want a new one", h)
+		}
 	}
 }
 

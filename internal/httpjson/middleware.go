@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/xnum-dev/xnum/internal/logging"
+	"github.com/xnum-dev/xnum/internal/traceparent"
 )
 
 // Request id headers: FC's, then the common one, which is also echoed.
@@ -17,10 +18,20 @@ const (
 	HeaderRequestID   = "X-Request-Id"
 )
 
-// Wrap is the chain every function's routes run behind: request id, access
-// log, panic recovery and the 64 KiB body limit, outermost first.
+// Wrap is the chain every function's routes run behind: request id, trace,
+// access log, panic recovery and the 64 KiB body limit, outermost first.
 func Wrap(h http.Handler, logger *slog.Logger) http.Handler {
-	return RequestID(AccessLog(Recover(LimitBody(h, MaxBodyBytes), logger), logger))
+	return RequestID(Trace(AccessLog(Recover(LimitBody(h, MaxBodyBytes), logger), logger)))
+}
+
+// Trace puts the request's span in its context (traceparent.From), where
+// the logs and the events it publishes find it: a child of the caller's
+// traceparent header when that is valid, else a new trace.
+func Trace(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tc := traceparent.Continue(r.Header.Get(traceparent.Header))
+		h.ServeHTTP(w, r.WithContext(traceparent.With(r.Context(), tc)))
+	})
 }
 
 // RequestID puts the request id in the request's context (see

@@ -1,6 +1,6 @@
 // Package logging builds the log/slog JSON logger every xnum function uses:
-// each line carries the request id found in its context and the function's
-// name, and attributes that look like secrets are redacted before they are
+// each line carries the request id and the trace and span ids
+// (internal/traceparent) found in its context and the function's name, and attributes that look like secrets are redacted before they are
 // written.
 package logging
 
@@ -10,6 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"github.com/xnum-dev/xnum/internal/traceparent"
 )
 
 // LevelEnv is the environment variable FromEnv reads the level from.
@@ -19,6 +21,8 @@ const LevelEnv = "XNUM_LOG_LEVEL"
 const (
 	RequestIDKey = "requestId"
 	FunctionKey  = "function"
+	TraceIDKey   = "traceId"
+	SpanIDKey    = "spanId"
 )
 
 type (
@@ -101,8 +105,8 @@ func ParseLevel(s string) (slog.Level, error) {
 }
 
 // NewHandler wraps h so that each record whose context carries a request id
-// (or a function name) gets it as a top-level "requestId" ("function")
-// attribute, even inside groups.
+// (a function name, a trace) gets it as a top-level "requestId" ("function",
+// "traceId" and "spanId") attribute, even inside groups.
 func NewHandler(h slog.Handler) slog.Handler {
 	return &handler{root: h, inner: h}
 }
@@ -130,6 +134,9 @@ func (h *handler) Handle(ctx context.Context, r slog.Record) error {
 	}
 	if fn := Function(ctx); fn != "" && !h.hasFunction && !hasAttr(r, FunctionKey) {
 		add = append(add, slog.String(FunctionKey, fn))
+	}
+	if tc, ok := traceparent.From(ctx); ok && !hasAttr(r, TraceIDKey) {
+		add = append(add, slog.String(TraceIDKey, tc.TraceIDString()), slog.String(SpanIDKey, tc.SpanIDString()))
 	}
 	if len(add) == 0 {
 		return h.inner.Handle(ctx, r)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/xnum-dev/xnum/internal/logging"
+	"github.com/xnum-dev/xnum/internal/traceparent"
 	"github.com/xnum-dev/xnum/pkg/provider"
 )
 
@@ -82,6 +83,28 @@ func TestFunctionFromContext(t *testing.T) {
 	}
 	if logging.Function(context.Background()) != "" {
 		t.Error("empty context has a function")
+	}
+}
+
+func TestTraceFromContext(t *testing.T) {
+	var buf bytes.Buffer
+	log := logging.New(&buf, logging.Options{})
+	tc, err := traceparent.Parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := traceparent.With(logging.WithRequestID(context.Background(), "r"), tc)
+	log.InfoContext(ctx, "a")
+	log.WithGroup("g").InfoContext(ctx, "b", "k", 1)
+	log.InfoContext(context.Background(), "c")
+	got := lines(t, &buf)
+	for _, l := range got[:2] {
+		if l[logging.TraceIDKey] != "4bf92f3577b34da6a3ce929d0e0e4736" || l[logging.SpanIDKey] != "00f067aa0ba902b7" || l[logging.RequestIDKey] != "r" {
+			t.Errorf("line %v: want the trace id, span id and request id at the top level", l)
+		}
+	}
+	if _, ok := got[2][logging.TraceIDKey]; ok {
+		t.Errorf("a line without a trace got one: %v", got[2])
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/xnum-dev/xnum/events"
+	"github.com/xnum-dev/xnum/internal/logging"
+	"github.com/xnum-dev/xnum/internal/traceparent"
 )
 
 // Publisher publishes to the stream and waits for its PubAck. Every message
@@ -112,8 +114,16 @@ func transient(err error) bool {
 }
 
 // PublishEvent publishes ev in CloudEvents structured mode on its type's
-// subject, with its id as the Nats-Msg-Id.
+// subject, with its id as the Nats-Msg-Id. An event without a traceparent or
+// request id gets those of ctx (internal/traceparent, internal/logging), so
+// whoever handles it continues the trace of the work that published it.
 func (p *Publisher) PublishEvent(ctx context.Context, ev events.Event) (*jetstream.PubAck, error) {
+	if tc, ok := traceparent.From(ctx); ok && ev.TraceParent == "" {
+		ev.TraceParent = tc.String()
+	}
+	if ev.RequestID == "" {
+		ev.RequestID = logging.RequestID(ctx)
+	}
 	subject := ev.Subject()
 	if subject == "" {
 		return nil, fmt.Errorf("queue: event type %q has no subject", ev.Type)

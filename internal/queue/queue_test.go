@@ -13,7 +13,9 @@ import (
 
 	"github.com/xnum-dev/xnum/events"
 	"github.com/xnum-dev/xnum/internal/embednats"
+	"github.com/xnum-dev/xnum/internal/logging"
 	"github.com/xnum-dev/xnum/internal/queue"
+	"github.com/xnum-dev/xnum/internal/traceparent"
 	"github.com/xnum-dev/xnum/pkg/provider"
 )
 
@@ -180,6 +182,54 @@ func TestPublisherDeduplicates(t *testing.T) {
 	}
 	if _, err := p.PublishEvent(ctx, events.Event{Type: "x.y"}); err == nil {
 		t.Fatal("event without a subject published")
+	}
+}
+
+func TestPublishEventCarriesTheTrace(t *testing.T) {
+	s := embednats.RunTest(t)
+	_, js := connect(t, s)
+	ctx := ctxT(t)
+	q, err := queue.Setup(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := q.Publisher()
+	tc := traceparent.New()
+	traced := traceparent.With(logging.WithRequestID(ctx, "req-7"), tc)
+	stored := func(id string) events.Event {
+		t.Helper()
+		msg, err := q.Stream.GetLastMsgForSubject(ctx, events.SubjectOrderRequested)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev events.Event
+		if err := json.Unmarshal(msg.Data, &ev); err != nil || ev.ID != id {
+			t.Fatalf("stored event %s, %v; want %s", msg.Data, err, id)
+		}
+		return ev
+	}
+	publish := func(ctx context.Context, ev events.Event) {
+		t.Helper()
+		if _, err := p.PublishEvent(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev, _ := events.New(events.SourceIntake, time.Now(), events.OrderRequested{OrderID: "t1", PoolKey: "P", City: "杭州", SpecID: 1, Quantity: 1})
+	publish(traced, ev)
+	if got := stored("t1"); got.TraceParent != tc.String() || got.RequestID != "req-7" {
+		t.Errorf("stored traceparent %q, requestid %q; want the context's %q, req-7", got.TraceParent, got.RequestID, tc)
+	}
+	// An event's own trace wins; a context without one adds nothing.
+	ev, _ = events.New(events.SourceIntake, time.Now(), events.OrderRequested{OrderID: "t2", PoolKey: "P", City: "杭州", SpecID: 1, Quantity: 1})
+	ev.TraceParent, ev.RequestID = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "caller"
+	publish(traced, ev)
+	if got := stored("t2"); got.TraceParent != ev.TraceParent || got.RequestID != "caller" {
+		t.Errorf("stored %q, %q; want the event's own %q, caller", got.TraceParent, got.RequestID, ev.TraceParent)
+	}
+	ev, _ = events.New(events.SourceIntake, time.Now(), events.OrderRequested{OrderID: "t3", PoolKey: "P", City: "杭州", SpecID: 1, Quantity: 1})
+	publish(ctx, ev)
+	if got := stored("t3"); got.TraceParent != "" || got.RequestID != "" {
+		t.Errorf("stored %q, %q from a context without either; want neither", got.TraceParent, got.RequestID)
 	}
 }
 

@@ -130,7 +130,7 @@ func New(fn trigger.Function, opts ...Option) (*Server, error) {
 		routes = mux
 	}
 	s.routes = httpjson.Recover(httpjson.LimitBody(routes, httpjson.MaxBodyBytes), s.logger)
-	s.handler = httpjson.RequestID(httpjson.AccessLog(http.HandlerFunc(s.dispatch), s.logger))
+	s.handler = httpjson.RequestID(httpjson.Trace(httpjson.AccessLog(http.HandlerFunc(s.dispatch), s.logger)))
 	return s, nil
 }
 
