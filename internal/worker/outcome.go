@@ -81,6 +81,7 @@ func (w *Worker) end(ctx context.Context, o *ledger.Order, d *delivery, write fu
 	if err != nil {
 		return w.giveBack(ctx, o, d, w.retryAfter(w.nakDelay, err))
 	}
+	w.obs.Order(ctx, string(n.Status), w.age(n.CreatedAt))
 	attrs := []any{"orderId", n.OrderID, "bought", len(n.Numbers), "quantity", n.Quantity}
 	level := slog.LevelInfo
 	switch n.Status {

@@ -78,9 +78,12 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // process takes one order.requested message through the state machine.
 func (w *Worker) process(ctx context.Context, body []byte, d delivery) result {
+	ctx = messageContext(ctx, body)
+	start := time.Now()
 	w.stats.messages.Add(1)
 	d.owner = w.newOwner()
 	r := w.decide(ctx, body, &d)
+	w.obs.Delivery(ctx, r.verdict.String(), time.Since(start))
 	switch r.verdict {
 	case vAck:
 		w.stats.acked.Add(1)
@@ -138,6 +141,7 @@ func (w *Worker) failNew(ctx context.Context, req events.OrderRequested, hash st
 	}
 	if created {
 		w.stats.failed.Add(1)
+		w.obs.Order(ctx, Failed, w.age(o.CreatedAt))
 		w.log.InfoContext(ctx, "order failed: invalid request", "orderId", o.OrderID, "code", reason.Code, "reason", reason.Message)
 	}
 	return w.publishStopped(ctx, o)
@@ -299,6 +303,7 @@ func (w *Worker) buyOne(ctx context.Context, o *ledger.Order, d *delivery) (*led
 	}
 	kind := provider.KindOf(buyErr)
 	if !nothingBought(kind) {
+		w.obs.Buy(ctx, InDoubt, kind)
 		w.log.WarnContext(ctx, "buy outcome unknown", "orderId", id, "attempt", seq, "error", buyErr.Error())
 		why := events.ErrorOf(buyErr)
 		why.Code, why.Message = string(provider.ErrInDoubt), fmt.Sprintf("buy attempt %d: %s", seq, why.Message)
@@ -306,12 +311,14 @@ func (w *Worker) buyOne(ctx context.Context, o *ledger.Order, d *delivery) (*led
 		return o, &r, nil
 	}
 	w.stats.refused.Add(1)
+	w.obs.Buy(ctx, Refused, kind)
 	o, err := w.abandon(ctx, o, seq, buyErr)
 	if err != nil {
 		r := w.retryAfter(w.nakDelay, err)
 		return o, &r, nil
 	}
 	if !o.OwnedBy(d.owner) {
+		w.settledByAnswer(ctx, o, seq)
 		// The refusal came after another delivery put the order in doubt
 		// over this attempt; it settled that. Give the order a driver.
 		r := w.moved(ctx, o, d)
@@ -330,6 +337,7 @@ func (w *Worker) buyOne(ctx context.Context, o *ledger.Order, d *delivery) (*led
 func (w *Worker) bought(ctx context.Context, o *ledger.Order, seq int, res provider.BuyResult, d *delivery) (*ledger.Order, *result) {
 	id := o.OrderID
 	w.stats.bought.Add(1)
+	w.obs.Buy(ctx, Bought, "")
 	if err := w.fault(ctx, AfterBuy, id); err != nil {
 		r := aborted(err)
 		return o, &r
@@ -351,6 +359,7 @@ func (w *Worker) bought(ctx context.Context, o *ledger.Order, seq int, res provi
 		return o, &r
 	}
 	if !o.OwnedBy(d.owner) {
+		w.settledByAnswer(ctx, o, seq)
 		// Our lease lapsed while we bought: another delivery put the order in
 		// doubt, and this answer settled it (or the order had moved on and
 		// the number is excess).
@@ -372,6 +381,7 @@ func (w *Worker) moved(ctx context.Context, o *ledger.Order, d *delivery) result
 	if o.Status == ledger.StatusAccepted && o.Claim == nil {
 		if _, err := w.redrive.Order(ctx, o); err == nil {
 			w.stats.redriven.Add(1)
+			w.obs.Redriven(ctx, 1)
 		} else {
 			w.log.WarnContext(ctx, "order settled by a late answer not published again; the sweep will", "orderId", o.OrderID, "error", err.Error())
 		}

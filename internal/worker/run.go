@@ -97,6 +97,7 @@ func (w *Worker) Run(ctx context.Context, q *queue.Queue) error {
 func (w *Worker) sweep(ctx context.Context, r *redrive.Redriver) {
 	st, err := r.Sweep(ctx)
 	w.stats.redriven.Add(int64(st.Redriven))
+	w.obs.Redriven(ctx, st.Redriven)
 	if err != nil {
 		w.log.WarnContext(ctx, "sweep", "error", err.Error(), "redriven", st.Redriven)
 	}
@@ -213,6 +214,7 @@ func (w *Worker) Drain(ctx context.Context, q *queue.Queue, limit int) (DrainSta
 	sweep, err := w.redriver(redrive.WithFloor(q.Consumer), redrive.WithLimit(limit)).Sweep(ctx)
 	st.Redriven = sweep.Redriven
 	w.stats.redriven.Add(int64(sweep.Redriven))
+	w.obs.Redriven(ctx, sweep.Redriven)
 	if err != nil {
 		w.log.WarnContext(ctx, "sweep", "error", err.Error())
 	}

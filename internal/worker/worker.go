@@ -191,6 +191,7 @@ type Worker struct {
 
 	redrive *redrive.Redriver
 	stats   counters
+	obs     Observer
 }
 
 // New returns a Worker that keeps orders in l, publishes with pub, buys with
@@ -219,6 +220,7 @@ func New(l *ledger.Ledger, pub Publisher, buyer provider.Purchaser, inv provider
 		source:          events.SourceWorker,
 		concurrency:     4,
 		pullExpiry:      10 * time.Second,
+		obs:             nopObserver{},
 	}
 	for _, o := range opts {
 		o(w)
@@ -236,6 +238,9 @@ func New(l *ledger.Ledger, pub Publisher, buyer provider.Purchaser, inv provider
 		return nil, errors.New("worker: event deliveries must be at least 1")
 	case w.sweepEvery <= 0 || w.sweepIdle <= 0:
 		return nil, errors.New("worker: the sweep's interval and idle time must be positive")
+	}
+	if w.obs == nil {
+		w.obs = nopObserver{}
 	}
 	w.log = w.log.With("worker", w.name)
 	w.redrive = w.redriver()
