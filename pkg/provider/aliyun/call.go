@@ -130,8 +130,10 @@ func (c *Client) once(ctx context.Context, op string, p policy, attempt int, x e
 	out := classify(ctx, op, p, x, err, rt.sent.Load(), scrub)
 	c.logCall(ctx, op, attempt, creds, x, out, rt.sent.Load(), latency)
 	if out == nil {
+		c.observeCall(ctx, op, nil, latency)
 		return nil
 	}
+	c.observeCall(ctx, op, out, latency)
 	return out
 }
 
@@ -266,6 +268,13 @@ func (c *Client) logCall(ctx context.Context, op string, attempt int, creds prov
 		slog.String("accessKeyId", creds.AccessKeyID),
 		slog.Duration("latency", latency),
 	)
+}
+
+// observeCall tells Config.Observe of one request.
+func (c *Client) observeCall(ctx context.Context, op string, err error, took time.Duration) {
+	if c.observe != nil {
+		c.observe(ctx, provider.Call{Provider: Name, Action: op, Code: provider.CallCode(err), Took: took})
+	}
 }
 
 // doAction runs the SDK call on a goroutine of its own. The SDK makes each

@@ -107,6 +107,8 @@ type Config struct {
 	// Logger receives a debug line per call (action, code, request id,
 	// latency); default: discard.
 	Logger *slog.Logger
+	// Observe, when set, is told of every request sent (metrics).
+	Observe provider.CallObserver
 }
 
 // String shows the key id only, so a stray %v never prints the secret.
@@ -136,6 +138,7 @@ type Client struct {
 	readTimeout    time.Duration
 	attempts       int
 	log            *slog.Logger
+	observe        provider.CallObserver
 	transport      *http.Transport
 	sdkClients     sync.Pool // of *dyplsapi.Client for creds, one call at a time each
 
@@ -201,6 +204,7 @@ func New(cfg Config) (*Client, error) {
 		readTimeout:    cfg.ReadTimeout,
 		attempts:       cfg.QueryAttempts,
 		log:            cfg.Logger,
+		observe:        cfg.Observe,
 		transport: &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
 			DialContext:         dialer.DialContext,

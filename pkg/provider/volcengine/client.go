@@ -26,6 +26,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -85,6 +86,9 @@ type Config struct {
 	RetryDelay time.Duration
 	// Logger gets one line per call; nil logs nothing.
 	Logger *slog.Logger
+	// Observe, when set, is told of every request sent, each retry too
+	// (metrics).
+	Observe provider.CallObserver
 }
 
 // String keeps %v of a Config from printing the secret or the token.
@@ -112,6 +116,7 @@ type Client struct {
 	region   string
 	timeout  time.Duration
 	log      *slog.Logger
+	observe  provider.CallObserver
 	secrets  []string // scrubbed from any message the cloud sends back
 }
 
@@ -250,6 +255,7 @@ func New(cfg Config) (*Client, error) {
 		region:   cfg.Region,
 		timeout:  cfg.Timeout,
 		log:      cfg.Logger,
+		observe:  cfg.Observe,
 		secrets:  secrets,
 	}, nil
 }
@@ -488,6 +494,11 @@ func (c *Client) call(ctx context.Context, op string, send func(context.Context,
 		// failures with HTTP 200, which only their codes tell apart.
 		r.RetryErrorCodes = retryCodes
 		r.ThrottleErrorCodes = throttleCodes
+		if c.observe != nil {
+			r.Handlers.CompleteAttempt.PushBack(func(r *request.Request) {
+				c.observe(ctx, provider.Call{Provider: providerName, Action: op, Code: attemptCode(r.Error), Took: time.Since(r.AttemptTime)})
+			})
+		}
 	}
 	start := time.Now()
 	err := send(ctx, capture)
@@ -508,6 +519,20 @@ func (c *Client) call(ctx context.Context, op string, send func(context.Context,
 		slog.Int("status", perr.Status), slog.String("error", perr.Error()))
 	c.log.LogAttrs(ctx, slog.LevelWarn, "volcengine call failed", attrs...)
 	return perr
+}
+
+// attemptCode is the provider.Call code of one attempt that ended with err:
+// "OK", the cloud's code, or the SDK's code of a request that got no answer
+// from VMS.
+func attemptCode(err error) string {
+	var ve volcengineerr.Error
+	switch {
+	case err == nil:
+		return "OK"
+	case errors.As(err, &ve) && ve.Code() != "":
+		return ve.Code()
+	}
+	return string(provider.ErrUnavailable)
 }
 
 // scrub removes our secrets, and the signature of req, from a message the

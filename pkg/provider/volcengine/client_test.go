@@ -774,3 +774,53 @@ func TestConcurrentCalls(t *testing.T) {
 		}
 	}
 }
+
+// calls records what a client's Observe is told.
+type calls struct {
+	mu  sync.Mutex
+	got []provider.Call
+}
+
+func (c *calls) observe(_ context.Context, call provider.Call) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got = append(c.got, call)
+}
+
+func (c *calls) codes() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, call := range c.got {
+		if call.Provider != "volcengine" || call.Took <= 0 {
+			out = append(out, fmt.Sprintf("bad call %+v", call))
+			continue
+		}
+		out = append(out, call.Action+" "+call.Code)
+	}
+	return out
+}
+
+// Observe is told of every request sent, each retry too, with the cloud's
+// code or what became of it.
+func TestObserve(t *testing.T) {
+	ctx := context.Background()
+	e := startEmulator(t)
+	rec := &calls{}
+	c, _ := newClient(t, e.URL, func(cfg *volcengine.Config) { cfg.MaxRetries = 1; cfg.Observe = rec.observe })
+	if _, err := c.ListPools(ctx, provider.PoolQuery{}); err != nil {
+		t.Fatal(err)
+	}
+	e.faults.Set("NumberList", fault.Fault{ErrorCode: "FlowLimitExceeded"})
+	_, _ = c.ListNumbers(ctx, provider.NumberQuery{})
+	e.faults.Set("NumberPoolList", fault.Fault{CutRate: 1})
+	_, _ = c.ListPools(ctx, provider.PoolQuery{})
+	want := []string{
+		"NumberPoolList OK",
+		"NumberList FlowLimitExceeded", "NumberList FlowLimitExceeded",
+		"NumberPoolList RequestError", "NumberPoolList RequestError",
+	}
+	if got := rec.codes(); !slices.Equal(got, want) {
+		t.Errorf("observed %q, want %q", got, want)
+	}
+}
