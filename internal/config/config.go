@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -50,6 +51,12 @@ const (
 	NATSCreds = "NATS_CREDS"
 
 	LogLevel = logging.LevelEnv
+	// LambdaLogLevel is set by Lambda when the function's logging config
+	// filters application logs by level (advanced logging controls).
+	LambdaLogLevel = "AWS_LAMBDA_LOG_LEVEL"
+	// MetricsAddr is where a long-lived process serves GET /metrics,
+	// /healthz and /readyz; unset: nowhere.
+	MetricsAddr = "XNUM_METRICS_ADDR"
 )
 
 // Defaults.
@@ -258,14 +265,45 @@ func LoadBuy(lookup Lookup) (Buy, error) {
 	return b, nil
 }
 
-// LoadLevel reads XNUM_LOG_LEVEL: debug, info (default), warn or error.
+// LoadLevel reads XNUM_LOG_LEVEL: debug, info (default), warn or error. On
+// Lambda, AWS_LAMBDA_LOG_LEVEL (TRACE, DEBUG, INFO, WARN, ERROR or FATAL)
+// wins when set: Lambda drops the lines under it anyway, so writing them
+// would only cost time.
 func LoadLevel(lookup Lookup) (slog.Level, error) {
+	if s := get(lookup, LambdaLogLevel); s != "" {
+		switch strings.ToUpper(s) {
+		case "TRACE":
+			return slog.LevelDebug, nil
+		case "FATAL":
+			return slog.LevelError, nil
+		}
+		l, err := logging.ParseLevel(s)
+		if err != nil {
+			return 0, bad(LambdaLogLevel, "must be TRACE, DEBUG, INFO, WARN, ERROR or FATAL, not "+strconv.Quote(s))
+		}
+		return l, nil
+	}
 	s := get(lookup, LogLevel)
 	l, err := logging.ParseLevel(s)
 	if err != nil {
 		return 0, bad(LogLevel, "must be debug, info, warn or error, not "+strconv.Quote(s))
 	}
 	return l, nil
+}
+
+// LoadMetricsAddr reads XNUM_METRICS_ADDR: host:port (":9090" listens on
+// every interface), or "" when unset.
+func LoadMetricsAddr(lookup Lookup) (string, error) {
+	s := get(lookup, MetricsAddr)
+	if s == "" {
+		return "", nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	p, perr := strconv.Atoi(port)
+	if err != nil || perr != nil || p < 0 || p > 65535 || strings.ContainsAny(host, "/ ") {
+		return "", bad(MetricsAddr, "must be host:port, such as 127.0.0.1:9090 or :9090, not "+strconv.Quote(s))
+	}
+	return s, nil
 }
 
 // keyPair checks an AccessKey pair: both present, no blanks or control

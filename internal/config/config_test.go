@@ -213,3 +213,35 @@ func TestBuyAndLevel(t *testing.T) {
 	_, err = config.LoadLevel(env(map[string]string{config.LogLevel: "chatty"}))
 	checkErr(t, err, config.LogLevel)
 }
+
+func TestLambdaLogLevel(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want slog.Level
+	}{
+		{map[string]string{config.LambdaLogLevel: "TRACE"}, slog.LevelDebug},
+		{map[string]string{config.LambdaLogLevel: "DEBUG", config.LogLevel: "error"}, slog.LevelDebug}, // Lambda's wins
+		{map[string]string{config.LambdaLogLevel: "WARN", config.LogLevel: "debug"}, slog.LevelWarn},
+		{map[string]string{config.LambdaLogLevel: "ERROR"}, slog.LevelError},
+		{map[string]string{config.LambdaLogLevel: "FATAL"}, slog.LevelError},
+		{map[string]string{config.LambdaLogLevel: "", config.LogLevel: "warn"}, slog.LevelWarn},
+	} {
+		if l, err := config.LoadLevel(env(tc.env)); err != nil || l != tc.want {
+			t.Errorf("%v: level %v, %v; want %v", tc.env, l, err, tc.want)
+		}
+	}
+	_, err := config.LoadLevel(env(map[string]string{config.LambdaLogLevel: "LOUD"}))
+	checkErr(t, err, config.LambdaLogLevel)
+}
+
+func TestMetricsAddr(t *testing.T) {
+	for _, ok := range []string{"", "127.0.0.1:9090", ":9090", "[::1]:0", "localhost:9100"} {
+		if got, err := config.LoadMetricsAddr(env(map[string]string{config.MetricsAddr: ok})); err != nil || got != ok {
+			t.Errorf("%q: %q, %v", ok, got, err)
+		}
+	}
+	for _, bad := range []string{"9090", "host:port", "127.0.0.1:70000", "http://x:1", "a b:1"} {
+		_, err := config.LoadMetricsAddr(env(map[string]string{config.MetricsAddr: bad}))
+		checkErr(t, err, config.MetricsAddr)
+	}
+}

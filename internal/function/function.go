@@ -1,6 +1,6 @@
 // Package function is the common main of the xnum function binaries: it
-// reads the configuration every function shares (log level, NATS), builds
-// the logger, lets the function wire its own provider and handlers, and
+// reads the configuration every function shares (log level, NATS, where
+// metrics go), builds the logger and the Metrics, lets the function wire its own provider and handlers, and
 // serves the result (Serve) on whatever the environment asks for: AWS Lambda
 // when AWS_LAMBDA_RUNTIME_API is set, FC3's go1 runtime API when
 // FC_RUNTIME_API is set, else FC3's custom runtime contract (which is also a
@@ -20,15 +20,19 @@ import (
 
 	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/logging"
+	"github.com/xnum-dev/xnum/internal/metrics"
 	"github.com/xnum-dev/xnum/internal/trigger"
 )
 
 // Env is what a function's wiring gets: its environment, a logger that
-// writes where FC and Lambda collect logs, and the NATS settings.
+// writes where FC and Lambda collect logs, the NATS settings, and the
+// process's Metrics, for its provider client (Metrics.ObserveCall) and
+// its parts.
 type Env struct {
-	Lookup config.Lookup
-	Logger *slog.Logger
-	NATS   config.NATS
+	Lookup  config.Lookup
+	Logger  *slog.Logger
+	NATS    config.NATS
+	Metrics *metrics.Metrics
 }
 
 // Wire builds a function from its environment. The options it returns come
@@ -58,8 +62,13 @@ func Run(ctx context.Context, name string, lookup config.Lookup, stdout io.Write
 	if err != nil {
 		return err
 	}
+	metricsAddr, err := config.LoadMetricsAddr(lookup)
+	if err != nil {
+		return err
+	}
 	logger := logging.New(stdout, logging.Options{Level: level, Function: name})
-	fn, own, err := wire(ctx, Env{Lookup: lookup, Logger: logger, NATS: nc})
+	m := metrics.New()
+	fn, own, err := wire(ctx, Env{Lookup: lookup, Logger: logger, NATS: nc, Metrics: m})
 	if err != nil {
 		return err
 	}
@@ -68,6 +77,7 @@ func Run(ctx context.Context, name string, lookup config.Lookup, stdout io.Write
 		WithLookup(lookup),
 		WithStdout(stdout),
 		WithNATSURL(nc.URL, nc.Options()...),
+		WithMetrics(m, metricsAddr),
 	}
 	all = append(append(all, own...), opts...)
 	return Serve(ctx, fn, all...)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"sync"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/logging"
+	"github.com/xnum-dev/xnum/internal/metrics"
 	"github.com/xnum-dev/xnum/internal/trigger"
 	"github.com/xnum-dev/xnum/internal/trigger/fc"
 	"github.com/xnum-dev/xnum/internal/trigger/fcgo1"
@@ -35,6 +38,9 @@ type options struct {
 	natsURL         string
 	natsOpts        []nats.Option
 	shutdownTimeout time.Duration
+	metrics         *metrics.Metrics
+	metricsAddr     string
+	metricsListener net.Listener
 }
 
 // WithLogger sets the JSON logger (default: logging.New on stdout with the
@@ -67,6 +73,19 @@ func WithNATSURL(url string, opts ...nats.Option) Option {
 	return func(o *options) { o.natsURL, o.natsOpts = url, opts }
 }
 
+// WithMetrics gives out m the way the platform allows: on Lambda as EMF
+// lines per invocation, on FC (FC_FUNCTION_NAME or FC_RUNTIME_API set) as
+// one JSON line per invocation, and when addr is set (XNUM_METRICS_ADDR;
+// not on Lambda) as Prometheus text at GET /metrics beside GET /healthz and
+// GET /readyz (Ops) on a listener of their own, never on the function's
+// routes.
+func WithMetrics(m *metrics.Metrics, addr string) Option {
+	return func(o *options) { o.metrics, o.metricsAddr = m, addr }
+}
+
+// WithMetricsListener serves Ops on l (tests; see WithMetrics).
+func WithMetricsListener(l net.Listener) Option { return func(o *options) { o.metricsListener = l } }
+
 // WithShutdownTimeout bounds the drain when ctx ends (default 20s).
 func WithShutdownTimeout(d time.Duration) Option { return func(o *options) { o.shutdownTimeout = d } }
 
@@ -95,7 +114,14 @@ func Serve(ctx context.Context, fn trigger.Function, opts ...Option) error {
 		if len(fn.Services) > 0 || len(fn.Background) > 0 {
 			log.InfoContext(ctx, "on Lambda: NATS services and background loops are not run")
 		}
-		err := lambda.Start(ctx, fn, log)
+		var lopts []lambda.Option
+		if o.metrics != nil {
+			lopts = append(lopts, lambda.WithAround(o.metrics.Invocations(metrics.EMF(o.stdout, fn.Name))))
+			if o.metricsAddr != "" || o.metricsListener != nil {
+				log.InfoContext(ctx, "on Lambda: metrics go out as EMF lines; "+config.MetricsAddr+" is not served")
+			}
+		}
+		err := lambda.Start(ctx, fn, log, lopts...)
 		return errors.Join(err, preStop(ctx, fn, o))
 	}
 
@@ -144,10 +170,25 @@ func Serve(ctx context.Context, fn trigger.Function, opts ...Option) error {
 	if nc != nil {
 		fcOpts = append(fcOpts, fc.WithPreStop(nc.FlushWithContext))
 	}
+	if fcName, _ := o.lookup(config.FCFunctionName); o.metrics != nil && (onGo1 || fcName != "") {
+		fcOpts = append(fcOpts, fc.WithAround(o.metrics.Invocations(metrics.FCLine(o.stdout, fn.Name))))
+	}
 	srv, err := fc.New(fn, fcOpts...)
 	if err != nil {
 		closeNATS(nc, ownNC, o.shutdownTimeout)
 		return err
+	}
+	opsLn := o.metricsListener
+	if opsLn == nil && o.metricsAddr != "" && o.metrics != nil {
+		if opsLn, err = net.Listen("tcp", o.metricsAddr); err != nil {
+			closeNATS(nc, ownNC, o.shutdownTimeout)
+			return fmt.Errorf("serve: %s: %w", config.MetricsAddr, err)
+		}
+	}
+	if opsLn != nil && o.metrics != nil {
+		ops := Ops(o.metrics, nc, fn.Ready)
+		log.InfoContext(ctx, "serving /metrics, /healthz and /readyz", "addr", opsLn.Addr().String())
+		goRun("metrics", func(ctx context.Context) error { return serveOps(ctx, ops, opsLn, log) })
 	}
 	if onGo1 {
 		rt, err := fcgo1.New(runtimeAPI, srv, fcgo1.WithLogger(log), fcgo1.WithStdout(o.stdout), fcgo1.WithShutdownTimeout(o.shutdownTimeout))
@@ -170,6 +211,27 @@ func Serve(ctx context.Context, fn trigger.Function, opts ...Option) error {
 	wg.Wait()
 	err = errors.Join(first, preStop(ctx, fn, o))
 	closeNATS(nc, ownNC, o.shutdownTimeout)
+	return err
+}
+
+// serveOps serves h on ln until ctx ends.
+func serveOps(ctx context.Context, h http.Handler, ln net.Listener, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-errc
 	return err
 }
 

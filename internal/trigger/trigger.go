@@ -95,7 +95,17 @@ type Function struct {
 	// a long-lived queue consumer. Not run on Lambda, which freezes the
 	// process between invocations. Optional.
 	Background []func(ctx context.Context) error
+	// Ready reports whether the function can do its work now (its queue
+	// answers, say), for the readiness check of a long-lived process
+	// (GET /readyz). Optional: without it a function that serves is ready.
+	Ready func(ctx context.Context) error
 }
+
+// Around runs around each invocation of a function on a platform that
+// freezes it between invocations (FC, Lambda): it returns the context the
+// invocation runs with and a func to call when the invocation ends
+// (internal/metrics writes the invocation's metrics line there).
+type Around func(ctx context.Context) (context.Context, func())
 
 // ErrNoEvents is the error of an event invocation of a function that has no
 // event handler.

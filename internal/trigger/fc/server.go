@@ -2,7 +2,8 @@
 // 3.0's custom runtime contract: a plain HTTP server on 0.0.0.0 at the port
 // FC gives, where HTTP-trigger requests reach the function's own routes and
 // event invocations arrive as POST /invoke, lifecycle hooks as
-// POST /initialize, GET /pre-freeze and GET /pre-stop.
+// POST /initialize, GET /pre-freeze and GET /pre-stop, and FC's health
+// check as GET /healthz (customRuntimeConfig.healthCheckConfig).
 package fc
 
 import (
@@ -84,6 +85,12 @@ func WithShutdownTimeout(d time.Duration) Option { return func(s *Server) { s.sh
 // WithMaxEventBytes bounds an event payload (default DefaultMaxEventBytes).
 func WithMaxEventBytes(n int64) Option { return func(s *Server) { s.maxEvent = n } }
 
+// WithAround runs a around each invocation: an event invocation (/invoke)
+// or an HTTP-trigger request to the function's routes (one with FC's
+// request id), not the lifecycle hooks or the health check
+// (internal/metrics writes each invocation's metrics line).
+func WithAround(a trigger.Around) Option { return func(s *Server) { s.around = a } }
+
 // WithPreStop adds a hook run on GET /pre-stop after the function's own, e.g.
 // to flush the NATS connection the runtime opened.
 func WithPreStop(f func(context.Context) error) Option {
@@ -104,6 +111,7 @@ type Server struct {
 	shutdownTimeout time.Duration
 	maxEvent        int64
 	preStop         []func(context.Context) error
+	around          trigger.Around
 }
 
 // New returns a Server for fn.
@@ -130,7 +138,7 @@ func New(fn trigger.Function, opts ...Option) (*Server, error) {
 		routes = mux
 	}
 	s.routes = httpjson.Recover(httpjson.LimitBody(routes, httpjson.MaxBodyBytes), s.logger)
-	s.handler = httpjson.RequestID(httpjson.Trace(httpjson.AccessLog(http.HandlerFunc(s.dispatch), s.logger)))
+	s.handler = healthz(httpjson.RequestID(httpjson.Trace(httpjson.AccessLog(http.HandlerFunc(s.dispatch), s.logger))))
 	return s, nil
 }
 
@@ -157,6 +165,14 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
+	// An invocation: an event, or an HTTP-trigger request FC sent (a local
+	// request to the routes carries no FC request id, as for the markers).
+	invocation := op == "/invoke" || op != "/initialize" && op != "/pre-stop" && op != "/pre-freeze" && r.Header.Get(httpjson.HeaderFCRequestID) != ""
+	if s.around != nil && invocation {
+		ctx, done := s.around(r.Context())
+		defer done()
+		r = r.WithContext(ctx)
+	}
 	switch op {
 	case "/invoke":
 		s.invoke(w, r)
@@ -176,6 +192,21 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 		}
 		s.routes.ServeHTTP(w, r)
 	}
+}
+
+// HealthPath is FC's health check of the instance (and a liveness probe
+// anywhere): it answers 200 while the process serves. It is not logged, so
+// a check every few seconds does not fill the log.
+const HealthPath = "/healthz"
+
+func healthz(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != HealthPath || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
 }
 
 // deadline is when FC stops waiting for the invocation: its deadline header,

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/httpjson"
 	"github.com/xnum-dev/xnum/internal/logging"
 	"github.com/xnum-dev/xnum/internal/testutil"
+	"github.com/xnum-dev/xnum/internal/traceparent"
 	"github.com/xnum-dev/xnum/internal/trigger"
 	"github.com/xnum-dev/xnum/internal/trigger/fc"
 	"github.com/xnum-dev/xnum/pkg/provider"
@@ -426,5 +429,63 @@ func TestAddr(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("Addr(%v) = %s, want %s", tc.env, got, tc.want)
 		}
+	}
+}
+
+// FC's health check (GET /healthz) is answered by the runtime, unlogged,
+// whatever the function's routes are.
+func TestHealthCheck(t *testing.T) {
+	h := start(t, (*recorder).function)
+	for _, method := range []string{"GET", "HEAD"} {
+		resp, body := do(t, method, h.url+fc.HealthPath, nil, nil)
+		if resp.StatusCode != 200 || (method == "GET" && !strings.Contains(string(body), `"ok"`)) {
+			t.Errorf("%s %s: %d %s", method, fc.HealthPath, resp.StatusCode, body)
+		}
+	}
+	if resp, _ := do(t, "POST", h.url+fc.HealthPath, nil, nil); resp.StatusCode != 404 {
+		t.Errorf("POST %s: %d, want the routes' 404", fc.HealthPath, resp.StatusCode)
+	}
+	if strings.Contains(h.logs.String(), `"path":"/healthz","status":200`) {
+		t.Errorf("the health check is in the access log:\n%s", h.logs.String())
+	}
+}
+
+// WithAround runs around event invocations and requests to the routes,
+// with the invocation's request id and trace, and not around the
+// lifecycle hooks or the health check.
+func TestAround(t *testing.T) {
+	type key struct{}
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	around := func(ctx context.Context) (context.Context, func()) {
+		tc, traced := traceparent.From(ctx)
+		return context.WithValue(ctx, key{}, "around"), func() {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, fmt.Sprintf("%s traced=%v", logging.RequestID(ctx), traced && tc.Valid()))
+		}
+	}
+	h := start(t, func(r *recorder) trigger.Function {
+		fn := r.function()
+		events := fn.Events
+		fn.Events = trigger.EventHandlerFunc(func(ctx context.Context, msgs []trigger.Message) []error {
+			if ctx.Value(key{}) != "around" {
+				t.Error("the event handler does not run in the context Around returned")
+			}
+			return events.HandleEvents(ctx, msgs)
+		})
+		return fn
+	}, fc.WithAround(around))
+	do(t, "POST", h.url+"/invoke", []byte(`{"orderId":"x"}`), map[string]string{"x-fc-request-id": "inv-1"})
+	do(t, "GET", h.url+"/hello", nil, map[string]string{"x-fc-request-id": "http-1"})
+	do(t, "POST", h.url+"/initialize", nil, map[string]string{"x-fc-request-id": "init-1"})
+	do(t, "GET", h.url+"/pre-freeze", nil, map[string]string{"x-fc-request-id": "freeze-1"})
+	do(t, "GET", h.url+fc.HealthPath, nil, map[string]string{"x-fc-request-id": "health-1"})
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"inv-1 traced=true", "http-1 traced=true"}; !slices.Equal(seen, want) {
+		t.Errorf("around ran for %q, want %q", seen, want)
 	}
 }

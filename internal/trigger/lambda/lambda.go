@@ -34,10 +34,18 @@ type Handler struct {
 	fn     trigger.Function
 	routes http.Handler
 	logger *slog.Logger
+	around trigger.Around
 }
 
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithAround runs a around each invocation (internal/metrics writes the
+// invocation's EMF lines).
+func WithAround(a trigger.Around) Option { return func(h *Handler) { h.around = a } }
+
 // NewHandler returns the Lambda handler of fn, logging to logger.
-func NewHandler(fn trigger.Function, logger *slog.Logger) (*Handler, error) {
+func NewHandler(fn trigger.Function, logger *slog.Logger, opts ...Option) (*Handler, error) {
 	if err := fn.Validate(); err != nil {
 		return nil, err
 	}
@@ -48,14 +56,23 @@ func NewHandler(fn trigger.Function, logger *slog.Logger) (*Handler, error) {
 	if routes == nil {
 		routes = httpjson.NewMux()
 	}
-	return &Handler{fn: fn, routes: httpjson.Wrap(routes, logger), logger: logger}, nil
+	h := &Handler{fn: fn, routes: httpjson.Wrap(routes, logger), logger: logger}
+	for _, o := range opts {
+		o(h)
+	}
+	return h, nil
 }
 
 // Start runs fn.Initialize, then the Lambda Runtime API loop for fn until
 // ctx ends. The loop is aws-lambda-go's own: it reads AWS_LAMBDA_RUNTIME_API,
 // and on a broken Runtime API it exits the process, as Lambda expects.
-func Start(ctx context.Context, fn trigger.Function, logger *slog.Logger) error {
-	h, err := NewHandler(fn, logger)
+//
+// It asks Lambda for a SIGTERM before an instance is shut down
+// (lambda.WithEnableSIGTERM registers an extension, without which Lambda
+// sends only SIGKILL): the process's signal handling then ends ctx, so the
+// function's PreStop runs (drains NATS) within the ~500 ms Lambda allows.
+func Start(ctx context.Context, fn trigger.Function, logger *slog.Logger, opts ...Option) error {
+	h, err := NewHandler(fn, logger, opts...)
 	if err != nil {
 		return err
 	}
@@ -64,7 +81,8 @@ func Start(ctx context.Context, fn trigger.Function, logger *slog.Logger) error 
 			return fmt.Errorf("lambda: initialize %s: %w", fn.Name, err)
 		}
 	}
-	go awslambda.StartWithOptions(h, awslambda.WithContext(ctx))
+	sigterm := func() { h.logger.InfoContext(ctx, "SIGTERM: Lambda is shutting this instance down") }
+	go awslambda.StartWithOptions(h, awslambda.WithContext(ctx), awslambda.WithEnableSIGTERM(sigterm))
 	<-ctx.Done()
 	return nil
 }
@@ -94,6 +112,11 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) (out []byte, err e
 		id = httpjson.NewRequestID()
 	}
 	ctx = logging.WithRequestID(ctx, id)
+	if h.around != nil {
+		var done func()
+		ctx, done = h.around(ctx)
+		defer done()
+	}
 	// A panic in an event handler is this invocation's error; left to
 	// aws-lambda-go it would end the process.
 	defer func() {

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -114,7 +116,20 @@ func TestRuntimeLoop(t *testing.T) {
 	logs := &testutil.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go func() { _ = lambda.Start(ctx, fx.function(), logging.New(logs, logging.Options{Function: "test"})) }()
+	var (
+		aroundMu sync.Mutex
+		arounds  []string
+	)
+	around := lambda.WithAround(func(ctx context.Context) (context.Context, func()) {
+		return ctx, func() {
+			aroundMu.Lock()
+			defer aroundMu.Unlock()
+			arounds = append(arounds, logging.RequestID(ctx))
+		}
+	})
+	go func() {
+		_ = lambda.Start(ctx, fx.function(), logging.New(logs, logging.Options{Function: "test"}), around)
+	}()
 
 	t.Run("http api v2", func(t *testing.T) {
 		res := api.Invoke(t, testdata(t, "apigw-v2-request-no-authorizer.json"))
@@ -222,6 +237,16 @@ func TestRuntimeLoop(t *testing.T) {
 
 	if !strings.Contains(logs.String(), `"requestId":"lambda-req-1"`) {
 		t.Errorf("logs lack the Lambda request id:\n%s", logs.String())
+	}
+	aroundMu.Lock()
+	if len(arounds) < 8 || arounds[0] != "lambda-req-1" || arounds[len(arounds)-1] != fmt.Sprintf("lambda-req-%d", len(arounds)) {
+		t.Errorf("Around ran for %q, want every invocation in turn", arounds)
+	}
+	aroundMu.Unlock()
+	// Lambda sends SIGTERM before it shuts an instance down only to a
+	// function with an extension registered.
+	if ext := api.Extensions(); !slices.Contains(ext, "GoLangEnableSIGTERM") {
+		t.Errorf("extensions registered: %q; want the SIGTERM extension", ext)
 	}
 }
 

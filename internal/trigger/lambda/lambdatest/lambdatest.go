@@ -21,11 +21,12 @@ import (
 // the process when that call fails, so the server and the loop stay parked
 // until the test binary ends.
 type RuntimeAPI struct {
-	srv     *httptest.Server
-	queue   chan invocation
-	mu      sync.Mutex
-	results map[string]chan Result
-	seq     int
+	srv        *httptest.Server
+	queue      chan invocation
+	mu         sync.Mutex
+	results    map[string]chan Result
+	seq        int
+	extensions []string
 }
 
 type invocation struct {
@@ -67,8 +68,29 @@ func NewRuntimeAPI() *RuntimeAPI {
 		ch <- Result{Kind: r.PathValue("kind"), Body: body}
 		w.WriteHeader(http.StatusAccepted)
 	})
+	// The Extensions API (2020-01-01), as far as a function's internal
+	// extension uses it: registering one makes Lambda send SIGTERM before
+	// it shuts an instance down (aws-lambda-go's WithEnableSIGTERM).
+	mux.HandleFunc("POST /2020-01-01/extension/register", func(w http.ResponseWriter, r *http.Request) {
+		name := r.Header.Get("Lambda-Extension-Name")
+		api.mu.Lock()
+		api.extensions = append(api.extensions, name)
+		api.mu.Unlock()
+		w.Header().Set("Lambda-Extension-Identifier", "ext-"+name)
+		_, _ = io.WriteString(w, `{}`)
+	})
+	mux.HandleFunc("GET /2020-01-01/extension/event/next", func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // an extension registered for no events waits for ever
+	})
 	api.srv = httptest.NewServer(mux)
 	return api
+}
+
+// Extensions are the names of the extensions registered so far.
+func (a *RuntimeAPI) Extensions() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.extensions...)
 }
 
 // Addr is the value of AWS_LAMBDA_RUNTIME_API.
