@@ -76,6 +76,7 @@ func printBanner(w io.Writer, s devstack.Stack, reportsDelay time.Duration) {
   nats       %[2]s   JetStream store: %[3]s
   emulator   %[4]s   Dyplsapi + VMS + FC, AccessKeyId %[5]s, pool key FC100000000000001
   reports    %[6]s
+  operate    %[1]s/metrics (Prometheus), %[1]s/healthz, %[1]s/readyz
 `, s.HTTPURL, s.NATSURL, store, s.EmulatorURL, emulator.DefaultAccessKeyID, reports)
 	if s.WorkerURL != "" {
 		fmt.Fprintf(w, "  worker     %s   %s, as on FC: woken through the emulator's FC for each order, drained every minute\n",

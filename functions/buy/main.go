@@ -42,7 +42,8 @@ func wire(_ context.Context, env function.Env) (trigger.Function, []function.Opt
 	if err != nil {
 		return trigger.Function{}, nil, err
 	}
-	cfg := buy.Config{QPS: bc.QPS, Consumer: bc.Consumer, EventTimeout: bc.EventTimeout, ReportsWait: bc.ReportsWait, Logger: env.Logger}
+	cfg := buy.Config{QPS: bc.QPS, Consumer: bc.Consumer, EventTimeout: bc.EventTimeout, ReportsWait: bc.ReportsWait, Logger: env.Logger,
+		Metrics: env.Metrics}
 	if wc.Enabled() {
 		// The role's credentials of each request sign the wake-up; the
 		// environment's (which FC sets too) when a request has none.
@@ -53,7 +54,7 @@ func wire(_ context.Context, env function.Env) (trigger.Function, []function.Opt
 		}
 		cfg.Accepted = wakeup.NewWaker(fcc, wc.Function, wakeup.WithLogger(env.Logger)).Accepted
 	}
-	ac.Logger = env.Logger
+	ac.Logger, ac.Observe = env.Logger, env.Metrics.ObserveCall
 	client, err := aliyun.New(ac)
 	if err != nil {
 		return trigger.Function{}, nil, err

@@ -21,7 +21,7 @@ func wire(_ context.Context, env function.Env) (trigger.Function, []function.Opt
 	if err != nil {
 		return trigger.Function{}, nil, err
 	}
-	cfg.Logger = env.Logger
+	cfg.Logger, cfg.Observe = env.Logger, env.Metrics.ObserveCall
 	client, err := aliyun.New(cfg)
 	if err != nil {
 		return trigger.Function{}, nil, err

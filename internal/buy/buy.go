@@ -18,6 +18,7 @@ import (
 	"github.com/xnum-dev/xnum/events"
 	"github.com/xnum-dev/xnum/internal/intake"
 	"github.com/xnum-dev/xnum/internal/ledger"
+	"github.com/xnum-dev/xnum/internal/metrics"
 	"github.com/xnum-dev/xnum/internal/queue"
 	"github.com/xnum-dev/xnum/internal/reconcile"
 	"github.com/xnum-dev/xnum/internal/redrive"
@@ -54,6 +55,10 @@ type Config struct {
 	// (0: settle.DefaultWait).
 	ReportsWait time.Duration
 	Logger      *slog.Logger
+	// Metrics, when set, observes the worker, the settlements and the
+	// intake, and reads the ledger's and the consumer's State for its
+	// gauges.
+	Metrics *metrics.Metrics
 	// Queue, Worker, Settle and Reconcile (the settler's evidence rules)
 	// pass options through, e.g. for replicas, tests or an emulator's clock.
 	Queue     []queue.Option
@@ -85,10 +90,13 @@ func New(ctx context.Context, js jetstream.JetStream, p Provider, cfg Config) (*
 	}
 	l := ledger.New(q.Ledger)
 	pub := q.Publisher()
-	w, err := worker.New(l, pub, p, p, append([]worker.Option{
-		worker.WithBuyQPS(cfg.QPS),
-		worker.WithLogger(logger),
-	}, cfg.Worker...)...)
+	wopts := []worker.Option{worker.WithBuyQPS(cfg.QPS), worker.WithLogger(logger)}
+	ropts := cfg.Reconcile
+	if cfg.Metrics != nil {
+		wopts = append(wopts, worker.WithObserver(cfg.Metrics))
+		ropts = append([]reconcile.Option{reconcile.WithObserver(cfg.Metrics)}, ropts...)
+	}
+	w, err := worker.New(l, pub, p, p, append(wopts, cfg.Worker...)...)
 	if err != nil {
 		return nil, fmt.Errorf("buy: worker: %w", err)
 	}
@@ -97,7 +105,7 @@ func New(ctx context.Context, js jetstream.JetStream, p Provider, cfg Config) (*
 	if wait == 0 {
 		wait = settle.DefaultWait
 	}
-	s, err := settle.New(l, reconcile.New(l, p, rd, cfg.Reconcile...), q.Reports, append([]settle.Option{
+	s, err := settle.New(l, reconcile.New(l, p, rd, ropts...), q.Reports, append([]settle.Option{
 		settle.WithWait(wait), settle.WithLogger(logger),
 	}, cfg.Settle...)...)
 	if err != nil {
@@ -108,17 +116,23 @@ func New(ctx context.Context, js jetstream.JetStream, p Provider, cfg Config) (*
 		inOpts = append(inOpts, intake.WithAccepted(cfg.Accepted))
 	}
 	in := intake.New(l, pub, inOpts...)
+	fn := &Function{
+		Function: trigger.Function{Name: "buy", HTTP: in},
+		Queue:    q, Ledger: l, Worker: w, Settler: s, Intake: in,
+	}
+	fn.Ready = fn.ready
 	work := withWakeups(trigger.EventHandlerFunc(func(ctx context.Context, msgs []trigger.Message) []error {
-		return handleEvents(ctx, w, s, q, logger, msgs)
+		return fn.handleEvents(ctx, cfg.Metrics, logger, msgs)
 	}))
 	reps := reportIntake{pub: q.Publisher(queue.WithExpectStream(queue.ReportsStreamName)), settler: s, log: logger}
 	var handler trigger.EventHandler = handOff{pub: pub, worker: work, reports: reps, accepted: cfg.Accepted, log: logger, now: time.Now}
 	if cfg.EventTimeout > 0 {
 		handler = withDefaultTimeout(handler, cfg.EventTimeout)
 	}
-	fn := &Function{
-		Function: trigger.Function{Name: "buy", HTTP: in, Events: handler},
-		Queue:    q, Ledger: l, Worker: w, Settler: s, Intake: in,
+	fn.Events = handler
+	if cfg.Metrics != nil {
+		fn.HTTP = cfg.Metrics.Intake(in)
+		cfg.Metrics.WatchState(fn.State)
 	}
 	if cfg.Consumer {
 		fn.Background = []func(context.Context) error{fn.consume}
@@ -141,8 +155,10 @@ const drainLimit = 100
 // handleEvents is the buy function's event invocation: an FC timer's drains
 // the queue (and sweeps the ledger for orders nothing drives), with a
 // settlement pass before (what it settles is bought in the same drain) and,
-// if the drain put orders in doubt, after; every other message is an order.
-func handleEvents(ctx context.Context, w *worker.Worker, s *settle.Settler, q *queue.Queue, log *slog.Logger, msgs []trigger.Message) []error {
+// if the drain put orders in doubt, after; then it reads the State for the
+// invocation's metrics. Every other message is an order.
+func (f *Function) handleEvents(ctx context.Context, m *metrics.Metrics, log *slog.Logger, msgs []trigger.Message) []error {
+	w, s, q := f.Worker, f.Settler, f.Queue
 	errs := make([]error, len(msgs))
 	var bodies [][]byte
 	var at []int
@@ -154,9 +170,9 @@ func handleEvents(ctx context.Context, w *worker.Worker, s *settle.Settler, q *q
 			log.InfoContext(ctx, "settlement pass", "inDoubt", st.Open, "settled", st.Settled, "leftToOperator", st.Left, "waiting", st.Waiting)
 		}
 	}
-	for i, m := range msgs {
-		if m.Source != trigger.SourceTimer {
-			bodies, at = append(bodies, m.Body), append(at, i)
+	for i, msg := range msgs {
+		if msg.Source != trigger.SourceTimer {
+			bodies, at = append(bodies, msg.Body), append(at, i)
 			continue
 		}
 		pass()
@@ -167,11 +183,56 @@ func handleEvents(ctx context.Context, w *worker.Worker, s *settle.Settler, q *q
 		if w.Stats().InDoubt > before {
 			pass()
 		}
+		if m == nil {
+			continue
+		}
+		// FC freezes the instance between invocations and nothing scrapes
+		// it: each drain puts the ledger's gauges in its metrics line.
+		if st, err := f.State(ctx); err == nil {
+			m.ObserveState(ctx, st)
+		} else {
+			log.WarnContext(ctx, "ledger state not read for the metrics", "err", err)
+		}
 	}
 	for j, err := range w.HandleOrders(ctx, bodies) {
 		errs[at[j]] = err
 	}
 	return errs
+}
+
+// State reads what the ledger (one watch pass) and the order consumer hold
+// now: the metrics' gauges.
+func (f *Function) State(ctx context.Context) (metrics.State, error) {
+	orders, err := f.Ledger.List(ctx)
+	if err != nil {
+		return metrics.State{}, err
+	}
+	sum := ledger.Summarize(orders)
+	st := metrics.State{Open: map[string]int{}}
+	for _, s := range metrics.OpenStatuses {
+		st.Open[s] = sum.ByStatus[ledger.Status(s)]
+	}
+	if o := sum.OldestOpen; o != nil {
+		st.Oldest = max(0, f.Ledger.Now().Sub(o.CreatedAt))
+	}
+	ci, err := f.Queue.Consumer.Info(ctx)
+	if err != nil {
+		return metrics.State{}, queue.Unavailable("order consumer info", err)
+	}
+	st.Pending, st.AckPending = ci.NumPending, uint64(max(0, ci.NumAckPending))
+	return st, nil
+}
+
+// ready reports whether the function can take and buy orders: its stream
+// and order consumer answer.
+func (f *Function) ready(ctx context.Context) error {
+	if _, err := f.Queue.Stream.Info(ctx); err != nil {
+		return queue.Unavailable("stream "+f.Queue.Config.Stream, err)
+	}
+	if _, err := f.Queue.Consumer.Info(ctx); err != nil {
+		return queue.Unavailable("consumer "+f.Queue.Config.Consumer, err)
+	}
+	return nil
 }
 
 // withDefaultTimeout bounds the invocations of h that have no deadline by d.

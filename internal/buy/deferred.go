@@ -71,6 +71,7 @@ func Deferred(dial Dial, p Provider, cfg Config) trigger.Function {
 			return nil
 		},
 		PreStop: d.close,
+		Ready:   d.ready,
 	}
 	if cfg.Consumer {
 		fn.Background = []func(context.Context) error{d.consume}
@@ -159,6 +160,22 @@ func (d *deferred) build(ctx context.Context) (*Function, *nats.Conn, error) {
 	}
 	conn.Close()
 	return nil, nil, queue.Unavailable("set up JetStream", err)
+}
+
+// ready reports whether the function is set up, connected to NATS, and its
+// JetStream objects answer.
+func (d *deferred) ready(ctx context.Context) error {
+	f, err := d.get(ctx)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	conn := d.conn
+	d.mu.Unlock()
+	if !conn.IsConnected() {
+		return queue.Unavailable("NATS", errors.New("not connected; reconnecting"))
+	}
+	return f.Ready(ctx)
 }
 
 // consume runs the long-lived consumer once the function is set up,

@@ -6,7 +6,8 @@
 // number reports reach the reports stream as the cloud's reach it through
 // MNS, a while after each sale and release, so a buy whose answer is lost
 // settles itself. The functions are built as their own binaries build them,
-// only pointed at the emulator.
+// only pointed at the emulator. The same address serves the operators'
+// endpoints: GET /metrics, /healthz and /readyz.
 //
 // In the FC shape (Config.FC, `xnum dev --fc`) the buy worker is what it is
 // on FC instead: a function of its own, on its own loopback port, that the
@@ -32,6 +33,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/embednats"
 	"github.com/xnum-dev/xnum/internal/function"
 	"github.com/xnum-dev/xnum/internal/httpjson"
+	"github.com/xnum-dev/xnum/internal/metrics"
 	"github.com/xnum-dev/xnum/internal/pools"
 	"github.com/xnum-dev/xnum/internal/queue"
 	"github.com/xnum-dev/xnum/internal/reconcile"
@@ -82,6 +84,7 @@ type Stack struct {
 	DataDir   string // empty for a temporary store
 	Emulator  *emulator.Emulator
 	Buy       *buy.Function
+	Metrics   *metrics.Metrics
 }
 
 // Run starts the stack, calls ready once everything answers, and serves
@@ -139,25 +142,27 @@ func Run(ctx context.Context, cfg Config, ready func(Stack)) (err error) {
 	go func() { emuDone <- emulator.Serve(emuCtx, emuLn, emu) }()
 	defer func() { emu.Close(); stopEmu(); err = errors.Join(err, <-emuDone) }()
 
+	m := metrics.New()
 	ali, err := aliyun.New(aliyun.Config{
 		AccessKeyID: emulator.DefaultAccessKeyID, AccessKeySecret: emulator.DefaultAccessKeySecret,
-		Endpoint: emuURL, Logger: logger,
+		Endpoint: emuURL, Logger: logger, Observe: m.ObserveCall,
 	})
 	if err != nil {
 		return err
 	}
 	volc, err := volcengine.New(volcengine.Config{
 		AccessKeyID: emulator.DefaultAccessKeyID, SecretAccessKey: emulator.DefaultAccessKeySecret,
-		Endpoint: emuURL, Logger: logger,
+		Endpoint: emuURL, Logger: logger, Observe: m.ObserveCall,
 	})
 	if err != nil {
 		return err
 	}
 
-	buyCfg := buy.Config{QPS: cfg.BuyQPS, Consumer: true, ReportsWait: cfg.ReportsWait, Logger: logger, Reconcile: emulatorSlack}
+	buyCfg := buy.Config{QPS: cfg.BuyQPS, Consumer: true, ReportsWait: cfg.ReportsWait, Logger: logger, Reconcile: emulatorSlack,
+		Metrics: m}
 	var worker *fcWorker
 	if cfg.FC {
-		if worker, err = startWorker(ctx, js, ali, emu, emuURL, cfg.BuyQPS, cfg.ReportsWait, logger); err != nil {
+		if worker, err = startWorker(ctx, js, ali, emu, emuURL, cfg.BuyQPS, cfg.ReportsWait, logger, m); err != nil {
 			return err
 		}
 		defer worker.ln.Close() // served until ctx ends; closed here if Run fails before
@@ -171,6 +176,7 @@ func Run(ctx context.Context, cfg Config, ready func(Stack)) (err error) {
 		mounted{remain.New("aliyun", ali).Function(), []string{remain.Pattern}},
 		mounted{pools.New("volcengine", volc, pools.WithNumbers(volc)).Function(), []string{pools.Pattern, pools.NumbersPattern}},
 		mounted{buyFn.Function, buyFn.Intake.Patterns()},
+		mounted{trigger.Function{Name: "ops", HTTP: function.Ops(m, nc, buyFn.Ready)}, []string{"GET /metrics", "GET /readyz"}},
 	)
 
 	stack := Stack{
@@ -180,6 +186,7 @@ func Run(ctx context.Context, cfg Config, ready func(Stack)) (err error) {
 		DataDir:     cfg.DataDir,
 		Emulator:    emu,
 		Buy:         buyFn,
+		Metrics:     m,
 	}
 	var workerDone chan error
 	if worker != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/xnum-dev/xnum/internal/buy"
 	"github.com/xnum-dev/xnum/internal/function"
+	"github.com/xnum-dev/xnum/internal/metrics"
 	"github.com/xnum-dev/xnum/internal/wakeup"
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
@@ -37,10 +38,10 @@ type fcWorker struct {
 // startWorker builds the worker function and registers it with emu's FC as
 // s.yaml configures it (one invocation at a time, 120 s, two retries).
 func startWorker(ctx context.Context, js jetstream.JetStream, p buy.Provider, emu *emulator.Emulator, emuURL string, qps float64,
-	reportsWait time.Duration, logger *slog.Logger) (*fcWorker, error) {
+	reportsWait time.Duration, logger *slog.Logger, m *metrics.Metrics) (*fcWorker, error) {
 	log := logger.With("fcFunction", WorkerFunction)
 	fn, err := buy.New(ctx, js, p, buy.Config{QPS: qps, EventTimeout: 110 * time.Second, ReportsWait: reportsWait, Logger: log,
-		Reconcile: emulatorSlack})
+		Reconcile: emulatorSlack, Metrics: m})
 	if err != nil {
 		return nil, err
 	}

@@ -557,3 +557,32 @@ func TestRedrivenIsACompareAndSet(t *testing.T) {
 		t.Fatalf("redrive of a failed order: %v", err)
 	}
 }
+
+func TestSummarize(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := func(id string, st ledger.Status, min int) *ledger.Order {
+		return &ledger.Order{OrderID: id, Status: st, CreatedAt: t0.Add(time.Duration(min) * time.Minute)}
+	}
+	s := ledger.Summarize([]*ledger.Order{
+		at("done-oldest", ledger.StatusCompleted, 0),
+		at("failed", ledger.StatusFailed, 1),
+		at("doubt", ledger.StatusInDoubt, 2),
+		at("b-same-time", ledger.StatusAccepted, 2),
+		at("working", ledger.StatusProcessing, 3),
+	})
+	want := map[ledger.Status]int{ledger.StatusCompleted: 1, ledger.StatusFailed: 1, ledger.StatusInDoubt: 1, ledger.StatusAccepted: 1, ledger.StatusProcessing: 1}
+	if s.Total != 5 || len(s.ByStatus) != len(want) {
+		t.Fatalf("summary %+v", s)
+	}
+	for st, n := range want {
+		if s.ByStatus[st] != n {
+			t.Errorf("%s: %d, want %d", st, s.ByStatus[st], n)
+		}
+	}
+	if s.OldestOpen == nil || s.OldestOpen.OrderID != "b-same-time" {
+		t.Errorf("oldest open %+v, want b-same-time (the first open one, ties by id)", s.OldestOpen)
+	}
+	if none := ledger.Summarize([]*ledger.Order{at("x", ledger.StatusCompleted, 0)}); none.OldestOpen != nil || none.Total != 1 {
+		t.Errorf("no open order: %+v", none)
+	}
+}

@@ -60,7 +60,17 @@ type Reconciler struct {
 	redrive  Redriver
 	slack    time.Duration
 	now      func() time.Time
+	obs      Observer
 }
+
+// Observer is told of each settlement, as "settled" (internal/metrics
+// implements it, as it does the worker's Observer).
+type Observer interface {
+	Order(ctx context.Context, outcome string, age time.Duration)
+}
+
+// WithObserver sets the Observer (default: none).
+func WithObserver(o Observer) Option { return func(r *Reconciler) { r.obs = o } }
 
 // Option configures a Reconciler.
 type Option func(*Reconciler)
@@ -342,6 +352,9 @@ func (r *Reconciler) settleBought(ctx context.Context, o *ledger.Order, p Proof,
 // it. A failed publish leaves it settled and accepted: the workers' sweep
 // publishes it.
 func (r *Reconciler) drive(ctx context.Context, settled *ledger.Order) (*ledger.Order, error) {
+	if r.obs != nil {
+		r.obs.Order(ctx, "settled", max(0, r.now().Sub(settled.CreatedAt)))
+	}
 	o, err := r.redrive.Order(ctx, settled)
 	if err != nil {
 		return settled, fmt.Errorf("settled, but not yet published again (the workers' sweep will publish it within a minute or two): %w", err)

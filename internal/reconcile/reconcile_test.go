@@ -324,3 +324,31 @@ func TestParseReports(t *testing.T) {
 		}
 	}
 }
+
+// settlements counts what an Observer is told.
+type settlements struct{ n atomic.Int64 }
+
+func (s *settlements) Order(_ context.Context, outcome string, age time.Duration) {
+	if outcome == "settled" && age >= 0 {
+		s.n.Add(1)
+	}
+}
+
+// Each settlement is told to the Observer once; a refused one is not.
+func TestObserverIsToldOfSettlements(t *testing.T) {
+	obs := &settlements{}
+	s := newStack(t, nil, reconcile.WithObserver(obs))
+	s.inDoubtByCut("obs-1", 1)
+	if _, err := s.rec.Bought(context.Background(), "obs-1", "13900000000", "alice"); err == nil {
+		t.Fatal("a number not in the pool settled the order")
+	}
+	if obs.n.Load() != 0 {
+		t.Fatalf("a refused settlement was told %d times", obs.n.Load())
+	}
+	if _, err := s.rec.Bought(context.Background(), "obs-1", s.sold()[0], "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if s.ended("obs-1").Status != ledger.StatusCompleted || obs.n.Load() != 1 {
+		t.Fatalf("told %d settlements, want 1", obs.n.Load())
+	}
+}

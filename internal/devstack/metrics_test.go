@@ -1,0 +1,230 @@
+package devstack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xnum-dev/xnum/internal/logging"
+	"github.com/xnum-dev/xnum/internal/metrics/metricstest"
+	"github.com/xnum-dev/xnum/internal/reconcile"
+	"github.com/xnum-dev/xnum/internal/redrive"
+	"github.com/xnum-dev/xnum/internal/testutil"
+	"github.com/xnum-dev/xnum/internal/traceparent"
+	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
+)
+
+const pool = "FC100000000000001"
+
+// order posts an order of qty numbers under id, with a traceparent when tp
+// is set, and waits until it stops; it returns the stopped status.
+func order(t *testing.T, s Stack, id string, qty int, tp string) string {
+	t.Helper()
+	hdr := []string{"Idempotency-Key", id}
+	if tp != "" {
+		hdr = append(hdr, "traceparent", tp)
+	}
+	if code, body := post(t, s.HTTPURL+"/orders", fmt.Sprintf(`{"poolKey":%q,"city":"杭州","specId":2,"quantity":%d}`, pool, qty), hdr...); code != 202 {
+		t.Fatalf("POST order %s: %d %s", id, code, body)
+	}
+	return waitStopped(t, s, id)
+}
+
+func waitStopped(t *testing.T, s Stack, id string) string {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if code, o := getOrder(t, s, id); code == 200 && o.Status != "accepted" && o.Status != "processing" {
+			return o.Status
+		}
+	}
+	t.Fatalf("order %s did not stop in time", id)
+	return ""
+}
+
+// waitMetric scrapes until ok holds for the samples, and fails the test
+// with what it saw when it never does.
+func waitMetric(t *testing.T, s Stack, what string, ok func(metricstest.Samples) bool) metricstest.Samples {
+	t.Helper()
+	var last metricstest.Samples
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if last = metricstest.Scrape(t, s.HTTPURL+"/metrics"); ok(last) {
+			return last
+		}
+	}
+	t.Fatalf("%s: never seen; last scrape: %v", what, last)
+	return nil
+}
+
+// The Done-when of issue 12: xnum dev serves /metrics, and every named
+// metric moves as orders flow — orders and buys by outcome, provider
+// requests and their latency, the intake's and the worker's latency, the
+// open orders and the oldest of them from the ledger, the consumer's lag.
+func TestMetricsMoveAsOrdersFlow(t *testing.T) {
+	s := startWith(t, Config{})
+	faults := s.Emulator.Faults()
+	before := metricstest.Scrape(t, s.HTTPURL+"/metrics")
+	for _, outcome := range []string{"completed", "failed", "in_doubt", "settled"} {
+		if v, ok := before.Get("xnum_orders_total", "outcome", outcome); !ok || v != 0 {
+			t.Errorf("before any order: xnum_orders_total{outcome=%q} = %v, %v; want a 0 series", outcome, v, ok)
+		}
+	}
+	if v, ok := before.Get("xnum_orders_open", "status", "accepted"); !ok || v != 0 {
+		t.Errorf("before any order: xnum_orders_open{accepted} = %v, %v", v, ok)
+	}
+	if v, _ := before.Get("xnum_ledger_up"); v != 1 {
+		t.Errorf("xnum_ledger_up = %v, want 1", v)
+	}
+
+	// Completed: two numbers bought.
+	if st := order(t, s, "m-ok", 2, ""); st != "completed" {
+		t.Fatalf("m-ok %s", st)
+	}
+	// Failed: the buy is refused, nothing bought.
+	faults.Set("BuySecretNo", fault.Fault{ErrorCode: "isv.NO_AVAILABLE_NUMBER"})
+	if st := order(t, s, "m-refused", 1, ""); st != "failed" {
+		t.Fatalf("m-refused %s", st)
+	}
+	// In doubt: the buy bought and its answer was lost.
+	faults.Set("BuySecretNo", fault.Fault{CutRate: 1})
+	if st := order(t, s, "m-doubt", 1, ""); st != "in_doubt" {
+		t.Fatalf("m-doubt %s", st)
+	}
+	faults.Set("BuySecretNo", fault.Fault{})
+	doubt := waitMetric(t, s, "the order in doubt open in the ledger", func(m metricstest.Samples) bool {
+		v, _ := m.Get("xnum_orders_open", "status", "in_doubt")
+		return v == 1
+	})
+	if v, _ := doubt.Get("xnum_order_oldest_open_seconds"); v <= 0 {
+		t.Errorf("xnum_order_oldest_open_seconds = %v with an order in doubt, want > 0", v)
+	}
+
+	// Settled: an operator names the number the attempt bought.
+	ali, err := aliyun.New(aliyun.Config{AccessKeyID: emulator.DefaultAccessKeyID, AccessKeySecret: emulator.DefaultAccessKeySecret,
+		Endpoint: s.EmulatorURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := reconcile.New(s.Buy.Ledger, ali, redrive.New(s.Buy.Ledger, s.Buy.Queue.Publisher()), reconcile.WithObserver(s.Metrics))
+	sold := s.Emulator.Dypls().Purchases()
+	if _, err := rec.Bought(context.Background(), "m-doubt", sold[len(sold)-1].SecretNo, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitStopped(t, s, "m-doubt"); st != "completed" {
+		t.Fatalf("m-doubt after settling: %s", st)
+	}
+
+	after := waitMetric(t, s, "the ledger with no open order", func(m metricstest.Samples) bool {
+		v, _ := m.Get("xnum_orders_open", "status", "in_doubt")
+		return v == 0
+	})
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"xnum_orders_total", []string{"outcome", "completed"}, 2},
+		{"xnum_orders_total", []string{"outcome", "failed"}, 1},
+		{"xnum_orders_total", []string{"outcome", "in_doubt"}, 1},
+		{"xnum_orders_total", []string{"outcome", "settled"}, 1},
+		{"xnum_buys_total", []string{"outcome", "bought"}, 2},
+		{"xnum_buys_total", []string{"outcome", "refused"}, 1},
+		{"xnum_buys_total", []string{"outcome", "in_doubt"}, 1},
+		{"xnum_buy_refusals_total", []string{"kind", "InsufficientInventory"}, 1},
+		{"xnum_provider_requests_total", []string{"provider", "aliyun", "action", "BuySecretNo", "code", "OK"}, 2},
+		{"xnum_provider_requests_total", []string{"provider", "aliyun", "action", "BuySecretNo", "code", "isv.NO_AVAILABLE_NUMBER"}, 1},
+		{"xnum_provider_requests_total", []string{"provider", "aliyun", "action", "BuySecretNo", "code", "InDoubt"}, 1},
+		{"xnum_provider_requests_total", []string{"provider", "aliyun", "action", "QuerySecretNoRemain", "code", "OK"}, 3}, // the settled order needs no more
+		{"xnum_provider_request_duration_seconds_count", []string{"provider", "aliyun", "action", "BuySecretNo"}, 4},
+		{"xnum_intake_request_duration_seconds_count", []string{"method", "POST", "code", "202"}, 3},
+		{"xnum_order_duration_seconds_count", []string{"outcome", "completed"}, 2},
+		{"xnum_orders_open", []string{"status", "accepted"}, 0},
+		{"xnum_orders_open", []string{"status", "processing"}, 0},
+		{"xnum_order_oldest_open_seconds", nil, 0},
+	} {
+		if v, ok := after.Get(c.name, c.labels...); !ok || v != c.want {
+			t.Errorf("%s = %v (present %v), want %v", metricstest.Key(c.name, c.labels...), v, ok, c.want)
+		}
+	}
+	if v, _ := after.Get("xnum_worker_message_duration_seconds_count", "result", "ack"); v < 4 {
+		t.Errorf("xnum_worker_message_duration_seconds_count{ack} = %v, want at least the 4 deliveries", v)
+	}
+	if v, _ := after.Get("xnum_intake_request_duration_seconds_count", "method", "GET", "code", "200"); v < 1 {
+		t.Errorf("GET /orders/{id} not timed: %v", v)
+	}
+
+	// The consumer's lag: with every buy slow, orders wait to be delivered
+	// (pending) and delivered ones wait for their ack; then both drain.
+	faults.Set("BuySecretNo", fault.Fault{Latency: time.Second})
+	for i := range 14 {
+		id := fmt.Sprintf("m-lag-%d", i)
+		if code, body := post(t, s.HTTPURL+"/orders", fmt.Sprintf(`{"poolKey":%q,"city":"杭州","specId":2,"quantity":1}`, pool), "Idempotency-Key", id); code != 202 {
+			t.Fatalf("POST %s: %d %s", id, code, body)
+		}
+	}
+	waitMetric(t, s, "the consumer lagging", func(m metricstest.Samples) bool {
+		pending, _ := m.Get("xnum_consumer_pending_messages")
+		ack, _ := m.Get("xnum_consumer_ack_pending_messages")
+		open, _ := m.Get("xnum_orders_open", "status", "accepted")
+		return pending > 0 && ack > 0 && open > 0
+	})
+	faults.Set("BuySecretNo", fault.Fault{})
+	waitMetric(t, s, "the consumer caught up", func(m metricstest.Samples) bool {
+		pending, _ := m.Get("xnum_consumer_pending_messages")
+		ack, _ := m.Get("xnum_consumer_ack_pending_messages")
+		done, _ := m.Get("xnum_orders_total", "outcome", "completed")
+		return pending == 0 && ack == 0 && done == 2+14
+	})
+}
+
+// /healthz and /readyz answer on xnum dev's address.
+func TestHealthAndReadiness(t *testing.T) {
+	s := start(t, "")
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(s.HTTPURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+	}
+}
+
+// An order's log lines — the intake's and the worker's — share the trace
+// id of the traceparent the HTTP request came with.
+func TestOrderLogLinesShareATrace(t *testing.T) {
+	logs := &testutil.SyncBuffer{}
+	s := startWith(t, Config{Logger: logging.New(logs, logging.Options{Level: slog.LevelDebug, Function: "xnum-dev"})})
+	parent := traceparent.New()
+	if st := order(t, s, "traced-1", 2, parent.String()); st != "completed" {
+		t.Fatalf("traced-1 %s", st)
+	}
+	var intakeLines, workerLines int
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) != nil || m["orderId"] != "traced-1" {
+			continue
+		}
+		if m[logging.TraceIDKey] != parent.TraceIDString() {
+			t.Errorf("a line of the order is not in its trace %s: %s", parent.TraceIDString(), l)
+		}
+		if _, ok := m["worker"]; ok {
+			workerLines++
+		} else {
+			intakeLines++
+		}
+	}
+	if intakeLines == 0 || workerLines == 0 {
+		t.Fatalf("%d intake and %d worker lines of the order:\n%s", intakeLines, workerLines, logs.String())
+	}
+}
