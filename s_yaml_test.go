@@ -12,6 +12,8 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
+
+	"github.com/xnum-dev/xnum/internal/trigger/fc"
 )
 
 // deployEnv is what an operator exports before `s deploy`.
@@ -242,6 +244,7 @@ func TestSYAMLFunctions(t *testing.T) {
 		if crc["port"] != 9000 || fmt.Sprint(crc["command"]) != "[/code/bootstrap]" {
 			t.Errorf("%s: customRuntimeConfig %v, want /code/bootstrap on 9000", name, crc)
 		}
+		checkHealthCheck(t, name, crc["healthCheckConfig"])
 		if props["code"] != "./dist/"+fn {
 			t.Errorf("%s: code %v, want ./dist/%s", name, props["code"], fn)
 		}
@@ -331,5 +334,28 @@ func TestSYAMLFunctions(t *testing.T) {
 	bp := resources["buy"].(map[string]any)["props"].(map[string]any)
 	if woken := bp["environmentVariables"].(map[string]any)["XNUM_BUY_WORKER_FUNCTION"]; woken != wp["functionName"] {
 		t.Errorf("buy wakes up %v, but the worker is %v", woken, wp["functionName"])
+	}
+}
+
+// checkHealthCheck: FC's health check asks the path the runtime answers
+// (fc.HealthPath), within the ranges FC documents for CustomHealthCheckConfig.
+func checkHealthCheck(t *testing.T, name string, v any) {
+	t.Helper()
+	hc, _ := v.(map[string]any)
+	if hc["httpGetUrl"] != fc.HealthPath {
+		t.Errorf("%s: healthCheckConfig %v, want httpGetUrl %s", name, hc, fc.HealthPath)
+		return
+	}
+	for field, r := range map[string][2]int{
+		"initialDelaySeconds": {0, 120}, "periodSeconds": {1, 120}, "timeoutSeconds": {1, 3},
+		"failureThreshold": {1, 120}, "successThreshold": {1, 120},
+	} {
+		n, ok := hc[field].(int)
+		if !ok || n < r[0] || n > r[1] {
+			t.Errorf("%s: healthCheckConfig.%s = %v, want %d to %d", name, field, hc[field], r[0], r[1])
+		}
+	}
+	if hc["timeoutSeconds"].(int) >= hc["periodSeconds"].(int) {
+		t.Errorf("%s: a health check's timeout must be shorter than its period: %v", name, hc)
 	}
 }
