@@ -28,12 +28,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	level := fs.String("log-level", "info", "debug, info, warn or error; logs go to stderr as JSON")
 	var faults faultFlags
 	fs.Var(&faults, "fault", "inject an emulator fault, Action:key=value[,...] (repeatable; see xnum emulator -h)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	lvl, err := logging.ParseLevel(*level)
 	if err != nil {
-		return err
+		return usagef("--log-level: %v", err)
 	}
 	if *reportsWait <= 0 {
 		return fmt.Errorf("--reports-wait %v: must be positive", *reportsWait)
@@ -42,7 +42,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	for _, spec := range faults {
 		action, f, err := fault.Parse(spec)
 		if err != nil {
-			return err
+			return usagef("--fault: %v", err)
 		}
 		set.Set(action, f)
 	}

@@ -40,14 +40,14 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var faults, functions faultFlags
 	fs.Var(&faults, "fault", "inject a fault, Action:key=value[,key=value] with keys latency, error, rate, qps, burst, cut\n(repeatable; e.g. BuySecretNo:qps=5 or BuySecretNo:cut=0.1)")
 	fs.Var(&functions, "fc-function", "make FC's InvokeFunction run a function, NAME=URL of its custom runtime server\n(repeatable; one invocation at a time, 120 s, 2 retries, as s.yaml deploys xnum-buy-worker)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	set := fault.NewSet(1)
 	for _, spec := range faults {
 		action, f, err := fault.Parse(spec)
 		if err != nil {
-			return err
+			return usagef("--fault: %v", err)
 		}
 		set.Set(action, f)
 	}
@@ -86,10 +86,10 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	for _, spec := range functions {
 		name, u, ok := strings.Cut(spec, "=")
 		if !ok {
-			return fmt.Errorf("--fc-function %q: want NAME=URL", spec)
+			return usagef("--fc-function %q: want NAME=URL", spec)
 		}
 		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-			return fmt.Errorf("--fc-function %q: the URL must be http://host:port", spec)
+			return usagef("--fc-function %q: the URL must be http://host:port", spec)
 		}
 		if err := e.FC().Register(fc.Function{Name: name, URL: u, Concurrency: 1, Timeout: 120 * time.Second, Retries: 2}); err != nil {
 			return err

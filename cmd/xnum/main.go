@@ -2,7 +2,11 @@
 //
 //	xnum dev        run everything locally: NATS JetStream, the emulator, every function
 //	xnum emulator   serve the emulator of both clouds (and FC's InvokeFunction)
-//	xnum orders     list, show and reconcile orders in the ledger
+//	xnum orders     list, count, show and reconcile orders in the ledger
+//
+// It exits 0 when the command did what it was asked (or printed the help
+// -h asked for), 1 when it failed, and 2 when the command line (or the
+// configuration it reads) cannot be run as given.
 package main
 
 import (
@@ -14,6 +18,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/xnum-dev/xnum/internal/config"
 )
 
 const usage = `xnum runs the xnum functions locally and operates their orders.
@@ -22,7 +28,8 @@ Usage:
   xnum dev [--fc] [--http 127.0.0.1:8080] [--nats 127.0.0.1:4222] [--data DIR] [--reports-delay 1s]
   xnum emulator [--addr 127.0.0.1:9100] [--access-key-id ID] [--access-key-secret SECRET] [--fault SPEC]... [--fc-function NAME=URL]...
                 [--reports-nats URL [--reports-delay 1s]]
-  xnum orders list [--status S[,S]] [--json]
+  xnum orders list [--status S[,S]] [--since DURATION|TIME] [--limit N] [--json]
+  xnum orders stats [--json]
   xnum orders show ID [--json]
   xnum orders reconcile ID (--secret-no N | --reports FILE | --stored-reports | --nothing-bought | --release) [--by NAME]
 
@@ -31,13 +38,55 @@ Run "xnum COMMAND -h" for a command's flags.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "xnum:", err)
-		}
-		os.Exit(2)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "xnum:", err)
 	}
+	os.Exit(exitCode(err))
+}
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// exitCode is the exit status of a command that returned err.
+func exitCode(err error) int {
+	var (
+		ue *usageError
+		ce *config.Error
+	)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue), errors.As(err, &ce):
+		return exitUsage
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	}
+	return exitFailure
+}
+
+// usageError is a command line that cannot be run as given (exit status 2).
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// usagef is a usageError saying what is wrong with the command line.
+func usagef(format string, a ...any) error { return &usageError{fmt.Errorf(format, a...)} }
+
+// parseFlags parses args into fs: -h (which prints the flags) is
+// flag.ErrHelp, any other error the command line's.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return &usageError{err}
+	}
+	return err
 }
 
 // run is main without the process: tests call it with their own context and
@@ -45,7 +94,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return flag.ErrHelp
+		return usagef("give a command: dev, emulator or orders")
 	}
 	switch args[0] {
 	case "dev":
@@ -59,5 +108,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return usagef("unknown command %q", args[0])
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,14 +28,19 @@ import (
 )
 
 const ordersUsage = `Usage:
-  xnum orders list [--status S[,S]] [--json]
+  xnum orders list [--status S[,S]] [--since DURATION|TIME] [--limit N] [--json]
+  xnum orders stats [--json]
   xnum orders show ID [--json]
   xnum orders reconcile ID EVIDENCE [--by NAME] [--wait DURATION]
   xnum orders reconcile ID --release [--by NAME]
   xnum orders resume ID [--wait DURATION]
 
-list shows the ledger's orders, newest first; --status keeps those in the
-given statuses (accepted, processing, completed, failed, in_doubt).
+list shows the ledger's orders, newest first, read in one pass; --status
+keeps those in the given statuses (accepted, processing, completed, failed,
+in_doubt), --since those created in the last DURATION (24h) or since TIME
+(2006-01-02 or RFC 3339), --limit the newest N of them.
+stats counts the orders by status and names the oldest open one (accepted,
+processing or in doubt) and its age.
 show prints one order in full: request, numbers (and excess numbers),
 the attempt in doubt, error, settlements (by "reports" when the cloud's
 number reports settled it by themselves, by "worker" when its own late
@@ -81,11 +85,13 @@ Against a local stack: xnum dev prints the variables to export.
 func runOrders(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, ordersUsage)
-		return flag.ErrHelp
+		return usagef("give an orders command: list, stats, show, reconcile or resume")
 	}
 	switch args[0] {
 	case "list":
 		return ordersList(ctx, args[1:], stdout, stderr)
+	case "stats":
+		return ordersStats(ctx, args[1:], stdout, stderr)
 	case "show":
 		return ordersShow(ctx, args[1:], stdout, stderr)
 	case "reconcile":
@@ -97,7 +103,7 @@ func runOrders(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return nil
 	}
 	fmt.Fprint(stderr, ordersUsage)
-	return fmt.Errorf("unknown orders command %q", args[0])
+	return usagef("unknown orders command %q", args[0])
 }
 
 // ordersFlags are the flags every orders command takes.
@@ -123,22 +129,22 @@ func (f ordersFlags) parse(args []string, wantID bool) (string, error) {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		id, args = args[0], args[1:]
 	}
-	if err := f.Parse(args); err != nil {
+	if err := parseFlags(f.FlagSet, args); err != nil {
 		return "", err
 	}
 	if id == "" && f.NArg() > 0 {
 		id = f.Arg(0)
 		if f.NArg() > 1 {
-			return "", fmt.Errorf("unexpected arguments %q", f.Args()[1:])
+			return "", usagef("unexpected arguments %q", f.Args()[1:])
 		}
 	} else if f.NArg() > 0 {
-		return "", fmt.Errorf("unexpected arguments %q", f.Args())
+		return "", usagef("unexpected arguments %q", f.Args())
 	}
 	if wantID && id == "" {
-		return "", errors.New("which order? give its id")
+		return "", usagef("which order? give its id")
 	}
 	if !wantID && id != "" {
-		return "", fmt.Errorf("unexpected argument %q", id)
+		return "", usagef("unexpected argument %q", id)
 	}
 	return id, nil
 }
@@ -157,7 +163,7 @@ func (f ordersFlags) connect() (*nats.Conn, jetstream.JetStream, error) {
 		return nil, nil, err
 	}
 	if !nc.Enabled() {
-		return nil, nil, fmt.Errorf("no NATS server: set %s or pass --nats", config.NATSURL)
+		return nil, nil, usagef("no NATS server: set %s or pass --nats", config.NATSURL)
 	}
 	opts := append(nc.Options(), nats.Name("xnum-orders"), nats.RetryOnFailedConnect(false), nats.Timeout(5*time.Second))
 	conn, err := queue.Connect(nc.URL, opts...)
@@ -195,6 +201,8 @@ func (f ordersFlags) readLedger(ctx context.Context) (*ledger.Ledger, func(), er
 func ordersList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newOrdersFlags("list", stderr)
 	status := f.String("status", "", "only orders in these statuses: accepted, processing, completed, failed, in_doubt (comma-separated)")
+	sinceFlag := f.String("since", "", "only orders created in the last DURATION (e.g. 24h) or since TIME (2006-01-02 or RFC 3339)")
+	limit := f.Int("limit", 0, "at most the newest N orders (0: all)")
 	if _, err := f.parse(args, false); err != nil {
 		return err
 	}
@@ -205,8 +213,15 @@ func ordersList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		case ledger.StatusAccepted, ledger.StatusProcessing, ledger.StatusCompleted, ledger.StatusFailed, ledger.StatusInDoubt:
 			statuses = append(statuses, st)
 		default:
-			return fmt.Errorf("--status: unknown status %q", s)
+			return usagef("--status: unknown status %q", s)
 		}
+	}
+	since, err := parseSince(*sinceFlag, time.Now())
+	if err != nil {
+		return err
+	}
+	if *limit < 0 {
+		return usagef("--limit must be 0 (all) or more, not %d", *limit)
 	}
 	l, done, err := f.readLedger(ctx)
 	if err != nil {
@@ -217,8 +232,12 @@ func ordersList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	orders = slices.DeleteFunc(orders, func(o *ledger.Order) bool { return o.CreatedAt.Before(since) })
 	// Newest first: what an operator looks for is usually recent.
 	slices.SortFunc(orders, func(a, b *ledger.Order) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	if *limit > 0 && len(orders) > *limit {
+		orders = orders[:*limit]
+	}
 	if *f.json {
 		return writeJSON(stdout, orders)
 	}
@@ -343,7 +362,7 @@ func ordersReconcile(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	if *f.json {
-		return errors.New("--json: reconcile prints the order as show does; use show --json afterwards")
+		return usagef("--json: reconcile prints the order as show does; use show --json afterwards")
 	}
 	evidence := 0
 	for _, set := range []bool{*secretNo != "", *reports != "", *stored, *nothing} {
@@ -353,17 +372,17 @@ func ordersReconcile(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	switch {
 	case evidence > 1:
-		return errors.New("give one kind of evidence: --secret-no, --reports, --stored-reports or --nothing-bought")
+		return usagef("give one kind of evidence: --secret-no, --reports, --stored-reports or --nothing-bought")
 	case evidence == 1 && *release:
-		return errors.New("--release is a step of its own: settle the order first, then release once it has ended")
+		return usagef("--release is a step of its own: settle the order first, then release once it has ended")
 	case evidence == 0 && !*release:
-		return errors.New("give exactly one of --secret-no, --reports, --stored-reports or --nothing-bought (or --release for an ended order)")
+		return usagef("give exactly one of --secret-no, --reports, --stored-reports or --nothing-bought (or --release for an ended order)")
 	case *why != "" && !*nothing:
-		return errors.New("--why goes with --nothing-bought")
+		return usagef("--why goes with --nothing-bought")
 	case *wait != 0 && *release:
-		return errors.New("--wait goes with a settlement, not --release")
+		return usagef("--wait goes with a settlement, not --release")
 	case *by == "":
-		return errors.New("--by: say who you are ($USER is not set)")
+		return usagef("--by: say who you are ($USER is not set)")
 	}
 	var reps []reconcile.Report
 	if *reports != "" {
@@ -438,7 +457,7 @@ func ordersResume(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if *f.json {
-		return errors.New("--json: resume prints the order as show does; use show --json afterwards")
+		return usagef("--json: resume prints the order as show does; use show --json afterwards")
 	}
 	ops, err := f.operations(ctx, stderr, false)
 	if err != nil {
@@ -454,8 +473,8 @@ func ordersResume(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 // follow prints the order as it goes on for up to wait: each number as it
-// is bought, then the order; or, when it has not stopped by then, the
-// order as it is and what comes next.
+// is bought (and how many of the quantity that makes), then the order; or,
+// when it has not stopped by then, the order as it is and what comes next.
 func follow(ctx context.Context, l *ledger.Ledger, o *ledger.Order, wait time.Duration, w io.Writer) error {
 	deadline := time.Now().Add(wait)
 	seen := len(o.Numbers)
@@ -469,8 +488,8 @@ func follow(ctx context.Context, l *ledger.Ledger, o *ledger.Order, wait time.Du
 		if err != nil {
 			return err
 		}
-		for _, n := range now.Numbers[min(seen, len(now.Numbers)):] {
-			fmt.Fprintf(w, "bought    %s (%d of %d)\n", n.SecretNo, n.Attempt, now.Quantity)
+		for i := min(seen, len(now.Numbers)); i < len(now.Numbers); i++ {
+			fmt.Fprintf(w, "bought    %s (%d of %d)\n", now.Numbers[i].SecretNo, i+1, now.Quantity)
 		}
 		seen, o = len(now.Numbers), now
 	}

@@ -497,7 +497,7 @@ func TestOrdersRefusals(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"orders"}, "flag: help requested"},
+		{[]string{"orders"}, "give an orders command"},
 		{[]string{"orders", "frobnicate"}, "unknown orders command"},
 		{[]string{"orders", "show"}, "which order"},
 		{[]string{"orders", "show", "nope"}, "no order"},
