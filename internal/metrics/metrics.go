@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/xnum-dev/xnum/pkg/provider"
@@ -75,8 +74,7 @@ type Metrics struct {
 // it a new code is counted as "other".
 const maxCallLabels = 256
 
-// New returns Metrics with every instrument registered, plus the Go
-// runtime's and the process's collectors.
+// New returns Metrics with every instrument registered.
 func New() *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
@@ -123,8 +121,7 @@ func New() *Metrics {
 		state:      newStateCollector(),
 		callLabels: map[[3]string]bool{},
 	}
-	m.reg.MustRegister(m.orders, m.buys, m.refusals, m.redriven, m.calls, m.callTime, m.intake, m.deliveries, m.orderTime, m.state,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.orders, m.buys, m.refusals, m.redriven, m.calls, m.callTime, m.intake, m.deliveries, m.orderTime, m.state)
 	for _, o := range OrderOutcomes {
 		m.orders.WithLabelValues(o)
 		if o != "settled" {
@@ -143,10 +140,14 @@ func New() *Metrics {
 	return m
 }
 
-// Handler serves the registry in the Prometheus text format. A failed
-// ledger read is no error of the scrape: xnum_ledger_up says it.
+// Handler serves the registry in the Prometheus text format, with the Go
+// runtime's and the process's figures (go_*, process_*) of the library's
+// default registry, which registers them when it is loaded: making our own
+// would cost a cold start another collector package (and database/sql). A
+// failed ledger read is no error of the scrape: xnum_ledger_up says it.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return promhttp.HandlerFor(prometheus.Gatherers{m.reg, prometheus.DefaultGatherer},
+		promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // Registry is the registry the instruments are on, for tests and for
