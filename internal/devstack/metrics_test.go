@@ -40,27 +40,24 @@ func order(t *testing.T, s Stack, id string, qty int, tp string) string {
 
 func waitStopped(t *testing.T, s Stack, id string) string {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if code, o := getOrder(t, s, id); code == 200 && o.Status != "accepted" && o.Status != "processing" {
-			return o.Status
-		}
-	}
-	t.Fatalf("order %s did not stop in time", id)
-	return ""
+	var status string
+	testutil.WaitFor(t, "order "+id+" to stop", func() bool {
+		code, o := getOrder(t, s, id)
+		status = o.Status
+		return code == 200 && o.Status != "accepted" && o.Status != "processing"
+	})
+	return status
 }
 
-// waitMetric scrapes until ok holds for the samples, and fails the test
-// with what it saw when it never does.
+// waitMetric scrapes until ok holds for the samples, and returns them.
 func waitMetric(t *testing.T, s Stack, what string, ok func(metricstest.Samples) bool) metricstest.Samples {
 	t.Helper()
 	var last metricstest.Samples
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if last = metricstest.Scrape(t, s.HTTPURL+"/metrics"); ok(last) {
-			return last
-		}
-	}
-	t.Fatalf("%s: never seen; last scrape: %v", what, last)
-	return nil
+	testutil.WaitFor(t, what+" in /metrics", func() bool {
+		last = metricstest.Scrape(t, s.HTTPURL+"/metrics")
+		return ok(last)
+	})
+	return last
 }
 
 // The Done-when of issue 12: xnum dev serves /metrics, and every named

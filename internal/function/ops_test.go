@@ -177,15 +177,11 @@ func TestOpsEndpoints(t *testing.T) {
 	if code, body := get(t, opsURL+"/readyz"); code != 503 || !strings.Contains(body, "NATS") || !strings.Contains(body, `"code":"Unavailable"`) {
 		t.Errorf("/readyz with NATS away: %d %s", code, body)
 	}
-	embednatsAt(t, port)
-	ready := false
-	for deadline := time.Now().Add(20 * time.Second); !ready && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	embednats.RunTest(t, embednats.WithPort(port))
+	testutil.WaitFor(t, "/readyz to answer 200 with NATS up", func() bool {
 		code, _ := get(t, opsURL+"/readyz")
-		ready = code == 200
-	}
-	if !ready {
-		t.Fatal("/readyz never 200 with NATS up")
-	}
+		return code == 200
+	})
 	notReady.Store(true)
 	if code, body := get(t, opsURL+"/readyz"); code != 503 || !strings.Contains(body, "the queue is gone") {
 		t.Errorf("/readyz with the function not ready: %d %s", code, body)
@@ -200,6 +196,3 @@ func TestOpsEndpoints(t *testing.T) {
 }
 
 var metricsCall = provider.Call{Provider: "aliyun", Action: "QuerySecretNoRemain", Code: "OK", Took: time.Millisecond}
-
-// embednatsAt starts a NATS server on port until the test ends.
-func embednatsAt(t *testing.T, port int) { embednats.RunTest(t, embednats.WithPort(port)) }
