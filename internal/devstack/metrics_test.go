@@ -61,9 +61,11 @@ func waitMetric(t *testing.T, s Stack, what string, ok func(metricstest.Samples)
 }
 
 // The Done-when of issue 12: xnum dev serves /metrics, and every named
-// metric moves as orders flow — orders and buys by outcome, provider
-// requests and their latency, the intake's and the worker's latency, the
-// open orders and the oldest of them from the ledger, the consumer's lag.
+// metric moves as orders flow — orders and buys by outcome (a doubt settled
+// by the cloud's number report among them), provider requests and their
+// latency, the intake's and the worker's latency, the open orders from the
+// ledger, the consumer's lag. TestInDoubtOpenInTheLedger shows the in-doubt
+// and oldest-open gauges.
 func TestMetricsMoveAsOrdersFlow(t *testing.T) {
 	s := startWith(t, Config{})
 	faults := s.Emulator.Faults()
@@ -89,34 +91,22 @@ func TestMetricsMoveAsOrdersFlow(t *testing.T) {
 	if st := order(t, s, "m-refused", 1, ""); st != "failed" {
 		t.Fatalf("m-refused %s", st)
 	}
-	// In doubt: the buy bought and its answer was lost.
+	// In doubt: the buy bought and its answer was lost; the emulator's
+	// number report settles it (the settler beside the worker), and the
+	// order completes.
 	faults.Set("BuySecretNo", fault.Fault{CutRate: 1})
-	if st := order(t, s, "m-doubt", 1, ""); st != "in_doubt" {
-		t.Fatalf("m-doubt %s", st)
+	if code, body := post(t, s.HTTPURL+"/orders", fmt.Sprintf(`{"poolKey":%q,"city":"杭州","specId":2,"quantity":1}`, pool), "Idempotency-Key", "m-doubt"); code != 202 {
+		t.Fatalf("POST m-doubt: %d %s", code, body)
 	}
-	faults.Set("BuySecretNo", fault.Fault{})
-	doubt := waitMetric(t, s, "the order in doubt open in the ledger", func(m metricstest.Samples) bool {
-		v, _ := m.Get("xnum_orders_open", "status", "in_doubt")
-		return v == 1
+	testutil.WaitFor(t, "m-doubt to go in doubt", func() bool {
+		o, err := s.Buy.Ledger.Get(context.Background(), "m-doubt")
+		return err == nil && (o.Status == "in_doubt" || len(o.Settlements) > 0)
 	})
-	if v, _ := doubt.Get("xnum_order_oldest_open_seconds"); v <= 0 {
-		t.Errorf("xnum_order_oldest_open_seconds = %v with an order in doubt, want > 0", v)
-	}
-
-	// Settled: an operator names the number the attempt bought.
-	ali, err := aliyun.New(aliyun.Config{AccessKeyID: emulator.DefaultAccessKeyID, AccessKeySecret: emulator.DefaultAccessKeySecret,
-		Endpoint: s.EmulatorURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := reconcile.New(s.Buy.Ledger, ali, redrive.New(s.Buy.Ledger, s.Buy.Queue.Publisher()), reconcile.WithObserver(s.Metrics))
-	sold := s.Emulator.Dypls().Purchases()
-	if _, err := rec.Bought(context.Background(), "m-doubt", sold[len(sold)-1].SecretNo, "test"); err != nil {
-		t.Fatal(err)
-	}
-	if st := waitStopped(t, s, "m-doubt"); st != "completed" {
-		t.Fatalf("m-doubt after settling: %s", st)
-	}
+	faults.Set("BuySecretNo", fault.Fault{})
+	testutil.WaitFor(t, "m-doubt settled from its report and completed", func() bool {
+		_, o := getOrder(t, s, "m-doubt")
+		return o.Status == "completed"
+	})
 
 	after := waitMetric(t, s, "the ledger with no open order", func(m metricstest.Samples) bool {
 		v, _ := m.Get("xnum_orders_open", "status", "in_doubt")
@@ -178,6 +168,45 @@ func TestMetricsMoveAsOrdersFlow(t *testing.T) {
 		ack, _ := m.Get("xnum_consumer_ack_pending_messages")
 		done, _ := m.Get("xnum_orders_total", "outcome", "completed")
 		return pending == 0 && ack == 0 && done == 2+14
+	})
+}
+
+// An order in doubt that no report settles is open in the ledger's gauges,
+// and the oldest open order has an age, until an operator settles it; the
+// settlement counts as settled.
+func TestInDoubtOpenInTheLedger(t *testing.T) {
+	s := startWith(t, Config{ReportsDelay: -1}) // the report is lost
+	s.Emulator.Faults().Set("BuySecretNo", fault.Fault{CutRate: 1})
+	if st := order(t, s, "m-doubt", 1, ""); st != "in_doubt" {
+		t.Fatalf("m-doubt %s", st)
+	}
+	s.Emulator.Faults().Set("BuySecretNo", fault.Fault{})
+	doubt := waitMetric(t, s, "the order in doubt open in the ledger", func(m metricstest.Samples) bool {
+		v, _ := m.Get("xnum_orders_open", "status", "in_doubt")
+		return v == 1
+	})
+	if v, _ := doubt.Get("xnum_order_oldest_open_seconds"); v <= 0 {
+		t.Errorf("xnum_order_oldest_open_seconds = %v with an order in doubt, want > 0", v)
+	}
+
+	// An operator names the number the attempt bought; a reconcile run
+	// in this process counts its settlement.
+	ali, err := aliyun.New(aliyun.Config{AccessKeyID: emulator.DefaultAccessKeyID, AccessKeySecret: emulator.DefaultAccessKeySecret,
+		Endpoint: s.EmulatorURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := reconcile.New(s.Buy.Ledger, ali, redrive.New(s.Buy.Ledger, s.Buy.Queue.Publisher()), reconcile.WithObserver(s.Metrics))
+	sold := s.Emulator.Dypls().Purchases()
+	if _, err := rec.Bought(context.Background(), "m-doubt", sold[len(sold)-1].SecretNo, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitMetric(t, s, "the order out of doubt and completed", func(m metricstest.Samples) bool {
+		open, _ := m.Get("xnum_orders_open", "status", "in_doubt")
+		oldest, _ := m.Get("xnum_order_oldest_open_seconds")
+		settled, _ := m.Get("xnum_orders_total", "outcome", "settled")
+		done, _ := m.Get("xnum_orders_total", "outcome", "completed")
+		return open == 0 && oldest == 0 && settled == 1 && done == 1
 	})
 }
 
