@@ -142,6 +142,13 @@ func TestValidate(t *testing.T) {
 		{"city with digits", mod(func(o *OrderRequested) { o.City = "杭州1" }), "city"},
 		{"prefix letters", mod(func(o *OrderRequested) { o.Prefix = "13a" }), "prefix"},
 		{"prefix too long", mod(func(o *OrderRequested) { o.Prefix = strings.Repeat("1", 19) }), "prefix"},
+		// Control characters, refused in every string field with the field named.
+		{"id with CRLF", mod(func(o *OrderRequested) { o.OrderID = "a\r\nb" }), "orderId"},
+		{"pool key with LF", mod(func(o *OrderRequested) { o.PoolKey = "FC1\nX" }), "poolKey"},
+		{"pool key with NUL", mod(func(o *OrderRequested) { o.PoolKey = "FC1\x00" }), "poolKey"},
+		{"city with CR", mod(func(o *OrderRequested) { o.City = "杭州\r" }), "city"},
+		{"city with C1 control", mod(func(o *OrderRequested) { o.City = "杭\u0085州" }), "city"},
+		{"prefix with tab", mod(func(o *OrderRequested) { o.Prefix = "130\t" }), "prefix"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

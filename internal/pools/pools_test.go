@@ -88,6 +88,9 @@ func TestQueryErrors(t *testing.T) {
 		{"?limit=1&limit=2", "limit"},
 		{"?page=2", "page"},
 		{"?poolNo=" + strings.Repeat("N", 65), "poolNo"},
+		{"?poolNo=NP1%0D%0AX-Injected:%201", "poolNo"},
+		{"?name=%E6%B1%A0%0A%7B%22level%22%3A%22ERROR%22%7D", "name"},
+		{"?name=%00", "name"},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
 			status, body := get(t, base+"/pools"+tc.query)

@@ -60,13 +60,10 @@ func (q PoolQuery) Validate() error {
 	if q.SubServiceType < 0 {
 		return Invalid("subServiceType", "subServiceType must be a positive number")
 	}
-	if len(q.PoolNo) > 64 {
-		return Invalid("poolNo", "poolNo must be at most 64 characters")
+	if err := validateText("poolNo", q.PoolNo, 64); err != nil {
+		return err
 	}
-	if utf8.RuneCountInString(q.Name) > 64 || !utf8.ValidString(q.Name) {
-		return Invalid("name", "name must be at most 64 characters of UTF-8")
-	}
-	return nil
+	return validateText("name", q.Name, 64)
 }
 
 // WithDefaults returns q with the default page size filled in.
@@ -82,8 +79,8 @@ func (q NumberQuery) Validate() error {
 	if err := validatePage(q.Offset, q.Limit); err != nil {
 		return err
 	}
-	if len(q.PoolNo) > 64 {
-		return Invalid("poolNo", "poolNo must be at most 64 characters")
+	if err := validateText("poolNo", q.PoolNo, 64); err != nil {
+		return err
 	}
 	if len(q.Numbers) > MaxLimit {
 		return Invalid("numbers", fmt.Sprintf("numbers must list at most %d numbers", MaxLimit))
@@ -146,6 +143,21 @@ func validatePrefix(p string) error {
 	}
 	if !digits(p) {
 		return Invalid("prefix", "prefix must be digits only")
+	}
+	return nil
+}
+
+// validateText checks a free-text parameter: at most max characters of
+// UTF-8 and no control characters. A CR or LF would split the log line or
+// header the value ends up in, and no pool number or name has one.
+func validateText(field, s string, max int) error {
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
+		return Invalid(field, fmt.Sprintf("%s must be at most %d characters of UTF-8", field, max))
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return Invalid(field, field+" must not contain control characters or line breaks")
+		}
 	}
 	return nil
 }

@@ -32,6 +32,7 @@ func TestRemainQueryValidate(t *testing.T) {
 		{"city with space", RemainQuery{City: "杭 州", SpecID: 1}, "city"},
 		{"city with punctuation", RemainQuery{City: "杭州;drop", SpecID: 1}, "city"},
 		{"city not utf8", RemainQuery{City: "\xff\xfe", SpecID: 1}, "city"},
+		{"city with CR", RemainQuery{City: "杭州\r", SpecID: 1}, "city"},
 		{"city too long", RemainQuery{City: strings.Repeat("杭", 33), SpecID: 1}, "city"},
 		{"prefix letters", RemainQuery{City: "杭州", SpecID: 1, Prefix: "13a"}, "prefix"},
 		{"prefix plus", RemainQuery{City: "杭州", SpecID: 1, Prefix: "+86"}, "prefix"},
@@ -64,6 +65,9 @@ func TestBuyRequestValidate(t *testing.T) {
 		{"95 in a city", func(r *BuyRequest) { r.SpecID = 3 }, "city"},
 		{"universal for spec 2", func(r *BuyRequest) { r.City = CityUniversal; r.SpecID = 2 }, "city"},
 		{"bad prefix", func(r *BuyRequest) { r.Prefix = "17O" }, "prefix"},
+		{"pool key with CRLF", func(r *BuyRequest) { r.PoolKey = "FC1\r\nX" }, "poolKey"},
+		{"city with LF", func(r *BuyRequest) { r.City = "杭州\n" }, "city"},
+		{"prefix with NUL", func(r *BuyRequest) { r.Prefix = "170\x00" }, "prefix"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,6 +95,13 @@ func TestPoolQueryValidate(t *testing.T) {
 		{"long pool no", PoolQuery{PoolNo: strings.Repeat("N", 65)}, "poolNo"},
 		{"long name", PoolQuery{Name: strings.Repeat("池", 65)}, "name"},
 		{"name not utf8", PoolQuery{Name: "\xff"}, "name"},
+		{"pool no with CRLF", PoolQuery{PoolNo: "NP1\r\nX-Injected: 1"}, "poolNo"},
+		{"pool no with NUL", PoolQuery{PoolNo: "NP1\x00"}, "poolNo"},
+		{"name with LF", PoolQuery{Name: "池\n伪造日志"}, "name"},
+		{"name with DEL", PoolQuery{Name: "池\x7f"}, "name"},
+		{"name with C1 control", PoolQuery{Name: "池\u0085"}, "name"},
+		{"name with line separator", PoolQuery{Name: "池\u2028"}, "name"},
+		{"name with tab", PoolQuery{Name: "a\tb"}, "name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { checkField(t, tt.q.Validate(), tt.field) })
@@ -115,6 +126,8 @@ func TestNumberQueryValidate(t *testing.T) {
 		{"limit 0 is default", NumberQuery{Limit: 0}, ""},
 		{"limit too big", NumberQuery{Limit: 1000}, "limit"},
 		{"bad number", NumberQuery{Numbers: []string{"130-0000"}}, "numbers"},
+		{"pool no with LF", NumberQuery{PoolNo: "NP1\nx"}, "poolNo"},
+		{"pool no not utf8", NumberQuery{PoolNo: "NP\xff"}, "poolNo"},
 		{"empty number", NumberQuery{Numbers: []string{""}}, "numbers"},
 		{"too many numbers", NumberQuery{Numbers: make([]string, 101)}, "numbers"},
 		{"negative status", NumberQuery{StatusCode: -1}, "poolType"},
