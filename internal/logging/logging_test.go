@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -178,5 +179,41 @@ func TestFromEnv(t *testing.T) {
 	got := lines(t, &buf)
 	if len(got) != 1 || got[0]["msg"] != "kept" || got[0][logging.FunctionKey] != "pools" {
 		t.Fatalf("lines = %v, want only the warning with function pools", got)
+	}
+}
+
+// Each shape a secret takes inside a string is redacted, whatever the
+// attribute is called, and what names the secret stays readable.
+func TestScrubShapes(t *testing.T) {
+	const secret = "S3cr3t+Val/ue"
+	for _, tc := range []struct {
+		name, in, keep string
+	}{
+		{"query pair", "GET /?AccessKeyId=AK&Signature=" + secret + "&x=1", "AccessKeyId=AK"},
+		{"encoded pair", "string to sign is:GET&%2F&AccessKeyId%3DAK%26SecurityToken%3D" + url.QueryEscape(secret) + "%26Version%3D2017", "Version%3D2017"},
+		{"double-encoded pair", "GET%26%252F%26SecurityToken%253D" + url.QueryEscape(url.QueryEscape(secret)) + "%2526Version%253D2017", "Version%253D2017"},
+		{"JSON", `{"AccessKeyId":"AK","SecurityToken":"` + secret + `","n":1}`, `"AccessKeyId":"AK"`},
+		{"JSON with spaces", `{"password" : "` + secret + `"}`, `"password" : "`},
+		{"quoted JSON", `body "{\"accessKeySecret\":\"` + secret + `\",\"region\":\"cn\"}"`, `\"region\":\"cn\"`},
+		{"header line", "X-Fc-Security-Token: " + secret + "\nAccept: */*", "Accept: */*"},
+		{"authorization header", "Authorization: HMAC-SHA256 Credential=AK/20240101, Signature=" + secret, "Authorization:"},
+		{"printed header map", "map[Accept:[json] X-Fc-Access-Key-Secret:[" + secret + "]]", "Accept:[json]"},
+		{"user info", "dial nats://xnum:" + secret + "@10.0.0.5:4222: refused", "nats://xnum:"},
+		{"user info in wss", "wss://u:" + secret + "@h/ws", "@h/ws"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			logging.New(&buf, logging.Options{}).Info("line", "text", tc.in, "err", errors.New(tc.in))
+			logging.New(&buf, logging.Options{}).Info(tc.in)
+			out := buf.String()
+			for _, form := range []string{secret, url.QueryEscape(secret), url.QueryEscape(url.QueryEscape(secret)), "S3cr3t"} {
+				if strings.Contains(out, form) {
+					t.Fatalf("%q reached the log:\n%s", form, out)
+				}
+			}
+			if got := logging.Scrub(tc.in); !strings.Contains(got, tc.keep) || !strings.Contains(got, logging.Redacted) {
+				t.Errorf("Scrub(%q) = %q, want %q kept and the secret redacted", tc.in, got, tc.keep)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Redacted replaces a secret in a log line.
@@ -79,22 +80,49 @@ func redactHeader(h map[string][]string) map[string][]string {
 	return out
 }
 
-var (
-	// name=value, as in a query string or an Authorization header.
-	plainPair = regexp.MustCompile(`(?i)([A-Za-z0-9_.-]*(?:signature|token|secret|password)[A-Za-z0-9_.-]*=)[^&\s"',;]+`)
-	// name%3Dvalue, as in Dyplsapi's string-to-sign echoed in an error.
-	encodedPair = regexp.MustCompile(`(?i)([A-Za-z0-9_.-]*(?:signature|token|secret|password)[A-Za-z0-9_.-]*%3D)[^%\s"',;&]+`)
-)
+// secretNames matches a name whose value is a secret inside a string (an
+// error's text, a quoted request or answer): any word containing one of
+// these. Secrets are found by their names, never by guessing at values.
+const secretNames = `[A-Za-z0-9_.-]*(?:signature|token|secret|password|passwd)[A-Za-z0-9_.-]*`
+
+// scrubbers are compiled on first use, not at start: every function links
+// this package, and compiling them is cold-start time spent before the first
+// request for a path most processes never take.
+var scrubbers = sync.OnceValue(func() []*regexp.Regexp {
+	return []*regexp.Regexp{
+		// scheme://user:password@host, as in a NATS or proxy URL.
+		regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s]+(@)`),
+		// "name":"value" in JSON, also when the JSON is itself quoted
+		// (\"name\":\"value\").
+		regexp.MustCompile(`(?i)(\\?"` + secretNames + `\\?"\s*:\s*\\?")(?:[^"\\]|\\[^"])*`),
+		// Name: value, a header as a proxy or a dump prints it; the value
+		// runs to the end of the line, as header values may hold spaces.
+		regexp.MustCompile(`(?i)((?:^|[\s\[{,])[A-Za-z0-9-]*(?:token|secret|signature|password|authorization|cookie)[A-Za-z0-9-]*:[ \t]*)[^\r\n]+`),
+		// name=value, as in a query string or an Authorization header's
+		// Signature=…; the value ends at a separator.
+		regexp.MustCompile(`(?i)(` + secretNames + `=)[^&\s"',;]+`),
+		// name%3Dvalue, as in Dyplsapi's string-to-sign echoed in an error,
+		// and the same encoded again (name%253Dvalue): the value runs over
+		// escapes of any depth until an escaped '&' (%26, %2526, …).
+		regexp.MustCompile(`(?i)(` + secretNames + `%(?:25)*3D)(?:[^%\s"',;&]|%(?:25)*(?:[013-9A-F][0-9A-F]|2[0-47-9A-F]))+`),
+	}
+})
 
 func needsScrub(s string) bool {
-	return strings.ContainsRune(s, '=') || strings.Contains(s, "%3D") || strings.Contains(s, "%3d")
+	return strings.ContainsAny(s, "=:%")
 }
 
-// Scrub replaces the values of secret-looking name=value pairs in s.
+// Scrub replaces the values of secrets named in s: name=value pairs (also
+// URL-encoded once or twice), JSON "name":"value" pairs, "Name: value"
+// header lines, and the password of a user:password@ URL.
 func Scrub(s string) string {
 	if !needsScrub(s) {
 		return s
 	}
-	s = plainPair.ReplaceAllString(s, "${1}"+Redacted)
-	return encodedPair.ReplaceAllString(s, "${1}"+Redacted)
+	// Each pattern keeps what precedes the secret as ${1} and what closes
+	// it, when the match includes that, as ${2}.
+	for _, re := range scrubbers() {
+		s = re.ReplaceAllString(s, "${1}"+Redacted+"${2}")
+	}
+	return s
 }
