@@ -157,6 +157,14 @@ func TestSchemasMatchTheGoTypes(t *testing.T) {
 			}
 		}
 	}
+	var orderErr []string
+	for p := range doc.Components.Schemas["Order"].Properties["error"].Properties {
+		orderErr = append(orderErr, p)
+	}
+	sort.Strings(orderErr)
+	if want := jsonFields(events.Error{}); !slices.Equal(orderErr, want) {
+		t.Errorf("schema Order.error has %v, the Go type events.Error %v", orderErr, want)
+	}
 	errSchema := doc.Components.Schemas["Error"].Properties["error"]
 	if got := jsonFields(httpjson.ErrorDetail{}); !slices.Equal(got, []string{"code", "message", "requestId"}) {
 		t.Fatalf("ErrorDetail fields %v", got)

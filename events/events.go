@@ -142,10 +142,15 @@ func New(source string, t time.Time, p Payload) (Event, error) {
 }
 
 // Error is the reason an order failed or is in doubt. Code is a
-// provider.Kind, or a code of this package's own.
+// provider.Kind, or a code of this package's own; ProviderCode and RequestID
+// are the provider's code and request id when a provider answered. It is
+// shown to whoever reads the order and its events, so it carries nothing
+// else of the provider's answer (see ErrorOf).
 type Error struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code         string `json:"code"`
+	Message      string `json:"message"`
+	ProviderCode string `json:"providerCode,omitempty"`
+	RequestID    string `json:"requestId,omitempty"`
 }
 
 // Codes of failures that are not a provider's.
@@ -155,13 +160,38 @@ const (
 	CodeMaxDeliveries = "MaxDeliveriesExceeded"
 )
 
-// ErrorOf turns err into an Error: its taxonomy kind as the code and its
-// text as the message.
+// ErrorOf turns err into an Error: its taxonomy kind as the code and, when a
+// *provider.Error is in its chain, the provider's code and request id. The
+// message is the provider's message (after provider.SafeMessage: no quoted
+// request, no credential, one bounded line) under the wrapping context of our
+// own, such as "buy attempt 2: "; the provider.Error's cause (a transport
+// error) is left to the logs. Any other error gives its text, made safe the
+// same way.
 func ErrorOf(err error) Error {
 	if err == nil {
 		return Error{}
 	}
-	return Error{Code: string(provider.KindOf(err)), Message: err.Error()}
+	e := Error{Code: string(provider.KindOf(err))}
+	var pe *provider.Error
+	if !errors.As(err, &pe) {
+		e.Message = provider.SafeMessage(err.Error())
+		return e
+	}
+	e.ProviderCode = provider.SafeMessage(pe.Code)
+	e.RequestID = provider.SafeMessage(pe.RequestID)
+	msg := pe.Message
+	if msg == "" {
+		msg = string(pe.Kind)
+	}
+	if pe.Provider != "" {
+		msg = strings.TrimSpace(pe.Provider+" "+pe.Op) + ": " + msg
+	}
+	// The context our own code wrapped the provider's error in.
+	if whole, own := err.Error(), pe.Error(); whole != own && strings.HasSuffix(whole, own) {
+		msg = strings.TrimSuffix(whole, own) + msg
+	}
+	e.Message = provider.SafeMessage(msg)
+	return e
 }
 
 // OrderRequested asks for Quantity numbers to be bought into a pool. It is

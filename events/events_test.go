@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -292,15 +293,44 @@ func TestNewOrderID(t *testing.T) {
 }
 
 func TestErrorOf(t *testing.T) {
-	if got := ErrorOf(nil); got != (Error{}) {
-		t.Errorf("ErrorOf(nil) = %+v", got)
-	}
-	err := &provider.Error{Kind: provider.ErrInsufficientInventory, Message: "2 left, 3 wanted"}
-	if got := ErrorOf(err); got.Code != "InsufficientInventory" || !strings.Contains(got.Message, "2 left") {
-		t.Errorf("ErrorOf = %+v", got)
-	}
-	if got := ErrorOf(errors.New("boom")); got.Code != "Internal" {
-		t.Errorf("ErrorOf(plain error).Code = %q, want Internal", got.Code)
+	const keyID = "LTAI5tKeyIdValue"
+	transport := errors.New(`Post "https://dyplsapi.aliyuncs.com/?AccessKeyId=` + keyID + `&Action=BuySecretNo": EOF`)
+	signature := &provider.Error{Kind: provider.ErrUnauthorized, Provider: "aliyun", Op: "BuySecretNo", Code: "SignatureDoesNotMatch",
+		RequestID: "8F1A-22", Status: 400,
+		Message: "Specified signature is not matched with our calculation. server string to sign is:POST&%2F&AccessKeyId%3D" + keyID + "%26Action%3DBuySecretNo"}
+	for _, tc := range []struct {
+		name  string
+		err   error
+		want  Error
+		leaks []string
+	}{
+		{"nil", nil, Error{}, nil},
+		{"validation", provider.Invalid("city", "city is required"), Error{Code: "InvalidParameter", Message: "city is required"}, nil},
+		{"our own kind", &provider.Error{Kind: provider.ErrInsufficientInventory, Message: "2 left, 3 wanted"},
+			Error{Code: "InsufficientInventory", Message: "2 left, 3 wanted"}, nil},
+		{"provider answer", &provider.Error{Kind: provider.ErrInsufficientInventory, Provider: "aliyun", Op: "BuySecretNo", Code: "isv.NO_AVAILABLE_NUMBER", RequestID: "R-1", Message: "no number"},
+			Error{Code: "InsufficientInventory", ProviderCode: "isv.NO_AVAILABLE_NUMBER", RequestID: "R-1", Message: "aliyun BuySecretNo: no number"}, nil},
+		{"wrapped, quoting the signed request", fmt.Errorf("buy attempt 2: %w", signature),
+			Error{Code: "Unauthorized", ProviderCode: "SignatureDoesNotMatch", RequestID: "8F1A-22",
+				Message: "buy attempt 2: aliyun BuySecretNo: Specified signature is not matched with our calculation. [the signed request it quoted is not shown]"},
+			[]string{keyID, "AccessKeyId", "string to sign"}},
+		{"transport cause left to the logs", fmt.Errorf("inventory check: %w", &provider.Error{Kind: provider.ErrInDoubt, Provider: "aliyun", Op: "BuySecretNo", Message: "sent, but no answer came", Err: transport}),
+			Error{Code: "InDoubt", Message: "inventory check: aliyun BuySecretNo: sent, but no answer came"}, []string{keyID, "dyplsapi"}},
+		{"bare kind", fmt.Errorf("order x: %w", provider.ErrThrottled), Error{Code: "Throttled", Message: "order x: Throttled"}, nil},
+		{"plain error", errors.New("ledger: nats://xnum:pw@10.0.0.5 unreachable\n"), Error{Code: "Internal", Message: "ledger: nats://xnum:[redacted]@10.0.0.5 unreachable"}, []string{"pw"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ErrorOf(tc.err)
+			if got != tc.want {
+				t.Errorf("ErrorOf = %+v\nwant      %+v", got, tc.want)
+			}
+			b, _ := json.Marshal(got)
+			for _, l := range tc.leaks {
+				if strings.Contains(string(b), l) {
+					t.Errorf("%q reaches the order's error: %s", l, b)
+				}
+			}
+		})
 	}
 }
 

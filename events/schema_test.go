@@ -22,7 +22,7 @@ var payloads = []Payload{
 	NumberPurchased{OrderID: "ord-1", SecretNo: "17000000001", PoolKey: "FC100000001", City: "杭州", SpecID: 1, RequestID: "8F1A-22"},
 	NumberExcess{OrderID: "ord-1", SecretNo: "17000000003", PoolKey: "FC100000001", City: "杭州", SpecID: 1, Attempt: 1, RequestID: "8F1A-23"},
 	OrderCompleted{OrderID: "ord-1", Numbers: []string{"17000000001", "17000000002"}},
-	OrderFailed{OrderID: "ord-1", Numbers: []string{"17000000001"}, Error: Error{Code: "InsufficientInventory", Message: "1 left, 2 wanted"}},
+	OrderFailed{OrderID: "ord-1", Numbers: []string{"17000000001"}, Error: Error{Code: "InsufficientInventory", Message: "1 left, 2 wanted", ProviderCode: "isv.NO_AVAILABLE_NUMBER", RequestID: "8F1A-23"}},
 	OrderInDoubt{OrderID: "ord-1", Attempt: 2, Numbers: nil, Error: Error{Code: "InDoubt", Message: "connection cut"}},
 }
 
@@ -128,6 +128,12 @@ func TestSchemasMatchGoTypes(t *testing.T) {
 			}
 			if data.AdditionalProperties == nil || *data.AdditionalProperties {
 				t.Errorf("schema allows properties the Go type does not have")
+			}
+			if e, ok := data.Properties["error"].(map[string]any); ok {
+				props, _ := e["properties"].(map[string]any)
+				if got, want := mapKeys(props), jsonFields(reflect.TypeOf(Error{})); !slices.Equal(got, want) {
+					t.Errorf("schema error has %v, the Go type Error %v", got, want)
+				}
 			}
 			for _, r := range data.Required {
 				if !slices.Contains(fields, r) {

@@ -12,8 +12,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/xnum-dev/xnum/internal/logging"
 	"github.com/xnum-dev/xnum/pkg/provider"
@@ -52,10 +50,6 @@ type StatusError struct {
 
 func (e *StatusError) Error() string { return e.Code + ": " + e.Message }
 
-// maxMessageRunes bounds an error message: a provider's message is shown to
-// the caller, and an unbounded one only costs bandwidth and log space.
-const maxMessageRunes = 300
-
 // Describe turns err into the status and body every runtime answers with.
 // The message is the *provider.Error's own message for validation and
 // provider failures, and a fixed sentence for Internal (and Unauthorized,
@@ -67,7 +61,7 @@ func Describe(ctx context.Context, err error) (int, ErrorBody) {
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &se):
-		body.Error.Code, body.Error.Message = se.Code, clean(se.Message)
+		body.Error.Code, body.Error.Message = se.Code, provider.SafeMessage(se.Message)
 		return se.Status, body
 	case errors.As(err, &tooLarge):
 		body.Error.Code = CodePayloadTooLarge
@@ -93,11 +87,11 @@ func message(kind provider.Kind, err error) string {
 		}
 		m := who + " refused the function's credentials"
 		if hasPE && pe.Code != "" {
-			m += " (" + clean(pe.Code) + ")"
+			m += " (" + provider.SafeMessage(pe.Code) + ")"
 		}
 		return m
 	case hasPE && pe.Message != "":
-		m := clean(pe.Message)
+		m := provider.SafeMessage(pe.Message)
 		if pe.Provider != "" {
 			m = pe.Provider + ": " + m
 		}
@@ -114,25 +108,6 @@ var generic = map[provider.Kind]string{
 	provider.ErrThrottled:             "too many requests; try again later",
 	provider.ErrUnavailable:           "a dependency is unavailable; try again later",
 	provider.ErrInDoubt:               "the outcome is unknown; it is being reconciled",
-}
-
-// clean makes a message safe for a JSON body and a NATS header: one line,
-// no control characters, bounded length.
-func clean(s string) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "?")
-	}
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if utf8.RuneCountInString(s) > maxMessageRunes {
-		s = string([]rune(s)[:maxMessageRunes]) + "…"
-	}
-	return s
 }
 
 // Write writes v as a JSON body with status.

@@ -90,7 +90,7 @@ func (c *Client) once(ctx context.Context, op string, p policy, attempt int, x e
 	if err != nil {
 		return err
 	}
-	scrub := scrubber{creds.AccessKeySecret, creds.SecurityToken}
+	scrub := scrubber{creds.AccessKeySecret, creds.SecurityToken, creds.AccessKeyID}
 	timeout := c.readTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(dl))
@@ -112,7 +112,7 @@ func (c *Client) once(ctx context.Context, op string, p policy, attempt int, x e
 	}
 	if client == nil {
 		if client, err = c.sdkClient(creds, rt); err != nil {
-			return &provider.Error{Kind: provider.ErrInternal, Provider: Name, Op: op, Message: "SDK client: " + scrub.text(err.Error())}
+			return &provider.Error{Kind: provider.ErrInternal, Provider: Name, Op: op, Message: scrub.message("SDK client: " + err.Error())}
 		}
 	}
 	if creds == c.creds {
@@ -176,12 +176,12 @@ func classify(ctx context.Context, op string, p policy, x exchange, err error, s
 			e.Kind, e.Message = unknownOutcome(p), "the answer has no Code"
 			return e
 		}
-		e.Kind, e.Message = kindOf(code, e.Status), clip(scrub.text(msg))
+		e.Kind, e.Message = kindOf(code, e.Status), scrub.message(msg)
 		answered(p, e)
 
 	case errors.As(err, &se):
 		e.Status, e.Code, e.RequestID = se.HttpStatus(), se.ErrorCode(), se.RequestId()
-		e.Message = clip(scrub.text(se.Message()))
+		e.Message = scrub.message(se.Message())
 		e.Kind = kindOf(e.Code, e.Status)
 		answered(p, e)
 

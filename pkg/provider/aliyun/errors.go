@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/xnum-dev/xnum/pkg/provider"
 )
@@ -211,9 +210,10 @@ func kindOf(code string, status int) provider.Kind {
 	return provider.ErrInternal
 }
 
-// scrubber removes a call's secrets from text that may quote its request:
-// net/http errors carry the URL (Signature, SecurityToken in the query) and
-// SignatureDoesNotMatch echoes the string to sign (SecurityToken in it).
+// scrubber removes a call's credentials (secret, token, key id, signature)
+// from text that may quote its request: net/http errors carry the URL
+// (Signature, SecurityToken in the query) and SignatureDoesNotMatch echoes
+// the string to sign (AccessKeyId and SecurityToken in it).
 type scrubber []string
 
 const redactedText = "[redacted]"
@@ -242,6 +242,14 @@ func (s scrubber) text(t string) string {
 	}
 	t = rawParam().ReplaceAllString(t, "${1}${2}="+redactedText)
 	return escapedParam().ReplaceAllString(t, "${1}${2}%3D"+redactedText)
+}
+
+// message makes a message the cloud answered safe to keep in an error that
+// reaches callers, the ledger and events: the call's credentials removed
+// wherever they appear, then provider.SafeMessage (the quoted string to sign
+// cut, other credentials by name, one bounded line).
+func (s scrubber) message(m string) string {
+	return provider.SafeMessage(s.text(m))
 }
 
 // err returns err with the call's secrets removed from its text. A
@@ -278,19 +286,4 @@ func shortURL(raw string) string {
 		short += "?Action=" + url.QueryEscape(a)
 	}
 	return short
-}
-
-// maxMessage bounds a message quoted from an answer: a non-JSON error body
-// (a proxy's HTML page) is not a message.
-const maxMessage = 512
-
-func clip(s string) string {
-	if len(s) <= maxMessage {
-		return s
-	}
-	i := maxMessage
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "…"
 }

@@ -117,7 +117,7 @@ type Client struct {
 	timeout  time.Duration
 	log      *slog.Logger
 	observe  provider.CallObserver
-	secrets  []string // scrubbed from any message the cloud sends back
+	secrets  []string // scrubbed from any message the cloud sends back, with the key id
 }
 
 var (
@@ -244,7 +244,9 @@ func New(cfg Config) (*Client, error) {
 		}
 	}
 
-	secrets := []string{cfg.SecretAccessKey}
+	// The key id is not a secret, but an echo of it in a message would reach
+	// whoever reads the error.
+	secrets := []string{cfg.SecretAccessKey, cfg.AccessKeyID}
 	if cfg.SessionToken != "" {
 		secrets = append(secrets, cfg.SessionToken)
 	}
@@ -535,8 +537,11 @@ func attemptCode(err error) string {
 	return string(provider.ErrUnavailable)
 }
 
-// scrub removes our secrets, and the signature of req, from a message the
-// cloud sent back, in case a gateway echoes what it was given.
+// scrub makes a message the cloud sent back safe to keep in an error that
+// reaches callers, the ledger and events: our secrets, key id and the
+// signature of req removed wherever they appear (a gateway may echo what it
+// was given), then provider.SafeMessage (a quoted canonical request or string
+// to sign cut, other credentials by name, one bounded line).
 func (c *Client) scrub(msg string, req *request.Request) string {
 	secrets := c.secrets
 	if req != nil && req.HTTPRequest != nil {
@@ -551,5 +556,5 @@ func (c *Client) scrub(msg string, req *request.Request) string {
 			msg = strings.ReplaceAll(msg, s, "[redacted]")
 		}
 	}
-	return msg
+	return provider.SafeMessage(msg)
 }

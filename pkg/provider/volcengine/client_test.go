@@ -747,6 +747,31 @@ func TestForeignAnswers(t *testing.T) {
 			t.Fatalf("the log leaks: %s", logs.String())
 		}
 	})
+
+	t.Run("an echoed request and key id are cut", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			msg := "The request signature we calculated does not match the signature you provided. The Canonical Request for this request should have been\n" +
+				r.Method + "\n/\nAction=NumberPoolList&Version=2022-01-01\nx-date:" + r.Header.Get("X-Date") + "\n" + r.Header.Get("Authorization")
+			fmt.Fprintf(w, `{"ResponseMetadata":{"RequestId":"r3","Error":{"Code":"SignatureDoesNotMatch","Message":%q}}}`, msg)
+		}))
+		t.Cleanup(srv.Close)
+		c, _ := newClient(t, srv.URL, func(cfg *volcengine.Config) {
+			cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken = stsAK, stsSK, stsToken
+		})
+		_, err := c.ListPools(ctx, provider.PoolQuery{})
+		var pe *provider.Error
+		if !errors.As(err, &pe) || pe.Code != "SignatureDoesNotMatch" || pe.RequestID != "r3" ||
+			!strings.HasPrefix(pe.Message, "The request signature we calculated does not match the signature you provided.") {
+			t.Fatalf("got %#v", err)
+		}
+		for _, leak := range []string{stsAK, "Canonical Request", "Action=", "x-date", "Credential", "\n"} {
+			if strings.Contains(err.Error(), leak) {
+				t.Errorf("the error quotes the request (%q): %v", leak, err)
+			}
+		}
+	})
 }
 
 // Many goroutines share one client.
