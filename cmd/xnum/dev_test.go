@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xnum-dev/xnum/internal/config"
 )
 
 // xnum dev prints what it started and examples; the GET examples answer 200
@@ -98,6 +100,19 @@ func testDevExamples(t *testing.T, flags []string) {
 		}
 		if strings.Contains(u, "/orders/") && !strings.Contains(body, `"completed"`) {
 			t.Errorf("GET %s: %s, want the order completed", u, body)
+		}
+	}
+}
+
+// xnum refuses to start when DEBUG would make the Alibaba SDK print its
+// signed requests.
+func TestSDKDebugRefused(t *testing.T) {
+	t.Setenv(config.Debug, "sdk")
+	t.Setenv(config.AllowSDKDebug, "")
+	for _, args := range [][]string{{"dev", "--http", "127.0.0.1:0"}, {"orders", "list"}} {
+		err := run(context.Background(), args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), config.Debug) || !strings.Contains(err.Error(), config.AllowSDKDebug) {
+			t.Errorf("xnum %s with DEBUG=sdk: %v, want a refusal", args[0], err)
 		}
 	}
 }

@@ -97,15 +97,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usagef("give a command: dev, emulator or orders")
 	}
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	// xnum dev and xnum orders call Dyplsapi through the Alibaba SDK.
+	if err := config.CheckSDKDebug(os.LookupEnv); err != nil {
+		return err
+	}
+	switch args[0] {
 	case "dev":
 		return runDev(ctx, args[1:], stdout, stderr)
 	case "emulator":
 		return runEmulator(ctx, args[1:], stdout, stderr)
 	case "orders":
 		return runOrders(ctx, args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return nil
 	}
 	fmt.Fprint(stderr, usage)
 	return usagef("unknown command %q", args[0])

@@ -245,3 +245,31 @@ func TestMetricsAddr(t *testing.T) {
 		checkErr(t, err, config.MetricsAddr)
 	}
 }
+
+func TestCheckSDKDebug(t *testing.T) {
+	for _, tc := range []struct {
+		env map[string]string
+		bad string // the variable the error names; "" = starts
+	}{
+		{nil, ""},
+		{map[string]string{config.Debug: "http,tea"}, ""},
+		{map[string]string{config.Debug: "sdk"}, config.Debug},
+		{map[string]string{config.Debug: "tea,sdk"}, config.Debug},
+		{map[string]string{config.Debug: "tea, sdk"}, config.Debug},
+		{map[string]string{config.Debug: "sdk", config.AllowSDKDebug: "1"}, ""},
+		{map[string]string{config.Debug: "sdk", config.AllowSDKDebug: "0"}, config.Debug},
+		{map[string]string{config.Debug: "sdk", config.AllowSDKDebug: "yes please"}, config.AllowSDKDebug},
+	} {
+		err := config.CheckSDKDebug(env(tc.env))
+		if tc.bad == "" {
+			if err != nil {
+				t.Errorf("%v: %v", tc.env, err)
+			}
+			continue
+		}
+		checkErr(t, err, tc.bad)
+		if tc.bad == config.Debug && (!strings.Contains(err.Error(), "SecurityToken") || !strings.Contains(err.Error(), config.AllowSDKDebug)) {
+			t.Errorf("the refusal does not say why or how: %v", err)
+		}
+	}
+}

@@ -54,6 +54,9 @@ func Main(name string, wire Wire) {
 // Run is Main without the process: logs and FC's invocation markers go to
 // stdout; opts come last, for tests (WithListener).
 func Run(ctx context.Context, name string, lookup config.Lookup, stdout io.Writer, wire Wire, opts ...Option) error {
+	if err := config.CheckSDKDebug(lookup); err != nil {
+		return err
+	}
 	level, err := config.LoadLevel(lookup)
 	if err != nil {
 		return err

@@ -49,8 +49,9 @@
 // Secrets never reach an error or a log line: transport errors carry the
 // request URL, whose Signature and SecurityToken are redacted, and the
 // cloud's SignatureDoesNotMatch message (which echoes the string to sign,
-// token included) is redacted the same way. Do not run with DEBUG=sdk: the
-// SDK then prints request URLs to stdout itself.
+// token included) is cut. Do not run with DEBUG=sdk: the SDK then prints
+// signed request URLs to stdout itself (the xnum binaries refuse to start
+// with it).
 package aliyun
 
 import (
