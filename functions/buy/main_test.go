@@ -36,6 +36,19 @@ type env map[string]string
 
 func (e env) lookup(k string) (string, bool) { v, ok := e[k]; return v, ok }
 
+// set sets name, value pairs.
+func (e env) set(kv ...string) {
+	for i := 0; i+1 < len(kv); i += 2 {
+		e[kv[i]] = kv[i+1]
+	}
+}
+
+// onFC sets the variables FC sets in the instances of function name.
+func (e env) onFC(name string) {
+	e.set(testutil.OnFC...)
+	e[config.FCFunctionName] = name
+}
+
 // stack is a NATS server and an emulator, and the environment that points
 // the buy binary at them.
 func stack(t *testing.T, opts ...emulator.Option) (*emulatortest.Server, env) {
@@ -128,7 +141,7 @@ func TestHTTPWithConsumer(t *testing.T) {
 // role's STS credentials come in the request headers and are the ones used.
 func TestFCEvents(t *testing.T) {
 	emu, e := stack(t, emulator.WithSTSToken("STS.role", "role-secret", "role-token"))
-	e[config.FCFunctionName] = "xnum-buy-worker"
+	e.set(testutil.OnFC...)
 	// The credentials FC put in the environment at start have expired.
 	e[config.AliyunAccessKeyID], e[config.AliyunAccessKeySecret] = "STS.old", "old-secret"
 	base := start(t, e)
@@ -298,7 +311,7 @@ func TestConfigErrors(t *testing.T) {
 // killed mid-buy, which would leave the order in doubt).
 func TestFCDrainKeepsToTheEventTimeout(t *testing.T) {
 	emu, e := stack(t)
-	e[config.FCFunctionName] = "xnum-buy-worker"
+	e.set(testutil.OnFC...)
 	e[config.EventTimeout] = "2s" // less than a buy may take (20 s)
 	base := start(t, e)
 	if resp, body := do(t, "POST", base+"/orders", order("o-short", 1)); resp.StatusCode != 202 {
@@ -331,7 +344,7 @@ func TestFCDeadlineOverEventTimeout(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			emu, e := stack(t)
-			e[config.FCFunctionName] = "xnum-buy-worker"
+			e.onFC("xnum-buy-worker")
 			e[config.EventTimeout] = tc.eventTimeout
 			base := start(t, e)
 			if resp, body := do(t, "POST", base+"/orders", order("o-deadline", 1)); resp.StatusCode != 202 {
@@ -360,8 +373,8 @@ func TestNATSUnreachableAtStart(t *testing.T) {
 		config.AliyunEndpoint:        emu.URL,
 		config.NATSURL:               ns.ClientURL(),
 		config.AliyunBuyQPS:          "0",
-		config.FCFunctionName:        "xnum-buy",
 	}
+	e.onFC("xnum-buy")
 	ns.Shutdown()
 	base := start(t, e)
 
@@ -408,7 +421,7 @@ func TestNATSUnreachableAtStart(t *testing.T) {
 // orders to JetStream, and drains NATS at preStop.
 func TestFCGo1(t *testing.T) {
 	emu, e := stack(t, emulator.WithSTSToken("STS.role", "role-secret", "role-token"))
-	e[config.FCFunctionName] = "xnum-buy-worker"
+	e.onFC("xnum-buy-worker")
 	e[config.AliyunAccessKeyID], e[config.AliyunAccessKeySecret] = "STS.old", "old-secret"
 	api := fcgo1test.NewRuntimeAPI(t)
 	e[fcgo1.RuntimeAPIEnv] = api.Addr()

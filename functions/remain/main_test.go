@@ -13,6 +13,7 @@ import (
 
 	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/function"
+	"github.com/xnum-dev/xnum/internal/httpjson"
 	"github.com/xnum-dev/xnum/internal/remain"
 	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/trigger/fcgo1"
@@ -39,7 +40,7 @@ func envFor(emuURL string, extra ...string) config.Lookup {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
-// start runs the binary's run under FC's contract on a loopback listener.
+// start runs the binary's run on a loopback listener.
 func start(t *testing.T, lookup config.Lookup, out io.Writer) string {
 	t.Helper()
 	return testutil.Serve(t, func(ctx context.Context, ln net.Listener) error {
@@ -47,10 +48,17 @@ func start(t *testing.T, lookup config.Lookup, out io.Writer) string {
 	})
 }
 
+// The same binary on FC and off it: the routes answer in both; an event
+// invocation is FC's to send, so off FC /invoke is only an unknown route.
 func TestFC(t *testing.T) {
 	emu := emulatortest.NewServer(t)
+	t.Run("on FC", func(t *testing.T) { testRoutesAndInvoke(t, envFor(emu.URL, testutil.OnFC...), true) })
+	t.Run("off FC", func(t *testing.T) { testRoutesAndInvoke(t, envFor(emu.URL), false) })
+}
+
+func testRoutesAndInvoke(t *testing.T, lookup config.Lookup, onFC bool) {
 	out := &testutil.SyncBuffer{}
-	base := start(t, envFor(emu.URL), out)
+	base := start(t, lookup, out)
 
 	resp, err := http.Get(base + "/remain?" + url.Values{"city": {"杭州"}, "specId": {"1"}}.Encode())
 	if err != nil {
@@ -63,19 +71,26 @@ func TestFC(t *testing.T) {
 		t.Fatalf("GET /remain: %d %+v %v", resp.StatusCode, got, err)
 	}
 
-	// remain takes no events: an event invocation is a function error.
+	// remain takes no events: on FC an event invocation is a function error,
+	// refused unread; off FC /invoke is no route.
 	req, _ := http.NewRequest("POST", base+"/invoke", strings.NewReader(`{"a":1}`))
 	req.Header.Set("x-fc-request-id", "fc-ev-1")
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var eb httpjson.ErrorBody
+	_ = json.NewDecoder(resp.Body).Decode(&eb)
 	resp.Body.Close()
-	if resp.StatusCode != 404 || resp.Header.Get("x-fc-status") != "404" {
-		t.Errorf("POST /invoke: %d %q", resp.StatusCode, resp.Header.Get("x-fc-status"))
+	wantStatus, wantCode := "", "NotFound"
+	if onFC {
+		wantStatus, wantCode = "404", "InvalidParameter"
 	}
-	if !strings.Contains(out.String(), "FC Invoke Start RequestId: fc-ev-1") || !strings.Contains(out.String(), `"function":"remain"`) {
-		t.Errorf("stdout lacks the FC markers or the JSON logs:\n%s", out.String())
+	if resp.StatusCode != 404 || resp.Header.Get("x-fc-status") != wantStatus || eb.Error.Code != wantCode {
+		t.Errorf("POST /invoke: %d %q %+v, want 404 %q %s", resp.StatusCode, resp.Header.Get("x-fc-status"), eb, wantStatus, wantCode)
+	}
+	if marked := strings.Contains(out.String(), "FC Invoke Start RequestId: fc-ev-1"); marked != onFC || !strings.Contains(out.String(), `"function":"remain"`) {
+		t.Errorf("FC markers (want %v) or JSON logs:\n%s", onFC, out.String())
 	}
 }
 

@@ -240,7 +240,7 @@ type Buy struct {
 // XNUM_EVENT_TIMEOUT (a duration; default none) and XNUM_REPORTS_WAIT (a
 // duration from 1s to 24h; default the settler's).
 func LoadBuy(lookup Lookup) (Buy, error) {
-	b := Buy{QPS: DefaultBuyQPS, Consumer: get(lookup, FCFunctionName) == ""}
+	b := Buy{QPS: DefaultBuyQPS, Consumer: !OnFC(lookup)}
 	if s := get(lookup, AliyunBuyQPS); s != "" {
 		q, err := strconv.ParseFloat(s, 64)
 		if err != nil || math.IsNaN(q) || q < 0 || q > 1000 {

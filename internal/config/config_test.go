@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xnum-dev/xnum/internal/config"
+	"github.com/xnum-dev/xnum/internal/testutil"
 )
 
 const secretValue = "Sup3rSecretValue"
@@ -185,8 +186,9 @@ func TestBuyAndLevel(t *testing.T) {
 		want bool
 	}{
 		{nil, true},
-		{map[string]string{config.FCFunctionName: "xnum-buy"}, false},
-		{map[string]string{config.FCFunctionName: "xnum-buy", config.BuyConsumer: "true"}, true},
+		{fcEnv, false},
+		{map[string]string{config.FCFunctionName: "xnum-buy"}, true}, // not FC: FC sets more
+		{with(fcEnv, config.BuyConsumer, "true"), true},
 		{map[string]string{config.BuyConsumer: "false"}, false},
 	} {
 		if b, err := config.LoadBuy(env(tc.env)); err != nil || b.Consumer != tc.want {
@@ -270,6 +272,52 @@ func TestCheckSDKDebug(t *testing.T) {
 		checkErr(t, err, tc.bad)
 		if tc.bad == config.Debug && (!strings.Contains(err.Error(), "SecurityToken") || !strings.Contains(err.Error(), config.AllowSDKDebug)) {
 			t.Errorf("the refusal does not say why or how: %v", err)
+		}
+	}
+}
+
+// fcEnv is what FC sets in every function instance.
+var fcEnv = with(nil, testutil.OnFC...)
+
+func TestOnFC(t *testing.T) {
+	if !config.OnFC(env(fcEnv)) {
+		t.Error("FC's variables present: not on FC")
+	}
+	for _, name := range []string{config.FCFunctionName, config.FCRegion, config.FCAccountID} {
+		if config.OnFC(env(with(fcEnv, name, ""))) {
+			t.Errorf("without %s: on FC", name)
+		}
+	}
+	if config.OnFC(env(nil)) {
+		t.Error("an empty environment is on FC")
+	}
+}
+
+func TestLoadHTTPAddr(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+		bad  string
+	}{
+		{nil, "127.0.0.1:9000", ""},
+		{map[string]string{config.Port: "8080"}, "127.0.0.1:8080", ""},
+		{map[string]string{config.FCServerPort: "9001", config.Port: "8080"}, "127.0.0.1:9001", ""},
+		{map[string]string{config.HTTPAddr: "0.0.0.0:8081", config.Port: "8080"}, "0.0.0.0:8081", ""},
+		{map[string]string{config.HTTPAddr: "[::1]:8081"}, "[::1]:8081", ""},
+		{fcEnv, "0.0.0.0:9000", ""},
+		{with(fcEnv, config.FCServerPort, "9001", config.FCCustomListenPort, "9002"), "0.0.0.0:9002", ""},
+		{with(fcEnv, config.HTTPAddr, "127.0.0.1:9000"), "127.0.0.1:9000", ""},
+		{map[string]string{config.HTTPAddr: "9000"}, "", config.HTTPAddr},
+		{map[string]string{config.HTTPAddr: "host:http"}, "", config.HTTPAddr},
+		{map[string]string{config.Port: "eighty"}, "", config.Port},
+	} {
+		got, err := config.LoadHTTPAddr(env(tc.env))
+		if tc.bad != "" {
+			checkErr(t, err, tc.bad)
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("LoadHTTPAddr(%v) = %q, %v, want %q", tc.env, got, err, tc.want)
 		}
 	}
 }

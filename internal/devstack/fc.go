@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/xnum-dev/xnum/internal/buy"
+	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/function"
 	"github.com/xnum-dev/xnum/internal/metrics"
 	"github.com/xnum-dev/xnum/internal/wakeup"
@@ -77,7 +78,20 @@ func (w *fcWorker) serve(ctx context.Context, nc *nats.Conn, markers io.Writer) 
 		function.WithListener(w.ln),
 		function.WithLogger(w.log),
 		function.WithNATS(nc),
-		function.WithLookup(noEnv),
+		function.WithLookup(w.fcEnv),
 		function.WithStdout(markers),
 	)
+}
+
+// fcEnv is the environment FC gives the worker's instances: with FC's
+// variables, its control paths and headers are honoured, as the emulator's
+// FC invokes it. (Anything on this machine can reach its loopback port: it
+// is xnum dev's.)
+func (w *fcWorker) fcEnv(name string) (string, bool) {
+	v, ok := map[string]string{
+		config.FCFunctionName: WorkerFunction,
+		config.FCRegion:       fc.DefaultRegion,
+		config.FCAccountID:    fc.DefaultAccountID,
+	}[name]
+	return v, ok
 }

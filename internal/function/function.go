@@ -3,9 +3,11 @@
 // metrics go), builds the logger and the Metrics, lets the function wire its own provider and handlers, and
 // serves the result (Serve) on whatever the environment asks for: AWS Lambda
 // when AWS_LAMBDA_RUNTIME_API is set, FC3's go1 runtime API when
-// FC_RUNTIME_API is set, else FC3's custom runtime contract (which is also a
-// plain local HTTP server), plus the function's NATS
-// request-reply services when NATS is configured and its background loops.
+// FC_RUNTIME_API is set, else an HTTP server that honours FC3's custom
+// runtime contract where FC runs the process (config.OnFC) and is the
+// function's routes alone, on loopback unless XNUM_HTTP_ADDR says otherwise,
+// anywhere else; plus the function's NATS request-reply services when NATS
+// is configured and its background loops.
 // A functions/*/main.go is then only its wiring.
 package function
 

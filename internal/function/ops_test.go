@@ -64,7 +64,7 @@ func TestMetricsLinePerFCInvocation(t *testing.T) {
 		env   map[string]string
 		lines int
 	}{
-		{"on FC", map[string]string{"FC_FUNCTION_NAME": "xnum-ping"}, 2},
+		{"on FC", with(nil, testutil.OnFC...), 2},
 		{"elsewhere", nil, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -52,10 +52,12 @@ func WithLookup(lookup func(string) (string, bool)) Option {
 	return func(o *options) { o.lookup = lookup }
 }
 
-// WithListener serves HTTP on l instead of the address FC gives.
+// WithListener serves HTTP on l instead of the address of
+// config.LoadHTTPAddr.
 func WithListener(l net.Listener) Option { return func(o *options) { o.listener = l } }
 
-// WithAddr serves HTTP on addr instead of the address FC gives.
+// WithAddr serves HTTP on addr instead of the address of
+// config.LoadHTTPAddr.
 func WithAddr(addr string) Option { return func(o *options) { o.addr = addr } }
 
 // WithStdout sets where FC's plain-text invocation markers go.
@@ -74,7 +76,7 @@ func WithNATSURL(url string, opts ...nats.Option) Option {
 }
 
 // WithMetrics gives out m the way the platform allows: on Lambda as EMF
-// lines per invocation, on FC (FC_FUNCTION_NAME or FC_RUNTIME_API set) as
+// lines per invocation, on FC (config.OnFC or FC_RUNTIME_API set) as
 // one JSON line per invocation, and when addr is set (XNUM_METRICS_ADDR;
 // not on Lambda) as Prometheus text at GET /metrics beside GET /healthz and
 // GET /readyz (Ops) on a listener of their own, never on the function's
@@ -125,6 +127,18 @@ func Serve(ctx context.Context, fn trigger.Function, opts ...Option) error {
 		return errors.Join(err, preStop(ctx, fn, o))
 	}
 
+	// FC's contract (control paths, x-fc-* headers, hooks) is honoured only
+	// where FC runs the process; elsewhere the server listens on loopback
+	// unless XNUM_HTTP_ADDR says otherwise.
+	onFC := config.OnFC(o.lookup)
+	addr := o.addr
+	if addr == "" && o.listener == nil {
+		var err error
+		if addr, err = config.LoadHTTPAddr(o.lookup); err != nil {
+			return err
+		}
+	}
+
 	nc, ownNC, err := connect(ctx, fn, o)
 	if err != nil {
 		return err
@@ -158,19 +172,18 @@ func Serve(ctx context.Context, fn trigger.Function, opts ...Option) error {
 	if onGo1 {
 		markers = io.Discard
 	}
-	fcOpts := []fc.Option{fc.WithLogger(log), fc.WithStdout(markers), fc.WithShutdownTimeout(o.shutdownTimeout)}
-	switch {
-	case o.listener != nil:
+	// The go1 runtime API's invocations come from FC alone: its contract
+	// holds there too.
+	fcOpts := []fc.Option{fc.WithLogger(log), fc.WithStdout(markers), fc.WithShutdownTimeout(o.shutdownTimeout), fc.WithContract(onFC || onGo1)}
+	if o.listener != nil {
 		fcOpts = append(fcOpts, fc.WithListener(o.listener))
-	case o.addr != "":
-		fcOpts = append(fcOpts, fc.WithAddr(o.addr))
-	default:
-		fcOpts = append(fcOpts, fc.WithAddr(fc.Addr(o.lookup)))
+	} else {
+		fcOpts = append(fcOpts, fc.WithAddr(addr))
 	}
 	if nc != nil {
 		fcOpts = append(fcOpts, fc.WithPreStop(nc.FlushWithContext))
 	}
-	if fcName, _ := o.lookup(config.FCFunctionName); o.metrics != nil && (onGo1 || fcName != "") {
+	if o.metrics != nil && (onGo1 || onFC) {
 		fcOpts = append(fcOpts, fc.WithAround(o.metrics.Invocations(metrics.FCLine(o.stdout, fn.Name))))
 	}
 	srv, err := fc.New(fn, fcOpts...)

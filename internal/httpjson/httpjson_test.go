@@ -156,7 +156,8 @@ func TestRequestIDPrecedence(t *testing.T) {
 		headers map[string]string
 		want    string
 	}{
-		{"fc", map[string]string{"x-fc-request-id": "fc-1", "X-Request-Id": "caller-1"}, "fc-1"},
+		// FC's id is the FC runtime's to trust (package fc), never a caller's.
+		{"fc header is not ours to trust", map[string]string{"x-fc-request-id": "fc-1", "X-Request-Id": "caller-1"}, "caller-1"},
 		{"caller", map[string]string{"X-Request-Id": "caller-2"}, "caller-2"},
 		{"bad caller id", map[string]string{"X-Request-Id": "bad id\twith spaces"}, ""},
 	} {

@@ -12,11 +12,9 @@ import (
 	"github.com/xnum-dev/xnum/internal/traceparent"
 )
 
-// Request id headers: FC's, then the common one, which is also echoed.
-const (
-	HeaderFCRequestID = "X-Fc-Request-Id"
-	HeaderRequestID   = "X-Request-Id"
-)
+// HeaderRequestID is the caller's request id header, also the one the
+// answer echoes.
+const HeaderRequestID = "X-Request-Id"
 
 // Wrap is the chain every function's routes run behind: request id, trace,
 // access log, panic recovery and the 64 KiB body limit, outermost first.
@@ -36,18 +34,14 @@ func Trace(h http.Handler) http.Handler {
 
 // RequestID puts the request id in the request's context (see
 // logging.RequestID) and echoes it in X-Request-Id. The id is the one already
-// in the context (Lambda's), else FC's x-fc-request-id, else the caller's
-// X-Request-Id when it is a sane token, else a new random one.
+// in the context (the platform's: Lambda's, or FC's x-fc-request-id, put
+// there by the runtime that trusts it), else the caller's X-Request-Id when
+// it is a sane token, else a new random one.
 func RequestID(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := logging.RequestID(r.Context())
-		if id == "" {
-			for _, name := range []string{HeaderFCRequestID, HeaderRequestID} {
-				if v := r.Header.Get(name); ValidRequestID(v) {
-					id = v
-					break
-				}
-			}
+		if v := r.Header.Get(HeaderRequestID); id == "" && ValidRequestID(v) {
+			id = v
 		}
 		if id == "" {
 			id = NewRequestID()

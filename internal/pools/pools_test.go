@@ -48,7 +48,7 @@ func serveFC(t *testing.T, h *pools.Handler) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := fc.New(h.Function(), fc.WithListener(ln), fc.WithLogger(logging.New(io.Discard, logging.Options{})), fc.WithStdout(io.Discard))
+	srv, err := fc.New(h.Function(), fc.WithListener(ln), fc.WithLogger(logging.New(io.Discard, logging.Options{})), fc.WithStdout(io.Discard), fc.WithContract(true))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func serveFC(t *testing.T, h *remain.Handler, logs io.Writer) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := fc.New(h.Function(), fc.WithListener(ln), fc.WithLogger(logging.New(logs, logging.Options{Function: "remain"})), fc.WithStdout(io.Discard))
+	srv, err := fc.New(h.Function(), fc.WithListener(ln), fc.WithLogger(logging.New(logs, logging.Options{Function: "remain"})), fc.WithStdout(io.Discard), fc.WithContract(true))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,12 @@ import (
 	"time"
 )
 
+// OnFC are the variables, as name, value pairs, that Function Compute sets
+// in every function instance: an environment with them runs "on FC"
+// (config.OnFC), where FC's contract is honoured. (Named here, not with
+// config's constants: the provider packages' tests use this package.)
+var OnFC = []string{"FC_FUNCTION_NAME", "xnum-test", "FC_REGION", "cn-hangzhou", "FC_ACCOUNT_ID", "1234567890"}
+
 // SyncBuffer is a bytes.Buffer that goroutines may write to while a test
 // reads it: servers under test log from their own goroutines.
 type SyncBuffer struct {

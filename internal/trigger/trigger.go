@@ -81,6 +81,10 @@ type Function struct {
 	// Events handles event invocations: FC /invoke (EventBridge, timer,
 	// direct), Lambda SQS batches and plain invokes. Optional.
 	Events EventHandler
+	// NoEventsReason, for a function without Events, says in the error an
+	// event invocation gets why it takes none and where events should go.
+	// Optional.
+	NoEventsReason string
 	// Services are the NATS request-reply services, run when NATS is
 	// configured. Optional.
 	Services []Service
@@ -107,9 +111,20 @@ type Function struct {
 // (internal/metrics writes the invocation's metrics line there).
 type Around func(ctx context.Context) (context.Context, func())
 
-// ErrNoEvents is the error of an event invocation of a function that has no
-// event handler.
-var ErrNoEvents error = &provider.Error{Kind: provider.ErrInvalidParameter, Message: "this function takes no events; call its HTTP routes"}
+// ErrNoEvents is in the chain (errors.Is) of the error an event invocation
+// of a function without an event handler gets (see Function.NoEvents).
+var ErrNoEvents = errors.New("the function takes no events")
+
+// NoEvents is the error of an event invocation of f when f has no event
+// handler: InvalidParameter, with f.NoEventsReason (or "this function takes
+// no events") as its message.
+func (f Function) NoEvents() error {
+	msg := f.NoEventsReason
+	if msg == "" {
+		msg = "this function takes no events; call its HTTP routes"
+	}
+	return &provider.Error{Kind: provider.ErrInvalidParameter, Message: msg, Err: ErrNoEvents}
+}
 
 // Validate reports a Function that no trigger could serve.
 func (f Function) Validate() error {
@@ -130,7 +145,7 @@ func (f Function) Validate() error {
 }
 
 // HandleEvents runs f's event handler on msgs and checks its answer: one
-// error per message, ErrNoEvents for each when f has no handler. A handler
+// error per message, f.NoEvents() for each when f has no handler. A handler
 // that answers the wrong number of errors fails every message, since which
 // were done is unknown.
 func (f Function) HandleEvents(ctx context.Context, msgs []Message) []error {
@@ -138,7 +153,7 @@ func (f Function) HandleEvents(ctx context.Context, msgs []Message) []error {
 		return nil
 	}
 	if f.Events == nil {
-		return fill(len(msgs), ErrNoEvents)
+		return fill(len(msgs), f.NoEvents())
 	}
 	errs := f.Events.HandleEvents(ctx, msgs)
 	if len(errs) != len(msgs) {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/xnum-dev/xnum/internal/trigger"
+	"github.com/xnum-dev/xnum/pkg/provider"
 )
 
 func TestFunctionHandleEvents(t *testing.T) {
@@ -35,11 +37,16 @@ func TestFunctionHandleEvents(t *testing.T) {
 					}
 					continue
 				}
-				if !errors.Is(err, tc.want[i]) && err != tc.want[i] {
+				if !errors.Is(err, tc.want[i]) {
 					t.Errorf("message %d: %v, want %v", i, err, tc.want[i])
 				}
 			}
 		})
+	}
+	f := trigger.Function{Name: "buy", NoEventsReason: "the intake takes no events; send them to the worker"}
+	err := f.HandleEvents(context.Background(), msgs)[0]
+	if !errors.Is(err, trigger.ErrNoEvents) || provider.KindOf(err) != provider.ErrInvalidParameter || !strings.Contains(err.Error(), "send them to the worker") {
+		t.Errorf("no handler, with a reason: %v", err)
 	}
 	first, n := trigger.FirstError([]error{nil, boom, errors.New("x")})
 	if first != boom || n != 2 {

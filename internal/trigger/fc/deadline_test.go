@@ -31,7 +31,7 @@ func TestDeadlineFromFCHeaders(t *testing.T) {
 			return make([]error, len(msgs))
 		}),
 		Initialize: func(ctx context.Context) error { record(ctx); return nil },
-	}, fc.WithStdout(io.Discard))
+	}, fc.WithStdout(io.Discard), fc.WithContract(true))
 	if err != nil {
 		t.Fatal(err)
 	}

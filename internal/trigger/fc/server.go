@@ -1,9 +1,16 @@
 // Package fc serves a trigger.Function under Alibaba Cloud Function Compute
-// 3.0's custom runtime contract: a plain HTTP server on 0.0.0.0 at the port
-// FC gives, where HTTP-trigger requests reach the function's own routes and
-// event invocations arrive as POST /invoke, lifecycle hooks as
-// POST /initialize, GET /pre-freeze and GET /pre-stop, and FC's health
-// check as GET /healthz (customRuntimeConfig.healthCheckConfig).
+// 3.0's custom runtime contract: a plain HTTP server at the port FC gives,
+// where HTTP-trigger requests reach the function's own routes and event
+// invocations arrive as POST /invoke, lifecycle hooks as POST /initialize,
+// GET /pre-freeze and GET /pre-stop, with the role's credentials and the
+// request id in x-fc-* headers, and FC's health check as GET /healthz
+// (customRuntimeConfig.healthCheckConfig).
+//
+// That contract is honoured only when the Server is told FC runs the process
+// (WithContract): behind FC only FC can send those paths and headers.
+// Anywhere else the Server serves the function's routes alone (and
+// GET /healthz): the control paths are the routes' 404 and every x-fc-*
+// header is dropped unread.
 package fc
 
 import (
@@ -30,6 +37,7 @@ import (
 const (
 	HeaderControlPath     = "X-Fc-Control-Path" // /invoke, /initialize or /http-invoke
 	HeaderStatus          = "X-Fc-Status"       // 200 success, 404 function error
+	HeaderRequestID       = "X-Fc-Request-Id"
 	HeaderAccessKeyID     = "X-Fc-Access-Key-Id"
 	HeaderAccessKeySecret = "X-Fc-Access-Key-Secret"
 	HeaderSecurityToken   = "X-Fc-Security-Token"
@@ -42,29 +50,42 @@ const (
 	HeaderInitializationTimeout = "X-Fc-Initialization-Timeout"
 )
 
-// DefaultPort is FC's default CAPort.
-const DefaultPort = "9000"
+// DefaultAddr is where a Server listens without WithAddr or WithListener:
+// loopback, as a server that is not behind FC serves no one else unless
+// told to (config.LoadHTTPAddr gives the address FC needs).
+const DefaultAddr = "127.0.0.1:9000"
 
 // DefaultMaxEventBytes bounds an event payload: FC's own limit for a
-// synchronous invocation is 32 MB.
+// synchronous invocation is 32 MB (128 KB for an asynchronous one), so no
+// event FC delivers is refused.
 const DefaultMaxEventBytes = 32 << 20
 
-// Addr is the address to listen on: 0.0.0.0 (FC cannot reach a server on
-// 127.0.0.1) at FC_CUSTOM_LISTEN_PORT, else FC_SERVER_PORT, else PORT, else
-// 9000.
-func Addr(lookup func(string) (string, bool)) string {
-	for _, name := range []string{"FC_CUSTOM_LISTEN_PORT", "FC_SERVER_PORT", "PORT"} {
-		if v, ok := lookup(name); ok && v != "" {
-			return net.JoinHostPort("0.0.0.0", v)
-		}
-	}
-	return net.JoinHostPort("0.0.0.0", DefaultPort)
-}
+// The server's timeouts. Requests come from FC's front end over its own
+// network, or from a caller on the same machine off FC; none has a reason to
+// be slow to send, and a slow sender holds a goroutine and a buffer.
+const (
+	// ReadHeaderTimeout bounds the arrival of a request's headers.
+	ReadHeaderTimeout = 10 * time.Second
+	// DefaultReadTimeout bounds the arrival of headers and body together:
+	// the largest body (a 32 MB event from FC's network, a 64 KiB order)
+	// takes far less, and a body trickled byte by byte is cut there.
+	DefaultReadTimeout = 15 * time.Second
+	// WriteTimeout bounds a route's answer from the end of its request, so
+	// no caller that stops reading holds a connection: the slowest route
+	// (remain: three 10 s attempts with backoff) answers well within it.
+	// FC's invocations and hooks have none: FC bounds them by the
+	// function's timeout (a buy drain runs for minutes).
+	WriteTimeout = time.Minute
+	// IdleTimeout closes a kept-alive connection no request has used for
+	// that long: FC's front end reuses its connections within it, and an
+	// idle one costs a goroutine and buffers.
+	IdleTimeout = 2 * time.Minute
+)
 
 // Option configures a Server.
 type Option func(*Server)
 
-// WithAddr sets the address to listen on (default Addr(os.LookupEnv)).
+// WithAddr sets the address to listen on (default DefaultAddr).
 func WithAddr(addr string) Option { return func(s *Server) { s.addr = addr } }
 
 // WithListener serves on l instead of listening on an address; tests pass a
@@ -91,6 +112,15 @@ func WithMaxEventBytes(n int64) Option { return func(s *Server) { s.maxEvent = n
 // (internal/metrics writes each invocation's metrics line).
 func WithAround(a trigger.Around) Option { return func(s *Server) { s.around = a } }
 
+// WithContract says whether Function Compute runs the process
+// (config.OnFC): only then are FC's control paths, lifecycle hooks and x-fc-*
+// headers honoured. Default false: the function's routes alone.
+func WithContract(onFC bool) Option { return func(s *Server) { s.contract = onFC } }
+
+// WithReadTimeout sets the bound on a request's headers and body (default
+// DefaultReadTimeout).
+func WithReadTimeout(d time.Duration) Option { return func(s *Server) { s.readTimeout = d } }
+
 // WithPreStop adds a hook run on GET /pre-stop after the function's own, e.g.
 // to flush the NATS connection the runtime opened.
 func WithPreStop(f func(context.Context) error) Option {
@@ -110,6 +140,8 @@ type Server struct {
 	stdoutMu        sync.Mutex
 	shutdownTimeout time.Duration
 	maxEvent        int64
+	readTimeout     time.Duration
+	contract        bool
 	preStop         []func(context.Context) error
 	around          trigger.Around
 }
@@ -125,12 +157,11 @@ func New(fn trigger.Function, opts ...Option) (*Server, error) {
 		stdout:          os.Stdout,
 		shutdownTimeout: 20 * time.Second,
 		maxEvent:        DefaultMaxEventBytes,
+		readTimeout:     DefaultReadTimeout,
+		addr:            DefaultAddr,
 	}
 	for _, o := range opts {
 		o(s)
-	}
-	if s.addr == "" {
-		s.addr = Addr(os.LookupEnv)
 	}
 	routes := fn.HTTP
 	if routes == nil {
@@ -138,7 +169,7 @@ func New(fn trigger.Function, opts ...Option) (*Server, error) {
 		routes = mux
 	}
 	s.routes = httpjson.Recover(httpjson.LimitBody(routes, httpjson.MaxBodyBytes), s.logger)
-	s.handler = healthz(httpjson.RequestID(httpjson.Trace(httpjson.AccessLog(http.HandlerFunc(s.dispatch), s.logger))))
+	s.handler = liftReadDeadline(healthz(s.trust(httpjson.RequestID(httpjson.Trace(httpjson.AccessLog(http.HandlerFunc(s.dispatch), s.logger))))))
 	return s, nil
 }
 
@@ -147,10 +178,37 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
 }
 
-// dispatch takes the per-request STS credentials out of the headers into
-// the context, then routes by x-fc-control-path when FC sends it, else by
-// method and path, with FC's deadline on the context when FC gives one.
+// trust keeps of FC's headers what the platform guarantees. On FC,
+// x-fc-request-id names the request: FC sets it, and an HTTP trigger's
+// caller cannot. Elsewhere every x-fc-* header is the caller's own and is
+// dropped unread, so that no handler takes a caller's credentials or request
+// id for FC's.
+func (s *Server) trust(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.contract {
+			if id := r.Header.Get(HeaderRequestID); httpjson.ValidRequestID(id) {
+				r = r.WithContext(logging.WithRequestID(r.Context(), id))
+			}
+		} else {
+			for name := range r.Header {
+				if len(name) > 5 && strings.EqualFold(name[:5], "X-Fc-") {
+					delete(r.Header, name)
+				}
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// dispatch serves a request off FC with the function's routes. On FC it takes
+// the per-request STS credentials out of the headers into the context, then
+// routes by x-fc-control-path when FC sends it, else by method and path,
+// with FC's deadline on the context when FC gives one.
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	if !s.contract {
+		s.routes.ServeHTTP(w, r)
+		return
+	}
 	r = withCredentials(r)
 	op := r.Header.Get(HeaderControlPath)
 	if op == "" {
@@ -167,7 +225,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 	}
 	// An invocation: an event, or an HTTP-trigger request FC sent (a local
 	// request to the routes carries no FC request id, as for the markers).
-	invocation := op == "/invoke" || op != "/initialize" && op != "/pre-stop" && op != "/pre-freeze" && r.Header.Get(httpjson.HeaderFCRequestID) != ""
+	invocation := op == "/invoke" || op != "/initialize" && op != "/pre-stop" && op != "/pre-freeze" && r.Header.Get(HeaderRequestID) != ""
 	if s.around != nil && invocation {
 		ctx, done := s.around(r.Context())
 		defer done()
@@ -182,10 +240,9 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 		s.hook(w, r, "PreStop", append(hooks(s.fn.PreStop), s.preStop...))
 	case "/pre-freeze":
 		s.hook(w, r, "PreFreeze", nil)
-	default: // "/http-invoke", or a local request to one of the routes
-		// FC splits an HTTP function's logs per request on the same markers;
-		// a local request (no FC request id) does without them.
-		if r.Header.Get(httpjson.HeaderFCRequestID) != "" {
+	default: // "/http-invoke": an HTTP trigger's request to one of the routes
+		// FC splits an HTTP function's logs per request on the same markers.
+		if r.Header.Get(HeaderRequestID) != "" {
 			id := logging.RequestID(r.Context())
 			s.mark("FC Invoke Start RequestId: " + id)
 			defer s.mark("FC Invoke End RequestId: " + id)
@@ -275,8 +332,21 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 	id := logging.RequestID(ctx)
 	s.mark("FC Invoke Start RequestId: " + id)
 	defer s.mark("FC Invoke End RequestId: " + id)
+	noWriteDeadline(w)
 
-	payload, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxEvent))
+	// Refused unread, the payload would only cost memory; closing the
+	// connection spares net/http draining what is left of it.
+	if s.fn.Events == nil {
+		w.Header().Set("Connection", "close")
+		s.fail(w, r, "event invocation", s.fn.NoEvents())
+		return
+	}
+	if r.ContentLength > s.maxEvent {
+		w.Header().Set("Connection", "close")
+		s.fail(w, r, "event invocation", &http.MaxBytesError{Limit: s.maxEvent})
+		return
+	}
+	payload, err := readEvent(w, r, s.maxEvent)
 	if err != nil {
 		s.fail(w, r, "read event", err)
 		return
@@ -302,7 +372,23 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, invokeResult{Messages: len(msgs)})
 }
 
+// readEvent reads an event payload of at most max bytes into one buffer of
+// the size its Content-Length announces (FC always sends one), without the
+// growing copies of io.ReadAll.
+func readEvent(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, max)
+	if r.ContentLength < 0 {
+		return io.ReadAll(body)
+	}
+	buf := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
 func (s *Server) hook(w http.ResponseWriter, r *http.Request, name string, fs []func(context.Context) error) {
+	noWriteDeadline(w)
 	id := logging.RequestID(r.Context())
 	s.mark("FC " + name + " Start RequestId: " + id)
 	defer s.mark("FC " + name + " End RequestId: " + id)
@@ -358,12 +444,14 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	srv := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: min(ReadHeaderTimeout, s.readTimeout),
+		ReadTimeout:       s.readTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
-	s.logger.InfoContext(ctx, "serving FC custom runtime contract", "addr", ln.Addr().String())
+	s.logger.InfoContext(ctx, "serving", "addr", ln.Addr().String(), "fcContract", s.contract)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,6 +92,8 @@ type harness struct {
 	stop   func() error
 }
 
+// start serves fn as on FC (its contract honoured) unless opts say
+// otherwise.
 func start(t *testing.T, fn func(*recorder) trigger.Function, opts ...fc.Option) *harness {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -98,7 +101,7 @@ func start(t *testing.T, fn func(*recorder) trigger.Function, opts ...fc.Option)
 		t.Fatal(err)
 	}
 	h := &harness{logs: &testutil.SyncBuffer{}, stdout: &testutil.SyncBuffer{}, rec: &recorder{fail: map[string]error{}}}
-	opts = append([]fc.Option{fc.WithListener(ln), fc.WithLogger(logging.New(h.logs, logging.Options{Level: slog.LevelDebug, Function: "test"})), fc.WithStdout(h.stdout)}, opts...)
+	opts = append([]fc.Option{fc.WithListener(ln), fc.WithLogger(logging.New(h.logs, logging.Options{Level: slog.LevelDebug, Function: "test"})), fc.WithStdout(h.stdout), fc.WithContract(true)}, opts...)
 	srv, err := fc.New(fn(h.rec), opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -415,21 +418,63 @@ func TestGracefulShutdownDrains(t *testing.T) {
 	}
 }
 
-func TestAddr(t *testing.T) {
+// Off FC nothing of FC's contract exists: each of its surfaces is the
+// function's routes' (404 for the control paths) and every x-fc-* header is
+// dropped unread; on FC each works (the tests above).
+func TestOffFCTheContractDoesNotExist(t *testing.T) {
+	var preStops atomic.Int32
+	h := start(t, (*recorder).function, fc.WithContract(false), fc.WithPreStop(func(context.Context) error { preStops.Add(1); return nil }))
 	for _, tc := range []struct {
-		env  map[string]string
-		want string
+		name    string
+		method  string
+		path    string
+		body    string
+		headers map[string]string
+		status  int
 	}{
-		{nil, "0.0.0.0:9000"},
-		{map[string]string{"PORT": "8080"}, "0.0.0.0:8080"},
-		{map[string]string{"PORT": "8080", "FC_SERVER_PORT": "9001"}, "0.0.0.0:9001"},
-		{map[string]string{"FC_SERVER_PORT": "9001", "FC_CUSTOM_LISTEN_PORT": "9002"}, "0.0.0.0:9002"},
+		{"event path", "POST", "/invoke", `{"orderId":"o-1"}`, nil, 404},
+		{"event path with FC's headers", "POST", "/invoke", `{"orderId":"o-1"}`, map[string]string{"x-fc-control-path": "/invoke", "x-fc-request-id": "fake-1"}, 404},
+		{"control header on a route", "GET", "/hello", "", map[string]string{"x-fc-control-path": "/invoke"}, 200},
+		{"control header to pre-stop", "GET", "/hello", "", map[string]string{"x-fc-control-path": "/pre-stop"}, 200},
+		{"initialize hook", "POST", "/initialize", "", nil, 404},
+		{"pre-stop hook", "GET", "/pre-stop", "", map[string]string{"x-fc-control-path": "/pre-stop"}, 404},
+		{"pre-freeze hook", "GET", "/pre-freeze", "", nil, 404},
+		{"credentials and request id", "GET", "/hello", "", stsHeaders("fake-2"), 200},
 	} {
-		got := fc.Addr(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
-		if got != tc.want {
-			t.Errorf("Addr(%v) = %s, want %s", tc.env, got, tc.want)
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := do(t, tc.method, h.url+tc.path, []byte(tc.body), tc.headers)
+			if resp.StatusCode != tc.status || resp.Header.Get(fc.HeaderStatus) != "" {
+				t.Fatalf("status %d x-fc-status %q, want %d and none: %s", resp.StatusCode, resp.Header.Get(fc.HeaderStatus), tc.status, body)
+			}
+			if id := resp.Header.Get("X-Request-Id"); strings.HasPrefix(id, "fake-") {
+				t.Errorf("the caller's x-fc-request-id became the request id %q", id)
+			}
+			if tc.status == 200 {
+				var seen map[string]string
+				if json.Unmarshal(body, &seen) != nil || seen["secretHeader"] != "" || seen["tokenHeader"] != "" || seen["keyIdHeader"] != "" || seen["controlHeader"] != "" {
+					t.Errorf("the route saw FC's headers: %s", body)
+				}
+			}
+			assertNoSecret(t, "response", string(body))
+		})
+	}
+	h.rec.mu.Lock()
+	defer h.rec.mu.Unlock()
+	if len(h.rec.msgs) != 0 || h.rec.inits != 0 || preStops.Load() != 0 {
+		t.Errorf("off FC: %d event messages handled, %d initializers, %d pre-stops run", len(h.rec.msgs), h.rec.inits, preStops.Load())
+	}
+	for _, c := range h.rec.creds {
+		if c != (provider.Credentials{}) {
+			t.Errorf("a route got a caller's credentials: %+v", c)
 		}
 	}
+	if out := h.stdout.String(); out != "" {
+		t.Errorf("FC's markers off FC:\n%s", out)
+	}
+	if logs := h.logs.String(); strings.Contains(logs, "fake-") {
+		t.Errorf("a caller's x-fc-request-id reached the logs:\n%s", logs)
+	}
+	assertNoSecret(t, "logs", h.logs.String())
 }
 
 // FC's health check (GET /healthz) is answered by the runtime, unlogged,

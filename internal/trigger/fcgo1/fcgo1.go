@@ -171,7 +171,7 @@ func (r *Runtime) next(ctx context.Context) (invocation, error) {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return invocation{}, fmt.Errorf("next answered %d: %q", resp.StatusCode, b)
 	}
-	inv := invocation{id: resp.Header.Get(httpjson.HeaderFCRequestID), header: resp.Header}
+	inv := invocation{id: resp.Header.Get(fc.HeaderRequestID), header: resp.Header}
 	if inv.id == "" {
 		return invocation{}, errors.New("next answered an invocation without x-fc-request-id")
 	}

@@ -131,7 +131,7 @@ func start(t *testing.T) *harness {
 		done:   make(chan error, 1),
 	}
 	logger := logging.New(h.logs, logging.Options{Level: slog.LevelDebug, Function: "go1"})
-	srv, err := fc.New(h.fix.function(), fc.WithLogger(logger), fc.WithStdout(io.Discard))
+	srv, err := fc.New(h.fix.function(), fc.WithLogger(logger), fc.WithStdout(io.Discard), fc.WithContract(true))
 	if err != nil {
 		t.Fatal(err)
 	}
