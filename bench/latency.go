@@ -221,7 +221,10 @@ func devShape(ctx context.Context, bin string, env []string) (*latencyShape, err
 // configures xnum-buy-worker) and the intake that wakes it up.
 func fcShape(ctx context.Context, bin string, env []string, c *cloud) (*latencyShape, error) {
 	s := &latencyShape{name: "FC"}
-	worker, err := start(bin, append(slices.Clone(env), "FC_FUNCTION_NAME="+workerFunction, "XNUM_EVENT_TIMEOUT=110s"))
+	// FC's variables, as FC sets them in its instances: only then do the
+	// binaries honour FC's contract.
+	onFC := []string{"FC_REGION=" + fc.DefaultRegion, "FC_ACCOUNT_ID=" + fc.DefaultAccountID}
+	worker, err := start(bin, append(slices.Concat(env, onFC), "FC_FUNCTION_NAME="+workerFunction, "XNUM_BUY_ROLE=worker", "XNUM_EVENT_TIMEOUT=110s"))
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +237,7 @@ func fcShape(ctx context.Context, bin string, env []string, c *cloud) (*latencyS
 		s.stop()
 		return nil, err
 	}
-	intake, err := start(bin, append(slices.Clone(env), "FC_FUNCTION_NAME=xnum-buy",
+	intake, err := start(bin, append(slices.Concat(env, onFC), "FC_FUNCTION_NAME=xnum-buy", "XNUM_BUY_ROLE=intake",
 		"XNUM_BUY_WORKER_FUNCTION="+workerFunction, "XNUM_FC_ENDPOINT="+c.URL))
 	if err != nil {
 		s.stop()

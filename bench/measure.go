@@ -60,9 +60,9 @@ func measure(ctx context.Context, o options, b binaries) ([]Row, error) {
 			return nil, err
 		}
 		defer nats.Close()
-		// As on FC: the intake alone, orders bought by event invocations
-		// (the long-lived consumer is off there too).
-		env := append(c.aliyunEnv(), "NATS_URL="+nats.srv.ClientURL(), "XNUM_BUY_CONSUMER=false")
+		// As on FC: the intake alone (XNUM_BUY_ROLE=intake); the worker
+		// buys orders from event invocations.
+		env := append(c.aliyunEnv(), "NATS_URL="+nats.srv.ClientURL(), "XNUM_BUY_ROLE=intake")
 		fns = append(fns, target{name: "buy (intake)", bin: b.buy, env: env, probe: ordersProbe(), build: b.builds["buy"]})
 	}
 	for _, name := range []string{"remain", "pools", "buy"} {

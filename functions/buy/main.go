@@ -7,6 +7,9 @@
 // cloud's number reports (the same consumer, or an EventBridge trigger of
 // the reports' MNS queue). With XNUM_BUY_WORKER_FUNCTION set, the intake
 // wakes that worker function up on FC for each order it accepts.
+// XNUM_BUY_ROLE says which part a process is: intake (takes orders, never
+// buys), worker (buys and settles, serves no routes) or all (both, the
+// default off FC).
 package main
 
 import (
@@ -27,10 +30,6 @@ import (
 func main() { function.Main("buy", wire) }
 
 func wire(_ context.Context, env function.Env) (trigger.Function, []function.Option, error) {
-	ac, err := config.LoadAliyun(env.Lookup)
-	if err != nil {
-		return trigger.Function{}, nil, err
-	}
 	if !env.NATS.Enabled() {
 		return trigger.Function{}, nil, &config.Error{Var: config.NATSURL, Reason: "is required: the buy function queues orders on NATS JetStream"}
 	}
@@ -42,7 +41,16 @@ func wire(_ context.Context, env function.Env) (trigger.Function, []function.Opt
 	if err != nil {
 		return trigger.Function{}, nil, err
 	}
-	cfg := buy.Config{QPS: bc.QPS, Consumer: bc.Consumer, EventTimeout: bc.EventTimeout, ReportsWait: bc.ReportsWait, Logger: env.Logger,
+	// The intake never buys: it needs Alibaba Cloud credentials only to
+	// sign its wake-ups of the worker.
+	intake := bc.Role == config.BuyRoleIntake
+	var ac aliyun.Config
+	if !intake || wc.Enabled() {
+		if ac, err = config.LoadAliyun(env.Lookup); err != nil {
+			return trigger.Function{}, nil, err
+		}
+	}
+	cfg := buy.Config{Role: buy.Role(bc.Role), QPS: bc.QPS, Consumer: bc.Consumer, EventTimeout: bc.EventTimeout, ReportsWait: bc.ReportsWait, Logger: env.Logger,
 		Metrics: env.Metrics}
 	if wc.Enabled() {
 		// The role's credentials of each request sign the wake-up; the
@@ -54,13 +62,16 @@ func wire(_ context.Context, env function.Env) (trigger.Function, []function.Opt
 		}
 		cfg.Accepted = wakeup.NewWaker(fcc, wc.Function, wakeup.WithLogger(env.Logger)).Accepted
 	}
-	ac.Logger, ac.Observe = env.Logger, env.Metrics.ObserveCall
-	client, err := aliyun.New(ac)
-	if err != nil {
-		return trigger.Function{}, nil, err
+	var client *aliyun.Client
+	if !intake {
+		ac.Logger, ac.Observe = env.Logger, env.Metrics.ObserveCall
+		if client, err = aliyun.New(ac); err != nil {
+			return trigger.Function{}, nil, err
+		}
 	}
 	// NATS is reached at FC's initializer hook (or the first need), not
 	// here: a start that cannot reach it still answers, with 503.
 	dial := func(context.Context) (*nats.Conn, error) { return queue.Connect(env.NATS.URL, env.NATS.Options()...) }
-	return buy.Deferred(dial, client, cfg), nil, nil
+	fn, err := buy.Deferred(dial, client, cfg)
+	return fn, nil, err
 }

@@ -43,10 +43,11 @@ func (e env) set(kv ...string) {
 	}
 }
 
-// onFC sets the variables FC sets in the instances of function name.
-func (e env) onFC(name string) {
+// onFC sets the variables FC sets in the instances of function name, and
+// the function's XNUM_BUY_ROLE.
+func (e env) onFC(name, role string) {
 	e.set(testutil.OnFC...)
-	e[config.FCFunctionName] = name
+	e[config.FCFunctionName], e[config.BuyRole] = name, role
 }
 
 // stack is a NATS server and an emulator, and the environment that points
@@ -136,18 +137,29 @@ func TestHTTPWithConsumer(t *testing.T) {
 	}
 }
 
-// On FC there is no consumer: a timer invocation drains the queue, and an
+// startFC runs the binary as FC runs it (FC's variables set) in role.
+func startFC(t *testing.T, e env, role string) string {
+	t.Helper()
+	fe := env{}
+	for k, v := range e {
+		fe[k] = v
+	}
+	fe.onFC("xnum-buy-"+role, role)
+	return start(t, fe)
+}
+
+// On FC, as s.yaml deploys it: the intake takes orders, the worker buys
+// them. There is no consumer: a timer invocation drains the queue, and an
 // event invocation (here EventBridge from MNS) carries an order itself. The
 // role's STS credentials come in the request headers and are the ones used.
 func TestFCEvents(t *testing.T) {
 	emu, e := stack(t, emulator.WithSTSToken("STS.role", "role-secret", "role-token"))
-	e.set(testutil.OnFC...)
 	// The credentials FC put in the environment at start have expired.
 	e[config.AliyunAccessKeyID], e[config.AliyunAccessKeySecret] = "STS.old", "old-secret"
-	base := start(t, e)
+	intakeURL, workerURL := startFC(t, e, "intake"), startFC(t, e, "worker")
 	sts := []string{"x-fc-access-key-id", "STS.role", "x-fc-access-key-secret", "role-secret", "x-fc-security-token", "role-token"}
 
-	if resp, body := do(t, "POST", base+"/orders", order("o-fc-timer", 2)); resp.StatusCode != 202 {
+	if resp, body := do(t, "POST", intakeURL+"/orders", order("o-fc-timer", 2)); resp.StatusCode != 202 {
 		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -155,38 +167,88 @@ func TestFCEvents(t *testing.T) {
 		t.Fatalf("bought %d numbers with no consumer and no invocation", n)
 	}
 	timer := `{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`
-	resp, body := do(t, "POST", base+"/invoke", timer, append(sts, "x-fc-request-id", "fc-timer-1")...)
+	resp, body := do(t, "POST", workerURL+"/invoke", timer, append(sts, "x-fc-request-id", "fc-timer-1")...)
 	if resp.StatusCode != 200 || resp.Header.Get("x-fc-status") != "200" {
 		t.Fatalf("timer invocation: %d %s", resp.StatusCode, body)
 	}
-	waitOrder(t, base, "o-fc-timer", "completed")
+	waitOrder(t, intakeURL, "o-fc-timer", "completed")
 
-	// An order from the MNS queue is only handed to JetStream: the
-	// invocation buys nothing and so can never hold up the event stream; a
-	// message that is no order is dropped (logged), not failed.
+	// An order from the MNS queue reaches the intake (s.yaml's trigger is
+	// there), which only hands it to JetStream: the invocation buys nothing
+	// and so can never hold up the event stream; a message that is no order
+	// is dropped (logged), not failed. The worker buys it from JetStream.
 	calls := emu.Dypls().Calls("BuySecretNo")
-	resp, body = do(t, "POST", base+"/invoke", mnsEvent(order("o-fc-mns", 1), "not an order"), append(sts, "x-fc-request-id", "fc-mns-1")...)
+	resp, body = do(t, "POST", intakeURL+"/invoke", mnsEvent(order("o-fc-mns", 1), "not an order"), append(sts, "x-fc-request-id", "fc-mns-1")...)
 	if resp.StatusCode != 200 || resp.Header.Get("x-fc-status") != "200" {
 		t.Fatalf("EventBridge invocation: %d %s", resp.StatusCode, body)
 	}
 	if n := emu.Dypls().Calls("BuySecretNo"); n != calls {
 		t.Fatalf("the EventBridge invocation made %d buy calls", n-calls)
 	}
-	resp, body = do(t, "POST", base+"/invoke", timer, append(sts, "x-fc-request-id", "fc-timer-2")...)
+	resp, body = do(t, "POST", workerURL+"/invoke", timer, append(sts, "x-fc-request-id", "fc-timer-2")...)
 	if resp.StatusCode != 200 {
 		t.Fatalf("timer invocation: %d %s", resp.StatusCode, body)
 	}
-	waitOrder(t, base, "o-fc-mns", "completed")
+	waitOrder(t, intakeURL, "o-fc-mns", "completed")
 	if n := len(emu.Dypls().Purchases()); n != 3 {
 		t.Fatalf("the emulator sold %d numbers for 2+1 ordered", n)
 	}
 
 	// Without the role's headers the stale environment keys are refused:
 	// the invocation fails (404, x-fc-status 404) and FC will retry it.
-	resp, _ = do(t, "POST", base+"/invoke", order("o-fc-nocreds", 1), "x-fc-request-id", "fc-direct-1")
+	resp, _ = do(t, "POST", workerURL+"/invoke", order("o-fc-nocreds", 1), "x-fc-request-id", "fc-direct-1")
 	if resp.StatusCode != 404 || resp.Header.Get("x-fc-status") != "404" {
 		t.Fatalf("direct invocation without credentials: %d", resp.StatusCode)
 	}
+}
+
+// The intake never buys: it starts without Alibaba Cloud credentials (no
+// wake-ups configured), hands a queue's orders to JetStream, and refuses
+// every event invocation that would buy (a timer's drain, a direct order)
+// with a clear error; the worker serves no routes.
+func TestRoles(t *testing.T) {
+	emu, e := stack(t)
+	noKeys := env{}
+	for k, v := range e {
+		noKeys[k] = v
+	}
+	delete(noKeys, config.AliyunAccessKeyID)
+	delete(noKeys, config.AliyunAccessKeySecret)
+	intakeURL, workerURL := startFC(t, noKeys, "intake"), startFC(t, e, "worker")
+
+	if resp, body := do(t, "POST", intakeURL+"/orders", order("o-role-1", 1)); resp.StatusCode != 202 {
+		t.Fatalf("POST /orders to the intake: %d %s", resp.StatusCode, body)
+	}
+	timer := `{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`
+	for _, event := range []string{timer, order("o-role-3", 1)} {
+		resp, body := do(t, "POST", intakeURL+"/invoke", event, "x-fc-request-id", "fc-intake-1")
+		var eb struct {
+			Error struct{ Code, Message string }
+		}
+		if resp.StatusCode != 404 || resp.Header.Get("x-fc-status") != "404" || json.Unmarshal([]byte(body), &eb) != nil ||
+			eb.Error.Code != "InvalidParameter" || !strings.Contains(eb.Error.Message, "XNUM_BUY_ROLE=intake") {
+			t.Fatalf("event invocation of the intake: %d %s", resp.StatusCode, body)
+		}
+	}
+	if resp, body := do(t, "POST", intakeURL+"/invoke", mnsEvent(order("o-role-2", 1)), "x-fc-request-id", "fc-intake-2"); resp.StatusCode != 200 {
+		t.Fatalf("an MNS order handed off by the intake: %d %s", resp.StatusCode, body)
+	}
+	if n := emu.Dypls().Calls("BuySecretNo") + emu.Dypls().Calls("QuerySecretNoRemain"); n != 0 {
+		t.Fatalf("the intake made %d Dyplsapi calls", n)
+	}
+	if _, o := do(t, "GET", intakeURL+"/orders/o-role-1", ""); !strings.Contains(o, `"status":"accepted"`) {
+		t.Fatalf("the order after event invocations of the intake: %s", o)
+	}
+	for _, r := range []struct{ method, path, body string }{{"POST", "/orders", order("o-role-4", 1)}, {"GET", "/orders/o-role-1", ""}} {
+		if resp, body := do(t, r.method, workerURL+r.path, r.body); resp.StatusCode != 404 {
+			t.Errorf("%s %s on the worker: %d %s", r.method, r.path, resp.StatusCode, body)
+		}
+	}
+	if resp, body := do(t, "POST", workerURL+"/invoke", timer, "x-fc-request-id", "fc-worker-1"); resp.StatusCode != 200 {
+		t.Fatalf("the worker's drain: %d %s", resp.StatusCode, body)
+	}
+	waitOrder(t, intakeURL, "o-role-1", "completed")
+	waitOrder(t, intakeURL, "o-role-2", "completed")
 }
 
 // mnsEvent is EventBridge's event-streaming batch from the orders' MNS
@@ -210,7 +272,7 @@ func mnsEventOf(trigger, queue string, bodies ...string) string {
 // dropped, not failed; nothing is ever bought again for the lost answer.
 func TestFCReportSettlesADoubt(t *testing.T) {
 	emu, e := stack(t)
-	e[config.FCFunctionName] = "xnum-buy-worker"
+	e.onFC("xnum-buy-worker", "all")
 	base := start(t, e)
 	timer := `{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`
 
@@ -285,17 +347,22 @@ func TestConfigErrors(t *testing.T) {
 	_, e := stack(t)
 	for _, tc := range []struct {
 		name, key, value string
+		with             []string // more variables
 	}{
-		{"no NATS", config.NATSURL, ""},
-		{"bad QPS", config.AliyunBuyQPS, "fast"},
-		{"bad consumer flag", config.BuyConsumer, "maybe"},
-		{"no Alibaba key", config.AliyunAccessKeyID, ""},
+		{"no NATS", config.NATSURL, "", nil},
+		{"bad QPS", config.AliyunBuyQPS, "fast", nil},
+		{"bad consumer flag", config.BuyConsumer, "maybe", nil},
+		{"no Alibaba key", config.AliyunAccessKeyID, "", nil},
+		{"bad role", config.BuyRole, "buyer", nil},
+		{"no role on FC", config.BuyRole, "", testutil.OnFC},
+		{"consumer in the intake", config.BuyConsumer, "true", []string{config.BuyRole, "intake"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := env{}
 			for k, v := range e {
 				bad[k] = v
 			}
+			bad.set(tc.with...)
 			bad[tc.key] = tc.value
 			err := run(context.Background(), bad.lookup, io.Discard)
 			var ce *config.Error
@@ -311,9 +378,8 @@ func TestConfigErrors(t *testing.T) {
 // killed mid-buy, which would leave the order in doubt).
 func TestFCDrainKeepsToTheEventTimeout(t *testing.T) {
 	emu, e := stack(t)
-	e.set(testutil.OnFC...)
 	e[config.EventTimeout] = "2s" // less than a buy may take (20 s)
-	base := start(t, e)
+	base := startFC(t, e, "all")
 	if resp, body := do(t, "POST", base+"/orders", order("o-short", 1)); resp.StatusCode != 202 {
 		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
 	}
@@ -344,7 +410,7 @@ func TestFCDeadlineOverEventTimeout(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			emu, e := stack(t)
-			e.onFC("xnum-buy-worker")
+			e.onFC("xnum-buy-worker", "all")
 			e[config.EventTimeout] = tc.eventTimeout
 			base := start(t, e)
 			if resp, body := do(t, "POST", base+"/orders", order("o-deadline", 1)); resp.StatusCode != 202 {
@@ -374,7 +440,7 @@ func TestNATSUnreachableAtStart(t *testing.T) {
 		config.NATSURL:               ns.ClientURL(),
 		config.AliyunBuyQPS:          "0",
 	}
-	e.onFC("xnum-buy")
+	e.onFC("xnum-buy", "all")
 	ns.Shutdown()
 	base := start(t, e)
 
@@ -421,7 +487,7 @@ func TestNATSUnreachableAtStart(t *testing.T) {
 // orders to JetStream, and drains NATS at preStop.
 func TestFCGo1(t *testing.T) {
 	emu, e := stack(t, emulator.WithSTSToken("STS.role", "role-secret", "role-token"))
-	e.onFC("xnum-buy-worker")
+	e.onFC("xnum-buy-worker", "all")
 	e[config.AliyunAccessKeyID], e[config.AliyunAccessKeySecret] = "STS.old", "old-secret"
 	api := fcgo1test.NewRuntimeAPI(t)
 	e[fcgo1.RuntimeAPIEnv] = api.Addr()

@@ -24,7 +24,7 @@ func fcPair(t *testing.T, emu *emulatortest.Server, e env, workerName string) (s
 	for k, v := range e {
 		worker[k] = v
 	}
-	worker.onFC("xnum-buy-worker")
+	worker.onFC("xnum-buy-worker", "worker")
 	workerURL := start(t, worker)
 	if err := emu.FC().Register(fc.Function{Name: "xnum-buy-worker", URL: workerURL, Retries: 2}); err != nil {
 		t.Fatal(err)
@@ -34,7 +34,7 @@ func fcPair(t *testing.T, emu *emulatortest.Server, e env, workerName string) (s
 	for k, v := range e {
 		in[k] = v
 	}
-	in.onFC("xnum-buy")
+	in.onFC("xnum-buy", "intake")
 	in[config.BuyWorkerFunction] = workerName
 	in[config.FCEndpoint] = emu.URL
 	logs := &testutil.SyncBuffer{}

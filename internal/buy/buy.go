@@ -36,11 +36,34 @@ type Provider interface {
 	reconcile.Provider
 }
 
+// Role is what a buy process serves.
+type Role string
+
+// The roles. The intake never buys: it is the part callers reach, and FC
+// gives it a short timeout.
+const (
+	// RoleAll serves the routes and buys; the zero value is the same.
+	RoleAll Role = "all"
+	// RoleIntake serves POST /orders and GET /orders/{id}, hands orders from
+	// queue triggers to JetStream, and refuses every other event.
+	RoleIntake Role = "intake"
+	// RoleWorker buys orders from events and the consumer, settles buys
+	// from the cloud's number reports, and serves no routes.
+	RoleWorker Role = "worker"
+)
+
+// intakeRefusal is why the intake refuses an event invocation that would
+// buy or settle.
+const intakeRefusal = "this is the buy intake (XNUM_BUY_ROLE=intake): it takes orders and never buys; " +
+	"send timer drains, wake-ups, direct orders and number reports to the buy worker (XNUM_BUY_ROLE=worker)"
+
 // Config is what the buy function needs beyond its connections.
 type Config struct {
+	// Role is what the process serves (default RoleAll).
+	Role Role
 	// QPS limits BuySecretNo calls per second of this process; 0: no limit.
 	QPS float64
-	// Consumer runs the long-lived JetStream consumer beside the routes.
+	// Consumer runs the long-lived JetStream consumer (not with RoleIntake).
 	Consumer bool
 	// EventTimeout bounds each event invocation that comes without a
 	// deadline of the platform's (0: none), so that a drain stops starting
@@ -67,7 +90,8 @@ type Config struct {
 	Reconcile []reconcile.Option
 }
 
-// Function is the assembled buy function and its parts.
+// Function is the assembled buy function and its parts: Worker and Settler
+// are nil for RoleIntake, Intake for RoleWorker.
 type Function struct {
 	trigger.Function
 	Queue   *queue.Queue
@@ -78,11 +102,14 @@ type Function struct {
 }
 
 // New sets up the queue on js (idempotently, as every start does) and
-// builds the function.
+// builds the function of cfg.Role.
 func New(ctx context.Context, js jetstream.JetStream, p Provider, cfg Config) (*Function, error) {
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.checkRole(); err != nil {
+		return nil, err
 	}
 	q, err := queue.Setup(ctx, js, cfg.Queue...)
 	if err != nil {
@@ -90,54 +117,86 @@ func New(ctx context.Context, js jetstream.JetStream, p Provider, cfg Config) (*
 	}
 	l := ledger.New(q.Ledger)
 	pub := q.Publisher()
-	wopts := []worker.Option{worker.WithBuyQPS(cfg.QPS), worker.WithLogger(logger)}
-	ropts := cfg.Reconcile
-	if cfg.Metrics != nil {
-		wopts = append(wopts, worker.WithObserver(cfg.Metrics))
-		ropts = append([]reconcile.Option{reconcile.WithObserver(cfg.Metrics)}, ropts...)
-	}
-	w, err := worker.New(l, pub, p, p, append(wopts, cfg.Worker...)...)
-	if err != nil {
-		return nil, fmt.Errorf("buy: worker: %w", err)
-	}
-	rd := redrive.New(l, pub, redrive.WithSource(events.SourceWorker), redrive.WithLogger(logger))
-	wait := cfg.ReportsWait
-	if wait == 0 {
-		wait = settle.DefaultWait
-	}
-	s, err := settle.New(l, reconcile.New(l, p, rd, ropts...), q.Reports, append([]settle.Option{
-		settle.WithWait(wait), settle.WithLogger(logger),
-	}, cfg.Settle...)...)
-	if err != nil {
-		return nil, fmt.Errorf("buy: settler: %w", err)
-	}
-	inOpts := []intake.Option{intake.WithLogger(logger)}
-	if cfg.Accepted != nil {
-		inOpts = append(inOpts, intake.WithAccepted(cfg.Accepted))
-	}
-	in := intake.New(l, pub, inOpts...)
-	fn := &Function{
-		Function: trigger.Function{Name: "buy", HTTP: in},
-		Queue:    q, Ledger: l, Worker: w, Settler: s, Intake: in,
-	}
+	fn := &Function{Function: trigger.Function{Name: "buy"}, Queue: q, Ledger: l}
 	fn.Ready = fn.ready
-	work := withWakeups(trigger.EventHandlerFunc(func(ctx context.Context, msgs []trigger.Message) []error {
-		return fn.handleEvents(ctx, cfg.Metrics, logger, msgs)
-	}))
-	reps := reportIntake{pub: q.Publisher(queue.WithExpectStream(queue.ReportsStreamName)), settler: s, log: logger}
-	var handler trigger.EventHandler = handOff{pub: pub, worker: work, reports: reps, accepted: cfg.Accepted, log: logger, now: time.Now}
-	if cfg.EventTimeout > 0 {
-		handler = withDefaultTimeout(handler, cfg.EventTimeout)
+	if cfg.Role != RoleWorker {
+		inOpts := []intake.Option{intake.WithLogger(logger)}
+		if cfg.Accepted != nil {
+			inOpts = append(inOpts, intake.WithAccepted(cfg.Accepted))
+		}
+		fn.Intake = intake.New(l, pub, inOpts...)
+		fn.HTTP = fn.Intake
+		if cfg.Metrics != nil {
+			fn.HTTP = cfg.Metrics.Intake(fn.Intake)
+		}
 	}
-	fn.Events = handler
+	// What is not handed to JetStream goes to the worker and the reports
+	// intake, or, in the intake, is refused.
+	work, reps := refuse(intakeRefusal), refuse(intakeRefusal)
+	if cfg.Role != RoleIntake {
+		wopts := []worker.Option{worker.WithBuyQPS(cfg.QPS), worker.WithLogger(logger)}
+		ropts := cfg.Reconcile
+		if cfg.Metrics != nil {
+			wopts = append(wopts, worker.WithObserver(cfg.Metrics))
+			ropts = append([]reconcile.Option{reconcile.WithObserver(cfg.Metrics)}, ropts...)
+		}
+		w, err := worker.New(l, pub, p, p, append(wopts, cfg.Worker...)...)
+		if err != nil {
+			return nil, fmt.Errorf("buy: worker: %w", err)
+		}
+		rd := redrive.New(l, pub, redrive.WithSource(events.SourceWorker), redrive.WithLogger(logger))
+		wait := cfg.ReportsWait
+		if wait == 0 {
+			wait = settle.DefaultWait
+		}
+		s, err := settle.New(l, reconcile.New(l, p, rd, ropts...), q.Reports, append([]settle.Option{
+			settle.WithWait(wait), settle.WithLogger(logger),
+		}, cfg.Settle...)...)
+		if err != nil {
+			return nil, fmt.Errorf("buy: settler: %w", err)
+		}
+		fn.Worker, fn.Settler = w, s
+		work = withWakeups(trigger.EventHandlerFunc(func(ctx context.Context, msgs []trigger.Message) []error {
+			return fn.handleEvents(ctx, cfg.Metrics, logger, msgs)
+		}))
+		reps = reportIntake{pub: q.Publisher(queue.WithExpectStream(queue.ReportsStreamName)), settler: s, log: logger}
+		if cfg.Consumer {
+			fn.Background = []func(context.Context) error{fn.consume}
+		}
+	}
+	fn.Events = handOff{pub: pub, worker: work, reports: reps, accepted: cfg.Accepted, log: logger, now: time.Now}
+	if cfg.EventTimeout > 0 {
+		fn.Events = withDefaultTimeout(fn.Events, cfg.EventTimeout)
+	}
 	if cfg.Metrics != nil {
-		fn.HTTP = cfg.Metrics.Intake(in)
 		cfg.Metrics.WatchState(fn.State)
 	}
-	if cfg.Consumer {
-		fn.Background = []func(context.Context) error{fn.consume}
-	}
 	return fn, nil
+}
+
+// checkRole checks cfg's role, the zero value meaning RoleAll.
+func (cfg *Config) checkRole() error {
+	if cfg.Role == "" {
+		cfg.Role = RoleAll
+	}
+	switch {
+	case cfg.Role != RoleAll && cfg.Role != RoleIntake && cfg.Role != RoleWorker:
+		return fmt.Errorf("buy: role %q, want intake, worker or all", cfg.Role)
+	case cfg.Role == RoleIntake && cfg.Consumer:
+		return errors.New("buy: the intake role runs no consumer: it never buys")
+	}
+	return nil
+}
+
+// refuse answers every message with an InvalidParameter error saying why.
+func refuse(why string) trigger.EventHandler {
+	return trigger.EventHandlerFunc(func(_ context.Context, msgs []trigger.Message) []error {
+		errs := make([]error, len(msgs))
+		for i := range errs {
+			errs[i] = &provider.Error{Kind: provider.ErrInvalidParameter, Message: why, Err: trigger.ErrNoEvents}
+		}
+		return errs
+	})
 }
 
 // consume runs the long-lived consumer — the worker and the settler side

@@ -37,22 +37,17 @@ const (
 // to start (FC's FunctionNotStarted); each later need tries again, one
 // attempt at a time and at most one a second. The initializer succeeds
 // either way, since a failed initializer is answered by FC, not by the
-// function.
-func Deferred(dial Dial, p Provider, cfg Config) trigger.Function {
+// function. The routes and the consumer are those of cfg.Role.
+func Deferred(dial Dial, p Provider, cfg Config) (trigger.Function, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.checkRole(); err != nil {
+		return trigger.Function{}, err
 	}
 	d := &deferred{dial: dial, provider: p, cfg: cfg, log: cfg.Logger, now: time.Now}
 	fn := trigger.Function{
 		Name: "buy",
-		HTTP: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			f, err := d.get(r.Context())
-			if err != nil {
-				httpjson.WriteError(w, r, err)
-				return
-			}
-			f.HTTP.ServeHTTP(w, r)
-		}),
 		Events: trigger.EventHandlerFunc(func(ctx context.Context, msgs []trigger.Message) []error {
 			f, err := d.get(ctx)
 			if err != nil {
@@ -73,10 +68,20 @@ func Deferred(dial Dial, p Provider, cfg Config) trigger.Function {
 		PreStop: d.close,
 		Ready:   d.ready,
 	}
+	if cfg.Role != RoleWorker {
+		fn.HTTP = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			f, err := d.get(r.Context())
+			if err != nil {
+				httpjson.WriteError(w, r, err)
+				return
+			}
+			f.HTTP.ServeHTTP(w, r)
+		})
+	}
 	if cfg.Consumer {
 		fn.Background = []func(context.Context) error{d.consume}
 	}
-	return fn
+	return fn, nil
 }
 
 // deferred builds the function once, on demand.

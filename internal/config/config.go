@@ -35,6 +35,7 @@ const (
 	AliyunQueryAttempts   = "XNUM_ALIYUN_QUERY_ATTEMPTS"
 	AliyunBuyQPS          = "XNUM_ALIYUN_BUY_QPS"
 	BuyConsumer           = "XNUM_BUY_CONSUMER"
+	BuyRole               = "XNUM_BUY_ROLE"
 	EventTimeout          = "XNUM_EVENT_TIMEOUT"
 	ReportsWait           = "XNUM_REPORTS_WAIT"
 	FCFunctionName        = "FC_FUNCTION_NAME" // set by FC in every function instance
@@ -214,8 +215,25 @@ func LoadNATS(lookup Lookup) (NATS, error) {
 	return n, nil
 }
 
-// Buy is the buy worker's configuration.
+// The roles of a buy process (XNUM_BUY_ROLE).
+const (
+	// BuyRoleIntake takes orders and never buys: over HTTP, and from queue
+	// triggers (EventBridge from MNS, RocketMQ, Kafka), which it only hands
+	// to JetStream. s.yaml's xnum-buy, the function callers reach.
+	BuyRoleIntake = "intake"
+	// BuyRoleWorker buys: the timer's drains, the intake's wake-ups, direct
+	// invocations, the long-lived consumer; it serves no routes. s.yaml's
+	// xnum-buy-worker.
+	BuyRoleWorker = "worker"
+	// BuyRoleAll is both, in one process: the default off FC.
+	BuyRoleAll = "all"
+)
+
+// Buy is the buy function's configuration.
 type Buy struct {
+	// Role is what the process serves: BuyRoleIntake, BuyRoleWorker or
+	// BuyRoleAll.
+	Role string
 	// QPS limits BuySecretNo calls per second per worker; 0 means no limit.
 	QPS float64
 	// Consumer runs the long-lived JetStream consumer beside the HTTP routes.
@@ -235,12 +253,26 @@ type Buy struct {
 	ReportsWait time.Duration
 }
 
-// LoadBuy reads XNUM_ALIYUN_BUY_QPS (default 5; 0: no limit),
-// XNUM_BUY_CONSUMER (true or false; default false on FC, true elsewhere),
+// LoadBuy reads XNUM_BUY_ROLE (intake, worker or all; default all off FC,
+// required on FC, where the HTTP function and the event function are two),
+// XNUM_ALIYUN_BUY_QPS (default 5; 0: no limit), XNUM_BUY_CONSUMER (true or
+// false; default false on FC, true elsewhere; never with the intake role),
 // XNUM_EVENT_TIMEOUT (a duration; default none) and XNUM_REPORTS_WAIT (a
 // duration from 1s to 24h; default the settler's).
 func LoadBuy(lookup Lookup) (Buy, error) {
-	b := Buy{QPS: DefaultBuyQPS, Consumer: !OnFC(lookup)}
+	b := Buy{Role: get(lookup, BuyRole), QPS: DefaultBuyQPS, Consumer: !OnFC(lookup)}
+	switch b.Role {
+	case BuyRoleIntake, BuyRoleWorker, BuyRoleAll:
+	case "":
+		if OnFC(lookup) {
+			// An intake that also buys would drain the queue from the
+			// function the internet reaches, on its short timeout.
+			return Buy{}, bad(BuyRole, "is required on FC: intake for the function with the HTTP trigger, worker for the one that drains the queue and is woken up")
+		}
+		b.Role = BuyRoleAll
+	default:
+		return Buy{}, bad(BuyRole, "must be intake, worker or all, not "+strconv.Quote(b.Role))
+	}
 	if s := get(lookup, AliyunBuyQPS); s != "" {
 		q, err := strconv.ParseFloat(s, 64)
 		if err != nil || math.IsNaN(q) || q < 0 || q > 1000 {
@@ -253,7 +285,13 @@ func LoadBuy(lookup Lookup) (Buy, error) {
 		if err != nil {
 			return Buy{}, bad(BuyConsumer, "must be true or false, not "+strconv.Quote(s))
 		}
+		if c && b.Role == BuyRoleIntake {
+			return Buy{}, bad(BuyConsumer, "is true but "+BuyRole+" is intake, which never buys")
+		}
 		b.Consumer = c
+	}
+	if b.Role == BuyRoleIntake {
+		b.Consumer = false
 	}
 	var err error
 	if b.EventTimeout, err = duration(lookup, EventTimeout); err != nil {

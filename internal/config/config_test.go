@@ -186,9 +186,9 @@ func TestBuyAndLevel(t *testing.T) {
 		want bool
 	}{
 		{nil, true},
-		{fcEnv, false},
+		{with(fcEnv, config.BuyRole, "worker"), false},
 		{map[string]string{config.FCFunctionName: "xnum-buy"}, true}, // not FC: FC sets more
-		{with(fcEnv, config.BuyConsumer, "true"), true},
+		{with(fcEnv, config.BuyRole, "worker", config.BuyConsumer, "true"), true},
 		{map[string]string{config.BuyConsumer: "false"}, false},
 	} {
 		if b, err := config.LoadBuy(env(tc.env)); err != nil || b.Consumer != tc.want {
@@ -318,6 +318,35 @@ func TestLoadHTTPAddr(t *testing.T) {
 		}
 		if err != nil || got != tc.want {
 			t.Errorf("LoadHTTPAddr(%v) = %q, %v, want %q", tc.env, got, err, tc.want)
+		}
+	}
+}
+
+func TestBuyRole(t *testing.T) {
+	for _, tc := range []struct {
+		env      map[string]string
+		role     string
+		consumer bool
+		bad      string
+	}{
+		{nil, config.BuyRoleAll, true, ""},
+		{map[string]string{config.BuyRole: "worker"}, config.BuyRoleWorker, true, ""},
+		{map[string]string{config.BuyRole: "intake"}, config.BuyRoleIntake, false, ""},
+		{map[string]string{config.BuyRole: "intake", config.BuyConsumer: "false"}, config.BuyRoleIntake, false, ""},
+		{with(fcEnv, config.BuyRole, "intake"), config.BuyRoleIntake, false, ""},
+		{with(fcEnv, config.BuyRole, "worker"), config.BuyRoleWorker, false, ""},
+		{with(fcEnv, config.BuyRole, "all"), config.BuyRoleAll, false, ""},
+		{fcEnv, "", false, config.BuyRole},
+		{map[string]string{config.BuyRole: "both"}, "", false, config.BuyRole},
+		{map[string]string{config.BuyRole: "intake", config.BuyConsumer: "true"}, "", false, config.BuyConsumer},
+	} {
+		b, err := config.LoadBuy(env(tc.env))
+		if tc.bad != "" {
+			checkErr(t, err, tc.bad)
+			continue
+		}
+		if err != nil || b.Role != tc.role || b.Consumer != tc.consumer {
+			t.Errorf("LoadBuy(%v) = %+v, %v, want role %s consumer %v", tc.env, b, err, tc.role, tc.consumer)
 		}
 	}
 }

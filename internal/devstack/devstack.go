@@ -166,7 +166,8 @@ func Run(ctx context.Context, cfg Config, ready func(Stack)) (err error) {
 			return err
 		}
 		defer worker.ln.Close() // served until ctx ends; closed here if Run fails before
-		buyCfg.Consumer, buyCfg.Accepted = false, worker.waker.Accepted
+		// As s.yaml deploys them: the intake never buys, the worker does.
+		buyCfg.Role, buyCfg.Consumer, buyCfg.Accepted = buy.RoleIntake, false, worker.waker.Accepted
 	}
 	buyFn, err := buy.New(ctx, js, ali, buyCfg)
 	if err != nil {

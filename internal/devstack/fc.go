@@ -41,7 +41,7 @@ type fcWorker struct {
 func startWorker(ctx context.Context, js jetstream.JetStream, p buy.Provider, emu *emulator.Emulator, emuURL string, qps float64,
 	reportsWait time.Duration, logger *slog.Logger, m *metrics.Metrics) (*fcWorker, error) {
 	log := logger.With("fcFunction", WorkerFunction)
-	fn, err := buy.New(ctx, js, p, buy.Config{QPS: qps, EventTimeout: 110 * time.Second, ReportsWait: reportsWait, Logger: log,
+	fn, err := buy.New(ctx, js, p, buy.Config{Role: buy.RoleWorker, QPS: qps, EventTimeout: 110 * time.Second, ReportsWait: reportsWait, Logger: log,
 		Reconcile: emulatorSlack, Metrics: m})
 	if err != nil {
 		return nil, err

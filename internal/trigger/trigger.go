@@ -81,10 +81,6 @@ type Function struct {
 	// Events handles event invocations: FC /invoke (EventBridge, timer,
 	// direct), Lambda SQS batches and plain invokes. Optional.
 	Events EventHandler
-	// NoEventsReason, for a function without Events, says in the error an
-	// event invocation gets why it takes none and where events should go.
-	// Optional.
-	NoEventsReason string
 	// Services are the NATS request-reply services, run when NATS is
 	// configured. Optional.
 	Services []Service
@@ -116,14 +112,10 @@ type Around func(ctx context.Context) (context.Context, func())
 var ErrNoEvents = errors.New("the function takes no events")
 
 // NoEvents is the error of an event invocation of f when f has no event
-// handler: InvalidParameter, with f.NoEventsReason (or "this function takes
-// no events") as its message.
+// handler: InvalidParameter, naming the function.
 func (f Function) NoEvents() error {
-	msg := f.NoEventsReason
-	if msg == "" {
-		msg = "this function takes no events; call its HTTP routes"
-	}
-	return &provider.Error{Kind: provider.ErrInvalidParameter, Message: msg, Err: ErrNoEvents}
+	return &provider.Error{Kind: provider.ErrInvalidParameter, Err: ErrNoEvents,
+		Message: "function " + f.Name + " takes no events; call its HTTP routes"}
 }
 
 // Validate reports a Function that no trigger could serve.

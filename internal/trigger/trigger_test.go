@@ -43,10 +43,10 @@ func TestFunctionHandleEvents(t *testing.T) {
 			}
 		})
 	}
-	f := trigger.Function{Name: "buy", NoEventsReason: "the intake takes no events; send them to the worker"}
+	f := trigger.Function{Name: "remain"}
 	err := f.HandleEvents(context.Background(), msgs)[0]
-	if !errors.Is(err, trigger.ErrNoEvents) || provider.KindOf(err) != provider.ErrInvalidParameter || !strings.Contains(err.Error(), "send them to the worker") {
-		t.Errorf("no handler, with a reason: %v", err)
+	if !errors.Is(err, trigger.ErrNoEvents) || provider.KindOf(err) != provider.ErrInvalidParameter || !strings.Contains(err.Error(), "function remain takes no events") {
+		t.Errorf("no handler: %v", err)
 	}
 	first, n := trigger.FirstError([]error{nil, boom, errors.New("x")})
 	if first != boom || n != 2 {

@@ -37,16 +37,15 @@ func postUnsent(t *testing.T, url string, n int64) (*http.Response, httpjson.Err
 	return resp, eb
 }
 
-// A function without an event handler refuses an event before reading it,
-// with the reason it gives.
+// A function without an event handler refuses an event before reading it.
 func TestEventRefusedUnreadWithoutHandler(t *testing.T) {
 	h := start(t, func(r *recorder) trigger.Function {
 		f := r.function()
-		f.Events, f.NoEventsReason = nil, "remain answers HTTP only"
+		f.Events = nil
 		return f
 	})
 	resp, eb := postUnsent(t, h.url+"/invoke", 30<<20)
-	if resp.StatusCode != 404 || resp.Header.Get(fc.HeaderStatus) != "404" || eb.Error.Code != "InvalidParameter" || eb.Error.Message != "remain answers HTTP only" {
+	if resp.StatusCode != 404 || resp.Header.Get(fc.HeaderStatus) != "404" || eb.Error.Code != "InvalidParameter" || eb.Error.Message != "function test takes no events; call its HTTP routes" {
 		t.Fatalf("status %d x-fc-status %q body %+v", resp.StatusCode, resp.Header.Get(fc.HeaderStatus), eb)
 	}
 }
