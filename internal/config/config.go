@@ -49,7 +49,11 @@ const (
 	VolcMaxRetries   = "XNUM_VOLC_MAX_RETRIES"
 
 	NATSURL   = "NATS_URL"
-	NATSCreds = "NATS_CREDS"
+	NATSCreds = "NATS_CREDS" // a .creds file: the user's JWT and nkey seed
+	NATSNKey  = "NATS_NKEY"  // an nkey seed file, for a server that lists nkey users
+	NATSCA    = "NATS_CA"    // PEM file of the CAs that sign the server's certificate
+	NATSCert  = "NATS_CERT"  // PEM file of a client certificate, for mutual TLS
+	NATSKey   = "NATS_KEY"   // its private key
 
 	LogLevel = logging.LevelEnv
 	// LambdaLogLevel is set by Lambda when the function's logging config
@@ -168,27 +172,85 @@ func LoadVolcengine(lookup Lookup) (volcengine.Config, error) {
 	return c, nil
 }
 
-// NATS is where the functions' NATS services and queue live.
+// NATS is where the functions' NATS services and queue live, and how they
+// prove who they are to it. It holds file names, never a secret itself.
 type NATS struct {
 	URL   string // one URL or a comma-separated list; empty: no NATS
-	Creds string // path of a .creds file; optional
+	Creds string // .creds file (user JWT and seed); optional
+	NKey  string // nkey seed file; optional, not with Creds
+	CA    string // CA certificates to trust for the server's; optional
+	Cert  string // client certificate, with Key; optional
+	Key   string
 }
 
 // Enabled reports whether NATS is configured.
 func (n NATS) Enabled() bool { return n.URL != "" }
 
-// Options are the connection options the configuration implies.
-func (n NATS) Options() []nats.Option {
-	if n.Creds == "" {
-		return nil
+// Secured reports whether the connection is encrypted (a tls:// or wss://
+// URL, or a CA or client certificate, which make nats.go require TLS) and
+// signs in (a .creds file, an nkey, or a user and password in the URL).
+// Whoever reaches an unsecured NATS can publish orders and rewrite the
+// ledger.
+func (n NATS) Secured() bool {
+	if n.URL == "" {
+		return false
 	}
-	return []nats.Option{nats.UserCredentials(n.Creds)}
+	encrypted, signsIn := n.CA != "" || n.Cert != "", n.Creds != "" || n.NKey != ""
+	all := true
+	for _, s := range strings.Split(n.URL, ",") {
+		u, err := url.Parse(strings.TrimSpace(s))
+		if err != nil {
+			return false
+		}
+		all = all && (u.Scheme == "tls" || u.Scheme == "wss")
+		signsIn = signsIn || u.User != nil
+	}
+	return (encrypted || all) && signsIn
 }
 
-// LoadNATS reads NATS_URL and NATS_CREDS. Both are optional, but a
-// credentials file needs a URL and must be readable.
+// Options are the connection options the configuration implies. The files
+// are read when the connection is made, so a rotated credential takes
+// effect at the next connection.
+func (n NATS) Options() []nats.Option {
+	var opts []nats.Option
+	switch {
+	case n.Creds != "":
+		opts = append(opts, nats.UserCredentials(n.Creds))
+	case n.NKey != "":
+		opts = append(opts, nkeyFromSeed(n.NKey))
+	}
+	if n.CA != "" {
+		opts = append(opts, nats.RootCAs(n.CA))
+	}
+	if n.Cert != "" {
+		opts = append(opts, nats.ClientCert(n.Cert, n.Key))
+	}
+	return opts
+}
+
+// nkeyFromSeed signs in with the nkey whose seed is in file; a file that can
+// no longer be read fails the connection with that error.
+func nkeyFromSeed(file string) nats.Option {
+	opt, err := nats.NkeyOptionFromSeed(file)
+	if err != nil {
+		return func(*nats.Options) error { return fmt.Errorf("%s: %w", NATSNKey, err) }
+	}
+	return opt
+}
+
+// LoadNATS reads NATS_URL and how to connect to it: NATS_CREDS or
+// NATS_NKEY (who the functions are), NATS_CA, NATS_CERT and NATS_KEY (TLS).
+// All are optional, but each file must be readable, and none goes without
+// a URL.
 func LoadNATS(lookup Lookup) (NATS, error) {
-	n := NATS{URL: get(lookup, NATSURL), Creds: get(lookup, NATSCreds)}
+	n := NATS{
+		URL:   get(lookup, NATSURL),
+		Creds: get(lookup, NATSCreds),
+		NKey:  get(lookup, NATSNKey),
+		CA:    get(lookup, NATSCA),
+		Cert:  get(lookup, NATSCert),
+		Key:   get(lookup, NATSKey),
+	}
 	if n.URL != "" {
 		for _, s := range strings.Split(n.URL, ",") {
 			u, err := url.Parse(strings.TrimSpace(s))
@@ -202,15 +264,33 @@ func LoadNATS(lookup Lookup) (NATS, error) {
 			}
 		}
 	}
-	if n.Creds != "" {
+	files := []struct{ name, path string }{{NATSCreds, n.Creds}, {NATSNKey, n.NKey}, {NATSCA, n.CA}, {NATSCert, n.Cert}, {NATSKey, n.Key}}
+	for _, f := range files {
+		if f.path == "" {
+			continue
+		}
 		if n.URL == "" {
-			return NATS{}, bad(NATSCreds, "is set but "+NATSURL+" is not")
+			return NATS{}, bad(f.name, "is set but "+NATSURL+" is not")
 		}
-		f, err := os.Open(n.Creds)
+		// The error names the file, never its content.
+		b, err := os.ReadFile(f.path)
 		if err != nil {
-			return NATS{}, bad(NATSCreds, "must name a readable credentials file: "+err.Error())
+			return NATS{}, bad(f.name, "must name a readable file: "+err.Error())
 		}
-		f.Close()
+		if len(b) == 0 {
+			return NATS{}, bad(f.name, "names an empty file: "+f.path)
+		}
+	}
+	switch {
+	case n.Creds != "" && n.NKey != "":
+		return NATS{}, bad(NATSNKey, "is set with "+NATSCreds+"; a connection signs in with one of them")
+	case (n.Cert == "") != (n.Key == ""):
+		return NATS{}, bad(NATSKey, "and "+NATSCert+" go together: a client certificate and its key")
+	}
+	if n.NKey != "" {
+		if _, err := nats.NkeyOptionFromSeed(n.NKey); err != nil {
+			return NATS{}, bad(NATSNKey, "must name a file holding an nkey seed (its content is not shown)")
+		}
 	}
 	return n, nil
 }

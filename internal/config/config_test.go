@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/xnum-dev/xnum/internal/config"
+	"github.com/xnum-dev/xnum/internal/embednats/embednatstest"
 	"github.com/xnum-dev/xnum/internal/testutil"
 )
 
@@ -347,6 +350,93 @@ func TestBuyRole(t *testing.T) {
 		}
 		if err != nil || b.Role != tc.role || b.Consumer != tc.consumer {
 			t.Errorf("LoadBuy(%v) = %+v, %v, want role %s consumer %v", tc.env, b, err, tc.role, tc.consumer)
+		}
+	}
+}
+
+// The options LoadNATS makes connect over TLS (a private CA) with a .creds
+// file; without either the server refuses.
+func TestNATSOverTLSWithCredentials(t *testing.T) {
+	srv, files := embednatstest.Secure(t, embednatstest.User{Name: "xnum-test", Pub: []string{"xnum.test"}, Sub: []string{"_INBOX.>"}})
+	plain := "nats://" + strings.TrimPrefix(srv.ClientURL(), "tls://")
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		ok   bool
+	}{
+		{"tls and creds", map[string]string{config.NATSURL: srv.ClientURL(), config.NATSCA: files.CA, config.NATSCreds: files.Creds["xnum-test"]}, true},
+		{"a CA makes a nats:// URL TLS", map[string]string{config.NATSURL: plain, config.NATSCA: files.CA, config.NATSCreds: files.Creds["xnum-test"]}, true},
+		{"no creds", map[string]string{config.NATSURL: srv.ClientURL(), config.NATSCA: files.CA}, false},
+		{"no CA", map[string]string{config.NATSURL: srv.ClientURL(), config.NATSCreds: files.Creds["xnum-test"]}, false},
+		{"plaintext", map[string]string{config.NATSURL: plain, config.NATSCreds: files.Creds["xnum-test"]}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := config.LoadNATS(env(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			nc, err := nats.Connect(n.URL, append(n.Options(), nats.Timeout(5*time.Second))...)
+			if !tc.ok {
+				if err == nil {
+					nc.Close()
+					t.Fatal("connected")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			if _, err := nc.TLSConnectionState(); err != nil || !n.Secured() {
+				t.Errorf("not TLS: %v (Secured() %v)", err, n.Secured())
+			}
+			if err := nc.Publish("xnum.test", []byte("x")); err != nil || nc.Flush() != nil {
+				t.Errorf("publish: %v", err)
+			}
+		})
+	}
+}
+
+func TestNATSFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	seed := file("user.nk", "SUACSSL3UAHUDXKFSNVUZRF5UHPMWZ6BFDTJ7M6USDXIEDNPPQYYYCU3VY\n")
+	pem := file("ca.pem", "-----BEGIN CERTIFICATE-----\n")
+	empty := file("empty.pem", "")
+	url := "tls://10.0.0.5:4222"
+	n, err := config.LoadNATS(env(map[string]string{config.NATSURL: url, config.NATSNKey: seed, config.NATSCA: pem, config.NATSCert: pem, config.NATSKey: pem}))
+	if err != nil || n.NKey != seed || n.CA != pem || len(n.Options()) != 3 || !n.Secured() {
+		t.Fatalf("%+v %v", n, err)
+	}
+	for _, u := range []string{"nats://h:4222", "tls://h:4222", "nats://u:p@h:4222", "tls://u:p@h:4222,nats://u:p@h2:4222"} {
+		if n, _ := config.LoadNATS(env(map[string]string{config.NATSURL: u})); n.Secured() {
+			t.Errorf("%s without a CA or credentials is secured", u)
+		}
+	}
+	if n, _ := config.LoadNATS(env(map[string]string{config.NATSURL: "tls://u:p@h:4222"})); !n.Secured() {
+		t.Error("a password over TLS is not secured")
+	}
+	for _, tc := range []struct {
+		env map[string]string
+		bad string
+	}{
+		{map[string]string{config.NATSURL: url, config.NATSCreds: pem, config.NATSNKey: seed}, config.NATSNKey},
+		{map[string]string{config.NATSURL: url, config.NATSCert: pem}, config.NATSKey},
+		{map[string]string{config.NATSURL: url, config.NATSNKey: pem}, config.NATSNKey},
+		{map[string]string{config.NATSURL: url, config.NATSCA: empty}, config.NATSCA},
+		{map[string]string{config.NATSURL: url, config.NATSCA: filepath.Join(dir, "missing.pem")}, config.NATSCA},
+		{map[string]string{config.NATSCA: pem}, config.NATSCA},
+	} {
+		_, err := config.LoadNATS(env(tc.env))
+		checkErr(t, err, tc.bad)
+		if err != nil && strings.Contains(err.Error(), "SUACSSL3") {
+			t.Errorf("the error shows the seed: %v", err)
 		}
 	}
 }

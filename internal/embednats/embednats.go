@@ -31,6 +31,7 @@ type config struct {
 	maxStore   int64
 	maxMemory  int64
 	syncAlways bool
+	server     []func(*server.Options)
 }
 
 // WithHost sets the address to listen on (default 127.0.0.1).
@@ -65,6 +66,13 @@ func WithJetStreamLimits(maxStore, maxMemory int64) Option {
 // survives a process crash (what the tests do) but not a machine crash.
 func WithSyncAlways() Option { return func(c *config) { c.syncAlways = true } }
 
+// WithServerOptions edits the server's options after this package has set
+// them, e.g. for TLS and accounts (see embednatstest.Secure). A server with
+// TLS is reached at a tls:// URL.
+func WithServerOptions(f func(*server.Options)) Option {
+	return func(c *config) { c.server = append(c.server, f) }
+}
+
 // Server is an embedded NATS server with JetStream.
 type Server struct {
 	cfg     config
@@ -72,7 +80,8 @@ type Server struct {
 
 	mu   sync.Mutex
 	ns   *server.Server
-	port int // the port of the first start, kept for restarts
+	port int  // the port of the first start, kept for restarts
+	tls  bool // clients must use TLS
 }
 
 // Start starts a server and waits until it accepts connections.
@@ -122,6 +131,10 @@ func (s *Server) start() error {
 	if s.cfg.syncAlways {
 		o.SyncAlways = true
 	}
+	for _, f := range s.cfg.server {
+		f(o)
+	}
+	s.tls = o.TLSConfig != nil
 	ns, err := server.NewServer(o)
 	if err != nil {
 		return fmt.Errorf("embednats: %w", err)
@@ -147,12 +160,16 @@ func (s *Server) start() error {
 	return nil
 }
 
-// ClientURL is the nats:// URL clients connect to. It stays the same across
-// restarts.
+// ClientURL is the nats:// (tls:// with TLS) URL clients connect to. It
+// stays the same across restarts.
 func (s *Server) ClientURL() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return "nats://" + net.JoinHostPort(clientHost(s.cfg.host), strconv.Itoa(s.port))
+	scheme := "nats://"
+	if s.tls {
+		scheme = "tls://"
+	}
+	return scheme + net.JoinHostPort(clientHost(s.cfg.host), strconv.Itoa(s.port))
 }
 
 func clientHost(h string) string {

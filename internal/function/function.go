@@ -72,6 +72,10 @@ func Run(ctx context.Context, name string, lookup config.Lookup, stdout io.Write
 		return err
 	}
 	logger := logging.New(stdout, logging.Options{Level: level, Function: name})
+	if nc.Enabled() && config.OnFC(lookup) && !nc.Secured() {
+		logger.WarnContext(ctx, "NATS is reached without TLS or without credentials: whoever reaches it can publish orders "+
+			"and rewrite the ledger; set a tls:// URL (or NATS_CA) and NATS_CREDS (see the README's Security section)")
+	}
 	m := metrics.New()
 	fn, own, err := wire(ctx, Env{Lookup: lookup, Logger: logger, NATS: nc, Metrics: m})
 	if err != nil {

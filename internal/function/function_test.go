@@ -177,3 +177,27 @@ func with(base map[string]string, kv ...string) map[string]string {
 	}
 	return m
 }
+
+// On FC, a NATS without TLS or credentials is called out at start.
+func TestRunWarnsOfUnsecuredNATSOnFC(t *testing.T) {
+	stop := errors.New("stop after the start")
+	wire := func(context.Context, function.Env) (trigger.Function, []function.Option, error) {
+		return trigger.Function{}, nil, stop
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		warn bool
+	}{
+		{with(with(nil, testutil.OnFC...), config.NATSURL, "nats://10.0.0.5:4222"), true},
+		{with(with(nil, testutil.OnFC...), config.NATSURL, "tls://xnum:pw@10.0.0.5:4222"), false},
+		{map[string]string{config.NATSURL: "nats://127.0.0.1:4222"}, false}, // off FC: a local NATS
+	} {
+		stdout := &testutil.SyncBuffer{}
+		if err := function.Run(context.Background(), "buy", env(tc.env), stdout, wire); !errors.Is(err, stop) {
+			t.Fatal(err)
+		}
+		if warned := strings.Contains(stdout.String(), "without TLS or without credentials"); warned != tc.warn {
+			t.Errorf("%v: warned %v, want %v:\n%s", tc.env, warned, tc.warn, stdout.String())
+		}
+	}
+}
