@@ -22,7 +22,7 @@ var deployEnv = map[string]string{
 	"XNUM_VPC_ID":            "vpc-bp1xnum",
 	"XNUM_VSWITCH_ID":        "vsw-bp1xnum",
 	"XNUM_SECURITY_GROUP_ID": "sg-bp1xnum",
-	"NATS_URL":               "nats://10.0.0.5:4222",
+	"NATS_URL":               "tls://nats.internal:4222",
 	"VOLC_ACCESSKEY":         "AKLTexample",
 	"VOLC_SECRETKEY":         "example-secret",
 }
@@ -156,6 +156,11 @@ func TestSYAMLMatchesFC3Schema(t *testing.T) {
 // binaryOf names the function binary each resource runs.
 var binaryOf = map[string]string{"remain": "remain", "pools": "pools", "buy": "buy", "buy-worker": "buy"}
 
+// codeOf is the directory of each resource's code package under dist/: the
+// buy functions share a binary but not a package, as each carries its own
+// NATS credentials.
+var codeOf = map[string]string{"remain": "remain", "pools": "pools", "buy": "buy", "buy-worker": "buy-worker"}
+
 // build checks that a resource builds its binary, a static linux/amd64 one
 // at out from ./functions/fn, before `s deploy` and before `s local`.
 func checkBuild(t *testing.T, name string, r map[string]any, fn, out string) {
@@ -190,13 +195,13 @@ func TestSGo1YAML(t *testing.T) {
 			continue
 		}
 		props := r["props"].(map[string]any)
-		if props["runtime"] != "go1" || props["handler"] != "main" || props["code"] != "./dist/go1/"+fn {
-			t.Errorf("%s: runtime %v handler %v code %v, want go1 running main from ./dist/go1/%s", name, props["runtime"], props["handler"], props["code"], fn)
+		if props["runtime"] != "go1" || props["handler"] != "main" || props["code"] != "./dist/go1/"+codeOf[name] {
+			t.Errorf("%s: runtime %v handler %v code %v, want go1 running main from ./dist/go1/%s", name, props["runtime"], props["handler"], props["code"], codeOf[name])
 		}
 		if _, ok := props["customRuntimeConfig"]; ok {
 			t.Errorf("%s: a go1 function has no customRuntimeConfig", name)
 		}
-		checkBuild(t, name, r, fn, "dist/go1/"+fn+"/main")
+		checkBuild(t, name, r, fn, "dist/go1/"+codeOf[name]+"/main")
 		hooks, _ := props["instanceLifecycleConfig"].(map[string]any)
 		if _, ok := hooks["preStop"]; !ok {
 			t.Errorf("%s: no preStop hook (NATS is drained there)", name)
@@ -245,10 +250,10 @@ func TestSYAMLFunctions(t *testing.T) {
 			t.Errorf("%s: customRuntimeConfig %v, want /code/bootstrap on 9000", name, crc)
 		}
 		checkHealthCheck(t, name, crc["healthCheckConfig"])
-		if props["code"] != "./dist/"+fn {
-			t.Errorf("%s: code %v, want ./dist/%s", name, props["code"], fn)
+		if props["code"] != "./dist/"+codeOf[name] {
+			t.Errorf("%s: code %v, want ./dist/%s", name, props["code"], codeOf[name])
 		}
-		checkBuild(t, name, r, fn, "dist/"+fn+"/bootstrap")
+		checkBuild(t, name, r, fn, "dist/"+codeOf[name]+"/bootstrap")
 		if props["role"] != deployEnv["XNUM_FC_ROLE_ARN"] {
 			t.Errorf("%s: role %v", name, props["role"])
 		}
@@ -267,9 +272,11 @@ func TestSYAMLFunctions(t *testing.T) {
 		}
 		return out
 	}
+	// Anonymous, remain and pools would show every city's stock and every
+	// pool's numbers to the internet and spend the accounts' API quota.
 	for _, name := range []string{"remain", "pools"} {
-		if h := triggers(name)["http"]; h == nil || fmt.Sprint(h["methods"]) != "[GET]" {
-			t.Errorf("%s: want a GET HTTP trigger, got %v", name, h)
+		if h := triggers(name)["http"]; h == nil || fmt.Sprint(h["methods"]) != "[GET]" || h["authType"] != "function" {
+			t.Errorf("%s: want a GET HTTP trigger with function auth, got %v", name, h)
 		}
 	}
 	buy := triggers("buy")["http"]
@@ -357,5 +364,40 @@ func checkHealthCheck(t *testing.T, name string, v any) {
 	}
 	if hc["timeoutSeconds"].(int) >= hc["periodSeconds"].(int) {
 		t.Errorf("%s: a health check's timeout must be shorter than its period: %v", name, hc)
+	}
+}
+
+// Each deployment's buy functions: the intake never buys, and NATS is
+// reached over TLS with each function's own credentials, which its
+// pre-deploy puts in its own code package.
+func TestSYAMLBuyRolesAndNATS(t *testing.T) {
+	for _, file := range deployFiles {
+		t.Run(file, func(t *testing.T) {
+			resources := renderTemplate(t, file, deployEnv)["resources"].(map[string]any)
+			creds := map[string]string{"buy": "$XNUM_NATS_INTAKE_CREDS", "buy-worker": "$XNUM_NATS_WORKER_CREDS"}
+			for name, role := range map[string]string{"buy": "intake", "buy-worker": "worker"} {
+				r := resources[name].(map[string]any)
+				props := r["props"].(map[string]any)
+				env := props["environmentVariables"].(map[string]any)
+				if env["XNUM_BUY_ROLE"] != role {
+					t.Errorf("%s: XNUM_BUY_ROLE %v, want %s", name, env["XNUM_BUY_ROLE"], role)
+				}
+				if u := fmt.Sprint(env["NATS_URL"]); !strings.HasPrefix(u, "tls://") {
+					t.Errorf("%s: NATS_URL %s, want tls://", name, u)
+				}
+				deploy := fmt.Sprint(r["actions"].(map[string]any)["pre-deploy"])
+				dir := strings.TrimPrefix(fmt.Sprint(props["code"]), "./")
+				for v, file := range map[string]string{"NATS_CREDS": "nats.creds", "NATS_CA": "nats-ca.pem"} {
+					if env[v] != "/code/"+file || !strings.Contains(deploy, dir+"/"+file) {
+						t.Errorf("%s: %s=%v, and its pre-deploy must put %s in %s: %s", name, v, env[v], file, dir, deploy)
+					}
+				}
+				for other, c := range creds {
+					if strings.Contains(deploy, c) != (other == name) {
+						t.Errorf("%s: its pre-deploy copies %s: %s", name, c, deploy)
+					}
+				}
+			}
+		})
 	}
 }
