@@ -8,13 +8,18 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/embednats"
+	"github.com/xnum-dev/xnum/internal/embednats/embednatstest"
 	"github.com/xnum-dev/xnum/internal/function"
 	"github.com/xnum-dev/xnum/internal/httpjson"
 	"github.com/xnum-dev/xnum/internal/intake"
@@ -145,7 +150,11 @@ func startFC(t *testing.T, e env, role string) string {
 		fe[k] = v
 	}
 	fe.onFC("xnum-buy-"+role, role)
-	return start(t, fe)
+	base := start(t, fe)
+	// Answered once the function is up, its JetStream set-up done: two
+	// processes setting up a new server at the same moment can collide.
+	do(t, "GET", base+"/", "")
+	return base
 }
 
 // On FC, as s.yaml deploys it: the intake takes orders, the worker buys
@@ -540,4 +549,101 @@ func TestFCGo1(t *testing.T) {
 	if strings.Contains(out.String(), "role-secret") || strings.Contains(out.String(), "role-token") {
 		t.Errorf("a secret reached stdout")
 	}
+}
+
+// The NATS account of the README's Security section, read from it, is all
+// the buy functions need as s.yaml deploys them (TLS from a private CA, each
+// with its own .creds), and no more.
+func TestNATSAccountOfTheREADME(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := embednatstest.Secure(t, embednatstest.UsersFromNSC(t, string(readme))...)
+	_, e := stack(t)
+	e[config.NATSURL], e[config.NATSCA] = srv.ClientURL(), srv.CA
+	as := func(user string) env {
+		ue := env{}
+		for k, v := range e {
+			ue[k] = v
+		}
+		ue[config.NATSCreds] = srv.Creds[user]
+		return ue
+	}
+	intakeURL := startFC(t, as("xnum-intake"), "intake")
+	workerURL := startFC(t, as("xnum-worker"), "worker")
+	type conn struct {
+		js     jetstream.JetStream
+		denied chan error // the server's permission violations
+	}
+	connect := func(user string) conn {
+		n, err := config.LoadNATS(as(user).lookup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := conn{denied: make(chan error, 10)}
+		nc, err := nats.Connect(n.URL, append(n.Options(), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				c.denied <- err
+			}
+		}))...)
+		if err != nil {
+			t.Fatalf("%s: %v", user, err)
+		}
+		t.Cleanup(nc.Close)
+		c.js, _ = jetstream.New(nc)
+		return c
+	}
+	ctx := context.Background()
+	drain := func() {
+		timer := `{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`
+		if resp, body := do(t, "POST", workerURL+"/invoke", timer); resp.StatusCode != 200 {
+			t.Fatalf("the worker's drain: %d %s", resp.StatusCode, body)
+		}
+	}
+
+	// An order through the intake, one from another system.
+	if resp, body := do(t, "POST", intakeURL+"/orders", order("o-acct-1", 2)); resp.StatusCode != 202 {
+		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
+	}
+	drain()
+	waitOrder(t, intakeURL, "o-acct-1", "completed")
+	if _, err := connect("xnum-producer").js.Publish(ctx, "xnum.orders.requested", []byte(order("o-acct-2", 1)), jetstream.WithMsgID("o-acct-2")); err != nil {
+		t.Fatalf("the producer's order: %v", err)
+	}
+	drain()
+	waitOrder(t, intakeURL, "o-acct-2", "completed")
+	if v := srv.Violations(); len(v) > 0 {
+		t.Fatalf("the functions needed more than their permissions:\n%s", strings.Join(v, "\n"))
+	}
+
+	// Beyond their permissions, the server refuses.
+	denied := func(what string, c conn, f func(context.Context) error) {
+		t.Helper()
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- f(ctx) }()
+		select {
+		case <-c.denied:
+		case err := <-done:
+			t.Errorf("%s: %v, want a permissions violation", what, err)
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: no permissions violation", what)
+		}
+	}
+	worker, intake, producer := connect("xnum-worker"), connect("xnum-intake"), connect("xnum-producer")
+	denied("the worker deletes the stream", worker, func(ctx context.Context) error { return worker.js.DeleteStream(ctx, "XNUM") })
+	denied("the worker purges the ledger", worker, func(ctx context.Context) error {
+		_, err := worker.js.Conn().Request("$JS.API.STREAM.PURGE.KV_XNUM_ORDERS", nil, 5*time.Second)
+		return err
+	})
+	denied("the intake publishes a purchase", intake, func(ctx context.Context) error {
+		_, err := intake.js.Publish(ctx, "xnum.numbers.purchased", []byte(`{}`))
+		return err
+	})
+	denied("the producer writes the ledger", producer, func(ctx context.Context) error {
+		_, err := producer.js.Publish(ctx, "$KV.XNUM_ORDERS.o-acct-1", []byte(`{}`))
+		return err
+	})
 }

@@ -8,10 +8,15 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/xnum-dev/xnum/internal/config"
+	"github.com/xnum-dev/xnum/internal/embednats/embednatstest"
 	"github.com/xnum-dev/xnum/internal/function"
 	"github.com/xnum-dev/xnum/internal/httpjson"
 	"github.com/xnum-dev/xnum/internal/remain"
@@ -180,5 +185,40 @@ func TestFCGo1(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "role-secret") || strings.Contains(out.String(), "role-token") {
 		t.Errorf("a secret reached stdout:\n%s", out.String())
+	}
+}
+
+// With the NATS account of the README's Security section, read from it,
+// remain serves xnum.remain over TLS as the services user, and the
+// producer's request is answered, with no permission denied on the way.
+func TestNATSAccountOfTheREADME(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := embednatstest.Secure(t, embednatstest.UsersFromNSC(t, string(readme))...)
+	emu := emulatortest.NewServer(t)
+	start(t, envFor(emu.URL, config.NATSURL, srv.ClientURL(), config.NATSCA, srv.CA, config.NATSCreds, srv.Creds["xnum-services"]), io.Discard)
+
+	n, err := config.LoadNATS(envFor("", config.NATSURL, srv.ClientURL(), config.NATSCA, srv.CA, config.NATSCreds, srv.Creds["xnum-producer"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(n.URL, n.Options()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var got remain.Response
+	for deadline := time.Now().Add(10 * time.Second); got.Amount == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m, err := nc.Request("xnum.remain", []byte(`{"city":"杭州","specId":1}`), 2*time.Second); err == nil {
+			_ = json.Unmarshal(m.Data, &got)
+		}
+	}
+	if got.Amount == 0 || got.Provider != "aliyun" {
+		t.Fatalf("xnum.remain over TLS: %+v", got)
+	}
+	if v := srv.Violations(); len(v) > 0 {
+		t.Fatalf("a permission was missing:\n%s", strings.Join(v, "\n"))
 	}
 }

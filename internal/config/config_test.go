@@ -357,7 +357,8 @@ func TestBuyRole(t *testing.T) {
 // The options LoadNATS makes connect over TLS (a private CA) with a .creds
 // file; without either the server refuses.
 func TestNATSOverTLSWithCredentials(t *testing.T) {
-	srv, files := embednatstest.Secure(t, embednatstest.User{Name: "xnum-test", Pub: []string{"xnum.test"}, Sub: []string{"_INBOX.>"}})
+	srv := embednatstest.Secure(t, embednatstest.User{Name: "xnum-test", Pub: []string{"xnum.test"}, Sub: []string{"_INBOX.>"}})
+	files := srv
 	plain := "nats://" + strings.TrimPrefix(srv.ClientURL(), "tls://")
 	for _, tc := range []struct {
 		name string

@@ -12,10 +12,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,6 +27,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/xnum-dev/xnum/internal/embednats"
+	"github.com/xnum-dev/xnum/internal/testutil"
 )
 
 // Account is the name of the account the users belong to.
@@ -37,18 +41,32 @@ type User struct {
 	Responses bool
 }
 
-// Files are what a client needs: the CA certificate that signed the
-// server's, and each user's .creds file by name.
-type Files struct {
+// Server is the running server and what a client needs: the CA
+// certificate that signed the server's, and each user's .creds file by name.
+type Server struct {
+	*embednats.Server
 	CA    string
 	Creds map[string]string
+	log   *testutil.SyncBuffer
+}
+
+// Violations are the server's log lines about clients denied a publish or
+// a subscription so far.
+func (s *Server) Violations() []string {
+	var out []string
+	for _, l := range strings.Split(s.log.String(), "\n") {
+		if strings.Contains(l, "Violation") {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // Secure starts the server with users until the test ends.
-func Secure(tb testing.TB, users ...User) (*embednats.Server, Files) {
+func Secure(tb testing.TB, users ...User) *Server {
 	tb.Helper()
 	dir := tb.TempDir()
-	files := Files{CA: filepath.Join(dir, "ca.pem"), Creds: map[string]string{}}
+	srv := &Server{CA: filepath.Join(dir, "ca.pem"), Creds: map[string]string{}, log: &testutil.SyncBuffer{}}
 	tlsConfig := certificates(tb, dir)
 
 	operator, opPub := keys(tb, nkeys.CreateOperator)
@@ -92,16 +110,18 @@ func Secure(tb testing.TB, users ...User) (*embednats.Server, Files) {
 		if err := os.WriteFile(path, creds, 0o600); err != nil {
 			tb.Fatal(err)
 		}
-		files.Creds[u.Name] = path
+		srv.Creds[u.Name] = path
 	}
 
-	srv := embednats.RunTest(tb, embednats.WithServerOptions(func(o *server.Options) {
-		o.TLS, o.TLSConfig, o.TLSTimeout = true, tlsConfig, 5
-		o.TrustedOperators = []*jwt.OperatorClaims{opClaims}
-		o.AccountResolver = resolver
-		o.SystemAccount = sysPub
-	}))
-	return srv, files
+	srv.Server = embednats.RunTest(tb,
+		embednats.WithLogger(slog.New(slog.NewTextHandler(srv.log, &slog.HandlerOptions{Level: slog.LevelWarn}))),
+		embednats.WithServerOptions(func(o *server.Options) {
+			o.TLS, o.TLSConfig, o.TLSTimeout = true, tlsConfig, 5
+			o.TrustedOperators = []*jwt.OperatorClaims{opClaims}
+			o.AccountResolver = resolver
+			o.SystemAccount = sysPub
+		}))
+	return srv
 }
 
 func keys(tb testing.TB, create func() (nkeys.KeyPair, error)) (nkeys.KeyPair, string) {
@@ -168,3 +188,40 @@ func certificates(tb testing.TB, dir string) *tls.Config {
 		MinVersion:   tls.VersionTLS12,
 	}
 }
+
+// UsersFromNSC reads the users that `nsc add user` commands in text create
+// (a README's, say): each command's --name, --allow-pub and --allow-sub
+// lists (quoted with ', comma-separated, the flags repeatable) and
+// --allow-pub-response. Lines ending in a backslash continue.
+func UsersFromNSC(tb testing.TB, text string) []User {
+	tb.Helper()
+	var users []User
+	for _, line := range strings.Split(strings.ReplaceAll(text, "\\\n", " "), "\n") {
+		if !strings.Contains(line, "nsc add user ") {
+			continue
+		}
+		name := nscName.FindStringSubmatch(line)
+		if name == nil {
+			tb.Fatalf("nsc add user without --name: %s", line)
+		}
+		u := User{Name: name[1], Responses: strings.Contains(line, "--allow-pub-response")}
+		for _, m := range nscList.FindAllStringSubmatch(line, -1) {
+			list := strings.Split(m[2], ",")
+			if m[1] == "pub" {
+				u.Pub = append(u.Pub, list...)
+			} else {
+				u.Sub = append(u.Sub, list...)
+			}
+		}
+		users = append(users, u)
+	}
+	if len(users) == 0 {
+		tb.Fatal("no nsc add user command in the text")
+	}
+	return users
+}
+
+var (
+	nscName = regexp.MustCompile(`--name (\S+)`)
+	nscList = regexp.MustCompile(`--allow-(pub|sub) '([^']*)'`)
+)
