@@ -14,9 +14,9 @@ const (
 	HTTPAddr = "XNUM_HTTP_ADDR"
 )
 
-// DefaultPort is the port the HTTP server listens on when nothing names one:
+// defaultPort is the port the HTTP server listens on when nothing names one:
 // FC's default for a custom runtime.
-const DefaultPort = "9000"
+const defaultPort = "9000"
 
 // OnFC reports whether Function Compute runs this process: FC_FUNCTION_NAME,
 // FC_REGION and FC_ACCOUNT_ID are all set. FC sets them in every function
@@ -47,7 +47,7 @@ func LoadHTTPAddr(lookup Lookup) (string, error) {
 		}
 		return net.JoinHostPort(host, port), nil
 	}
-	port := DefaultPort
+	port := defaultPort
 	for _, name := range []string{FCCustomListenPort, FCServerPort, Port} {
 		if v := get(lookup, name); v != "" {
 			if !validPort(v) {

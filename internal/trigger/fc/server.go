@@ -50,10 +50,10 @@ const (
 	HeaderInitializationTimeout = "X-Fc-Initialization-Timeout"
 )
 
-// DefaultAddr is where a Server listens without WithAddr or WithListener:
+// defaultAddr is where a Server listens without WithAddr or WithListener:
 // loopback, as a server that is not behind FC serves no one else unless
 // told to (config.LoadHTTPAddr gives the address FC needs).
-const DefaultAddr = "127.0.0.1:9000"
+const defaultAddr = "127.0.0.1:9000"
 
 // DefaultMaxEventBytes bounds an event payload: FC's own limit for a
 // synchronous invocation is 32 MB (128 KB for an asynchronous one), so no
@@ -64,28 +64,28 @@ const DefaultMaxEventBytes = 32 << 20
 // network, or from a caller on the same machine off FC; none has a reason to
 // be slow to send, and a slow sender holds a goroutine and a buffer.
 const (
-	// ReadHeaderTimeout bounds the arrival of a request's headers.
-	ReadHeaderTimeout = 10 * time.Second
-	// DefaultReadTimeout bounds the arrival of headers and body together:
+	// readHeaderTimeout bounds the arrival of a request's headers.
+	readHeaderTimeout = 10 * time.Second
+	// defaultReadTimeout bounds the arrival of headers and body together:
 	// the largest body (a 32 MB event from FC's network, a 64 KiB order)
 	// takes far less, and a body trickled byte by byte is cut there.
-	DefaultReadTimeout = 15 * time.Second
-	// WriteTimeout bounds a route's answer from the end of its request, so
+	defaultReadTimeout = 15 * time.Second
+	// writeTimeout bounds a route's answer from the end of its request, so
 	// no caller that stops reading holds a connection: the slowest route
 	// (remain: three 10 s attempts with backoff) answers well within it.
 	// FC's invocations and hooks have none: FC bounds them by the
 	// function's timeout (a buy drain runs for minutes).
-	WriteTimeout = time.Minute
-	// IdleTimeout closes a kept-alive connection no request has used for
+	writeTimeout = time.Minute
+	// idleTimeout closes a kept-alive connection no request has used for
 	// that long: FC's front end reuses its connections within it, and an
 	// idle one costs a goroutine and buffers.
-	IdleTimeout = 2 * time.Minute
+	idleTimeout = 2 * time.Minute
 )
 
 // Option configures a Server.
 type Option func(*Server)
 
-// WithAddr sets the address to listen on (default DefaultAddr).
+// WithAddr sets the address to listen on (default 127.0.0.1:9000).
 func WithAddr(addr string) Option { return func(s *Server) { s.addr = addr } }
 
 // WithListener serves on l instead of listening on an address; tests pass a
@@ -118,7 +118,7 @@ func WithAround(a trigger.Around) Option { return func(s *Server) { s.around = a
 func WithContract(onFC bool) Option { return func(s *Server) { s.contract = onFC } }
 
 // WithReadTimeout sets the bound on a request's headers and body (default
-// DefaultReadTimeout).
+// defaultReadTimeout, 15 s).
 func WithReadTimeout(d time.Duration) Option { return func(s *Server) { s.readTimeout = d } }
 
 // WithPreStop adds a hook run on GET /pre-stop after the function's own, e.g.
@@ -157,8 +157,8 @@ func New(fn trigger.Function, opts ...Option) (*Server, error) {
 		stdout:          os.Stdout,
 		shutdownTimeout: 20 * time.Second,
 		maxEvent:        DefaultMaxEventBytes,
-		readTimeout:     DefaultReadTimeout,
-		addr:            DefaultAddr,
+		readTimeout:     defaultReadTimeout,
+		addr:            defaultAddr,
 	}
 	for _, o := range opts {
 		o(s)
@@ -444,10 +444,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	srv := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: min(ReadHeaderTimeout, s.readTimeout),
+		ReadHeaderTimeout: min(readHeaderTimeout, s.readTimeout),
 		ReadTimeout:       s.readTimeout,
-		WriteTimeout:      WriteTimeout,
-		IdleTimeout:       IdleTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
