@@ -560,7 +560,7 @@ func TestNATSAccountOfTheREADME(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := embednatstest.Secure(t, embednatstest.UsersFromNSC(t, string(readme))...)
-	_, e := stack(t)
+	emu, e := stack(t)
 	e[config.NATSURL], e[config.NATSCA] = srv.ClientURL(), srv.CA
 	as := func(user string) env {
 		ue := env{}
@@ -613,6 +613,23 @@ func TestNATSAccountOfTheREADME(t *testing.T) {
 	}
 	drain()
 	waitOrder(t, intakeURL, "o-acct-2", "completed")
+
+	// A buy whose answer was lost, settled from the cloud's number report
+	// through the worker's reports trigger.
+	emu.Faults().Set("BuySecretNo", fault.Fault{CutRate: 1})
+	if resp, body := do(t, "POST", intakeURL+"/orders", order("o-acct-3", 1)); resp.StatusCode != 202 {
+		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
+	}
+	drain()
+	waitOrder(t, intakeURL, "o-acct-3", "in_doubt")
+	emu.Faults().Set("BuySecretNo", fault.Fault{})
+	reps := emu.Dypls().Reports()
+	report, _ := json.Marshal(reps[len(reps)-1])
+	if resp, body := do(t, "POST", workerURL+"/invoke", mnsEventOf("reports-mns", "xnum-number-reports", string(report))); resp.StatusCode != 200 {
+		t.Fatalf("reports invocation: %d %s", resp.StatusCode, body)
+	}
+	drain()
+	waitOrder(t, intakeURL, "o-acct-3", "completed")
 	if v := srv.Violations(); len(v) > 0 {
 		t.Fatalf("the functions needed more than their permissions:\n%s", strings.Join(v, "\n"))
 	}
