@@ -50,8 +50,8 @@ func wire(_ context.Context, env function.Env) (trigger.Function, []function.Opt
 			return trigger.Function{}, nil, err
 		}
 	}
-	cfg := buy.Config{Role: buy.Role(bc.Role), QPS: bc.QPS, Consumer: bc.Consumer, EventTimeout: bc.EventTimeout, ReportsWait: bc.ReportsWait, Logger: env.Logger,
-		Metrics: env.Metrics}
+	cfg := buy.Config{Role: buy.Role(bc.Role), QPS: bc.QPS, Consumer: bc.Consumer, EventTimeout: bc.EventTimeout, ReportsWait: bc.ReportsWait,
+		Lease: bc.Lease, SweepEvery: bc.SweepEvery, SweepIdle: bc.SweepIdle, Logger: env.Logger, Metrics: env.Metrics}
 	if wc.Enabled() {
 		// The role's credentials of each request sign the wake-up; the
 		// environment's (which FC sets too) when a request has none.

@@ -7,6 +7,7 @@
 package buy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -77,7 +78,10 @@ type Config struct {
 	// report is waited for before the attempt is left to an operator
 	// (0: settle.DefaultWait).
 	ReportsWait time.Duration
-	Logger      *slog.Logger
+	// Lease, SweepEvery and SweepIdle tune the worker (worker.WithLease,
+	// worker.WithSweep); 0 keeps its defaults.
+	Lease, SweepEvery, SweepIdle time.Duration
+	Logger                       *slog.Logger
 	// Metrics, when set, observes the worker, the settlements and the
 	// intake, and reads the ledger's and the consumer's State for its
 	// gauges.
@@ -135,6 +139,12 @@ func New(ctx context.Context, js jetstream.JetStream, p Provider, cfg Config) (*
 	work, reps := refuse(intakeRefusal), refuse(intakeRefusal)
 	if cfg.Role != RoleIntake {
 		wopts := []worker.Option{worker.WithBuyQPS(cfg.QPS), worker.WithLogger(logger)}
+		if cfg.Lease > 0 {
+			wopts = append(wopts, worker.WithLease(cfg.Lease))
+		}
+		if cfg.SweepEvery > 0 || cfg.SweepIdle > 0 {
+			wopts = append(wopts, worker.WithSweep(cmp.Or(cfg.SweepEvery, worker.DefaultSweepEvery), cmp.Or(cfg.SweepIdle, worker.DefaultSweepIdle)))
+		}
 		ropts := cfg.Reconcile
 		if cfg.Metrics != nil {
 			wopts = append(wopts, worker.WithObserver(cfg.Metrics))

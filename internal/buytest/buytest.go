@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"slices"
@@ -444,23 +445,28 @@ func MustData(t testing.TB, ev events.Event, v any) {
 // Audit checks the money rule over everything the emulator sold and the
 // stream and ledger hold, and returns the figures:
 //   - no order holds more numbers than its quantity;
-//   - every number the emulator sold is in exactly one order of the ledger
-//     (none lost, none twice), except those of attempts still in doubt;
-//   - every ledger number has exactly one number.purchased, naming its order;
+//   - every number the emulator sold is in exactly one order of the ledger,
+//     among its numbers or its excess (none lost, none twice), except those
+//     of attempts still in doubt; inLedger counts both;
+//   - every ledger number has exactly one number.purchased, naming its order,
+//     and every excess number one number.excess;
 //   - every ended order has exactly one terminal event, matching the ledger.
 func (e *Env) Audit(orders map[string]*ledger.Order) (sold, inLedger, unsettled int) {
 	e.t.Helper()
-	owner := map[string]string{}
+	owner, excess := map[string]string{}, map[string]string{}
 	for id, o := range orders {
 		if len(o.Numbers) > o.Quantity {
 			e.t.Errorf("order %s holds %d numbers for quantity %d", id, len(o.Numbers), o.Quantity)
 		}
-		for _, n := range o.Numbers {
+		for _, n := range append(slices.Clone(o.Numbers), o.Excess...) {
 			if prev, dup := owner[n.SecretNo]; dup {
 				e.t.Errorf("number %s is in orders %s and %s", n.SecretNo, prev, id)
 			}
 			owner[n.SecretNo] = id
 			inLedger++
+		}
+		for _, n := range o.Excess {
+			excess[n.SecretNo] = id
 		}
 		if o.Status == ledger.StatusInDoubt {
 			unsettled++
@@ -490,7 +496,19 @@ func (e *Env) Audit(orders map[string]*ledger.Order) (sold, inLedger, unsettled 
 	if b.DupNumber > 0 {
 		e.t.Errorf("%d duplicate number.purchased events", b.DupNumber)
 	}
+	excessEvents := map[string]string{}
+	for _, ev := range e.StreamEvents(events.SubjectNumberExcess) {
+		var d events.NumberExcess
+		MustData(e.t, ev, &d)
+		excessEvents[d.SecretNo] = d.OrderID
+	}
+	if !maps.Equal(excess, excessEvents) {
+		e.t.Errorf("excess numbers %v, number.excess events %v", excess, excessEvents)
+	}
 	for no, id := range owner {
+		if _, isExcess := excess[no]; isExcess {
+			continue
+		}
 		ev, ok := b.Numbers[no]
 		if !ok {
 			e.t.Errorf("number %s of order %s has no number.purchased", no, id)
@@ -499,7 +517,7 @@ func (e *Env) Audit(orders map[string]*ledger.Order) (sold, inLedger, unsettled 
 		}
 	}
 	for no := range b.Numbers {
-		if _, ok := owner[no]; !ok {
+		if _, ok := owner[no]; !ok || excess[no] != "" {
 			e.t.Errorf("number.purchased for %s, which no order holds", no)
 		}
 	}

@@ -38,6 +38,9 @@ const (
 	BuyRole               = "XNUM_BUY_ROLE"
 	EventTimeout          = "XNUM_EVENT_TIMEOUT"
 	ReportsWait           = "XNUM_REPORTS_WAIT"
+	BuyLease              = "XNUM_BUY_LEASE"
+	BuySweepEvery         = "XNUM_BUY_SWEEP_EVERY"
+	BuySweepIdle          = "XNUM_BUY_SWEEP_IDLE"
 	FCFunctionName        = "FC_FUNCTION_NAME" // set by FC in every function instance
 
 	VolcAccessKey    = "VOLC_ACCESSKEY"
@@ -331,14 +334,25 @@ type Buy struct {
 	// for the cloud's report of its number before it leaves the attempt in
 	// doubt to an operator; 0: the settler's default (10m).
 	ReportsWait time.Duration
+	// Lease is how long a delivery's claim on an order lasts without a
+	// ledger write: after a worker dies, its orders wait that long for
+	// another; 0: the worker's default (45s). Keep it above the longest
+	// BuySecretNo call.
+	Lease time.Duration
+	// SweepEvery and SweepIdle: how often a long-lived consumer looks for
+	// open orders nothing drives, and how long such an order must have been
+	// idle to be published again; 0: the worker's defaults (30s, 1m).
+	SweepEvery, SweepIdle time.Duration
 }
 
 // LoadBuy reads XNUM_BUY_ROLE (intake, worker or all; default all off FC,
 // required on FC, where the HTTP function and the event function are two),
 // XNUM_ALIYUN_BUY_QPS (default 5; 0: no limit), XNUM_BUY_CONSUMER (true or
 // false; default false on FC, true elsewhere; never with the intake role),
-// XNUM_EVENT_TIMEOUT (a duration; default none) and XNUM_REPORTS_WAIT (a
-// duration from 1s to 24h; default the settler's).
+// XNUM_EVENT_TIMEOUT (a duration; default none), XNUM_REPORTS_WAIT (a
+// duration from 1s to 24h; default the settler's), and XNUM_BUY_LEASE,
+// XNUM_BUY_SWEEP_EVERY and XNUM_BUY_SWEEP_IDLE (durations from 1s to 1h;
+// default the worker's).
 func LoadBuy(lookup Lookup) (Buy, error) {
 	b := Buy{Role: get(lookup, BuyRole), QPS: DefaultBuyQPS, Consumer: !OnFC(lookup)}
 	switch b.Role {
@@ -379,6 +393,14 @@ func LoadBuy(lookup Lookup) (Buy, error) {
 	}
 	if b.ReportsWait, err = durationIn(lookup, ReportsWait, time.Second, 24*time.Hour, "1s and 24h such as 10m"); err != nil {
 		return Buy{}, err
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+	}{{BuyLease, &b.Lease}, {BuySweepEvery, &b.SweepEvery}, {BuySweepIdle, &b.SweepIdle}} {
+		if *d.v, err = durationIn(lookup, d.name, time.Second, time.Hour, "1s and 1h such as 45s"); err != nil {
+			return Buy{}, err
+		}
 	}
 	return b, nil
 }

@@ -212,6 +212,16 @@ func TestBuyAndLevel(t *testing.T) {
 		_, err = config.LoadBuy(env(map[string]string{config.ReportsWait: v}))
 		checkErr(t, err, config.ReportsWait)
 	}
+	if b, err := config.LoadBuy(env(map[string]string{config.BuyLease: "2s", config.BuySweepEvery: "1s", config.BuySweepIdle: "3s"})); err != nil ||
+		b.Lease != 2*time.Second || b.SweepEvery != time.Second || b.SweepIdle != 3*time.Second {
+		t.Errorf("lease and sweep: %+v %v", b, err)
+	}
+	for _, name := range []string{config.BuyLease, config.BuySweepEvery, config.BuySweepIdle} {
+		for _, v := range []string{"10ms", "2h", "often"} {
+			_, err = config.LoadBuy(env(map[string]string{name: v}))
+			checkErr(t, err, name)
+		}
+	}
 	if l, err := config.LoadLevel(env(map[string]string{config.LogLevel: "debug"})); err != nil || l != slog.LevelDebug {
 		t.Errorf("level: %v %v", l, err)
 	}

@@ -231,4 +231,7 @@ func TestLateNumberAfterNothingBoughtIsExcess(t *testing.T) {
 	if len(excess) != 1 || excess[0].SecretNo != sold[0].SecretNo || excess[0].OrderID != "late-1" {
 		t.Fatalf("excess events %+v", excess)
 	}
+	if s, l, _ := e.Audit(map[string]*ledger.Order{"late-1": o}); s != 2 || l != 2 {
+		t.Fatalf("sold %d, recorded %d", s, l)
+	}
 }

@@ -137,9 +137,16 @@ func WithRecordTimeout(d time.Duration) Option { return func(w *Worker) { w.reco
 // MaxDeliver): such triggers tell no delivery count, so the ledger keeps it.
 func WithEventDeliveries(n int) Option { return func(w *Worker) { w.eventDeliveries = n } }
 
+// Defaults of WithSweep.
+const (
+	DefaultSweepEvery = 30 * time.Second
+	DefaultSweepIdle  = time.Minute
+)
+
 // WithSweep sets how often Run sweeps the ledger for open orders nothing
-// drives (default 30s) and how long such an order must have been idle
-// before it is published again (default 1m). Drain sweeps once per call.
+// drives (DefaultSweepEvery) and how long such an order must have been idle
+// before it is published again (DefaultSweepIdle). Drain sweeps once per
+// call.
 func WithSweep(every, idle time.Duration) Option {
 	return func(w *Worker) { w.sweepEvery, w.sweepIdle = every, idle }
 }
@@ -214,8 +221,8 @@ func New(l *ledger.Ledger, pub Publisher, buyer provider.Purchaser, inv provider
 		buyTimeout:      20 * time.Second,
 		recordTimeout:   2 * time.Minute,
 		eventDeliveries: 10,
-		sweepEvery:      30 * time.Second,
-		sweepIdle:       time.Minute,
+		sweepEvery:      DefaultSweepEvery,
+		sweepIdle:       DefaultSweepIdle,
 		now:             time.Now,
 		source:          events.SourceWorker,
 		concurrency:     4,
