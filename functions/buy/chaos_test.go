@@ -266,4 +266,3 @@ func waitServing(t *testing.T, base string) {
 	}
 	t.Fatalf("%s does not answer", base)
 }
-
