@@ -445,8 +445,9 @@ func ordersReconcile(ctx context.Context, args []string, stdout, stderr io.Write
 		printOrder(stdout, o)
 		return err
 	}
-	fmt.Fprintf(stdout, "settled   attempt %d of %s; the order is published again for the buy workers\n", o.Settlements[len(o.Settlements)-1].Attempt, id)
-	return follow(ctx, ops.ledger, o, *wait, stdout)
+	settled := o.Settlements[len(o.Settlements)-1].Attempt
+	fmt.Fprintf(stdout, "settled   attempt %d of %s; the order is published again for the buy workers\n", settled, id)
+	return follow(ctx, ops.ledger, o, settled, *wait, stdout)
 }
 
 func ordersResume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -464,20 +465,32 @@ func ordersResume(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer ops.close()
+	before, err := ops.ledger.Get(ctx, id)
+	if err != nil {
+		return err
+	}
 	o, err := ops.rec.Resume(ctx, id)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "resumed   %s is published again for the buy workers (message %d)\n", id, o.MessageSeq)
-	return follow(ctx, ops.ledger, o, *wait, stdout)
+	return follow(ctx, ops.ledger, o, before.Attempts, *wait, stdout)
 }
 
-// follow prints the order as it goes on for up to wait: each number as it
-// is bought (and how many of the quantity that makes), then the order; or,
+// follow prints the order as it goes on for up to wait: each number its
+// attempts after afterAttempt buy, as it is bought (and how many of the quantity that makes), then the order; or,
 // when it has not stopped by then, the order as it is and what comes next.
-func follow(ctx context.Context, l *ledger.Ledger, o *ledger.Order, wait time.Duration, w io.Writer) error {
+func follow(ctx context.Context, l *ledger.Ledger, o *ledger.Order, afterAttempt int, wait time.Duration, w io.Writer) error {
 	deadline := time.Now().Add(wait)
-	seen := len(o.Numbers)
+	printed := map[string]bool{}
+	show := func(o *ledger.Order) {
+		for i, n := range o.Numbers {
+			if n.Attempt > afterAttempt && !printed[n.SecretNo] {
+				printed[n.SecretNo] = true
+				fmt.Fprintf(w, "bought    %s (%d of %d)\n", n.SecretNo, i+1, o.Quantity)
+			}
+		}
+	}
 	for !o.Status.Stopped() && time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
@@ -488,11 +501,10 @@ func follow(ctx context.Context, l *ledger.Ledger, o *ledger.Order, wait time.Du
 		if err != nil {
 			return err
 		}
-		for i := min(seen, len(now.Numbers)); i < len(now.Numbers); i++ {
-			fmt.Fprintf(w, "bought    %s (%d of %d)\n", now.Numbers[i].SecretNo, i+1, now.Quantity)
-		}
-		seen, o = len(now.Numbers), now
+		show(now)
+		o = now
 	}
+	show(o)
 	printOrder(w, o)
 	hint(w, o)
 	return nil

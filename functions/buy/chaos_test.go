@@ -70,7 +70,7 @@ func TestChaos(t *testing.T) {
 	waitServing(t, base)
 
 	// Kill a consumer at random while orders flow, and start it again.
-	rng := rand.New(rand.NewPCG(8, 27))
+	rng, orderRng := rand.New(rand.NewPCG(8, 27)), rand.New(rand.NewPCG(9, 28))
 	stopKilling := make(chan struct{})
 	killed := make(chan int)
 	go func() {
@@ -95,7 +95,7 @@ func TestChaos(t *testing.T) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	for end := time.Now().Add(flow); time.Now().Before(end); {
 		id := fmt.Sprintf("chaos-%04d", len(ids))
-		qty := 1 + rng.IntN(3)
+		qty := 1 + orderRng.IntN(3)
 		body := fmt.Sprintf(`{"poolKey":%q,"city":"杭州","specId":2,"quantity":%d}`, buytest.Pool, qty)
 		req, _ := http.NewRequest("POST", base+"/orders", strings.NewReader(body))
 		req.Header.Set("Idempotency-Key", id)
