@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"sync"
@@ -32,6 +33,11 @@ type config struct {
 	maxMemory  int64
 	syncAlways bool
 	server     []func(*server.Options)
+
+	// Set by StartCluster for each of its servers.
+	clusterName string
+	clusterPort int
+	routes      []*url.URL
 }
 
 // WithHost sets the address to listen on (default 127.0.0.1).
@@ -61,9 +67,11 @@ func WithJetStreamLimits(maxStore, maxMemory int64) Option {
 	return func(c *config) { c.maxStore, c.maxMemory = maxStore, maxMemory }
 }
 
-// WithSyncAlways makes JetStream fsync every write, so a power loss loses
-// nothing acknowledged. It is slow; the default syncs on an interval, which
-// survives a process crash (what the tests do) but not a machine crash.
+// WithSyncAlways makes JetStream fsync every write before it acknowledges
+// it (nats-server's sync_interval: always), so an acknowledged write
+// survives a power loss or an OS crash. The default writes to the OS before
+// the acknowledgement, which survives a crash of the process, and fsyncs
+// every two minutes.
 func WithSyncAlways() Option { return func(c *config) { c.syncAlways = true } }
 
 // WithServerOptions edits the server's options after this package has set
@@ -131,6 +139,10 @@ func (s *Server) start() error {
 	if s.cfg.syncAlways {
 		o.SyncAlways = true
 	}
+	if s.cfg.clusterName != "" {
+		o.Cluster = server.ClusterOpts{Name: s.cfg.clusterName, Host: s.cfg.host, Port: s.cfg.clusterPort}
+		o.Routes = s.cfg.routes
+	}
 	for _, f := range s.cfg.server {
 		f(o)
 	}
@@ -178,6 +190,9 @@ func clientHost(h string) string {
 	}
 	return h
 }
+
+// Name is the server's name.
+func (s *Server) Name() string { return s.cfg.name }
 
 // StoreDir is the JetStream store directory.
 func (s *Server) StoreDir() string { return s.cfg.storeDir }

@@ -107,3 +107,85 @@ func TestTemporaryStoreIsRemoved(t *testing.T) {
 		t.Fatalf("store %s still there after Close: %v", dir, err)
 	}
 }
+
+func TestClusterKeepsAStreamAcrossItsLeadersRestart(t *testing.T) {
+	c := embednats.RunTestCluster(t, 3)
+	if n := len(c.Servers()); n != 3 || strings.Count(c.ClientURL(), ",") != 2 {
+		t.Fatalf("%d servers, URL %q", n, c.ClientURL())
+	}
+	nc, err := nats.Connect(c.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(n int) {
+		for i := 0; i < n; {
+			if _, err := js.Publish(ctx, "t.x", []byte{byte(i)}); err != nil {
+				if ctx.Err() != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(20 * time.Millisecond) // an election is under way
+				continue
+			}
+			i++
+		}
+	}
+	publish(10)
+	leader := waitFor(ctx, t, func() *embednats.Server { return c.StreamLeader("T") })
+	leader.Shutdown()
+	publish(10) // the other two elect a leader and go on
+	next := waitFor(ctx, t, func() *embednats.Server { return c.StreamLeader("T") })
+	if next == leader {
+		t.Fatal("a stopped server leads the stream")
+	}
+	if err := leader.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitJetStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The restarted server catches up: three current replicas of 20 messages.
+	for {
+		st, err := js.Stream(ctx, "T")
+		if err == nil {
+			info := st.CachedInfo()
+			current := 0
+			if info.Cluster != nil && info.Cluster.Leader != "" {
+				current = 1
+				for _, p := range info.Cluster.Replicas {
+					if p.Current && !p.Offline {
+						current++
+					}
+				}
+			}
+			if current == 3 && info.State.Msgs == 20 {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("stream after its leader %s restarted: %v", leader.Name(), err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("leader %s stopped, %s took over, %s restarted and caught up", leader.Name(), next.Name(), leader.Name())
+}
+
+func waitFor[T comparable](ctx context.Context, t *testing.T, get func() T) T {
+	t.Helper()
+	var zero T
+	for {
+		if v := get(); v != zero {
+			return v
+		}
+		if ctx.Err() != nil {
+			t.Fatal("gave up waiting")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
