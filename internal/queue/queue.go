@@ -1,22 +1,23 @@
 // Package queue sets up xnum's JetStream objects and publishes to them: the
 // stream XNUM over the order and number subjects, the durable pull consumer
 // that feeds the buy worker, a stream and consumer that keep the consumer's
-// max-deliveries advisories, the stream of the cloud's number reports, and
-// the KeyValue bucket that is the order ledger. Setup is idempotent and runs
-// at every start of every process.
+// max-deliveries advisories, the stream of the cloud's number reports, the
+// KeyValue bucket that is the order ledger, and the bucket of the rate the
+// workers share. Setup opens them for a function (creating what is missing,
+// changing nothing that exists); PlanSetup and Apply bring existing objects
+// to what xnum needs, on an operator's command (`xnum setup`).
 package queue
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/xnum-dev/xnum/events"
 	"github.com/xnum-dev/xnum/pkg/provider"
 )
 
@@ -31,6 +32,7 @@ const (
 	// (events.SubjectNumberReports) for as long as the events: whoever
 	// settles an attempt in doubt reads back the reports of its window.
 	ReportsStreamName = "XNUM_REPORTS"
+	LimitsBucket      = "XNUM_LIMITS"
 )
 
 // MaxDeliveriesSubject is the subject of the server's advisory about a
@@ -58,6 +60,7 @@ type Config struct {
 	Stream   string
 	Consumer string
 	Bucket   string
+	Limits   string // the rate limits' bucket (LimitsBucket)
 	// Replicas of the streams, consumers and bucket (1; 3 or 5 in a cluster).
 	Replicas int
 	// Storage of the streams and bucket (file).
@@ -93,6 +96,9 @@ func (c *Config) defaults() {
 	if c.Bucket == "" {
 		c.Bucket = LedgerBucket
 	}
+	if c.Limits == "" {
+		c.Limits = LimitsBucket
+	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
 	}
@@ -121,8 +127,9 @@ func (c *Config) defaults() {
 
 func (c Config) validate() error {
 	switch {
-	case c.Replicas < 1 || c.Replicas > 5:
-		return fmt.Errorf("queue: replicas %d, want 1..5", c.Replicas)
+	case c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5:
+		// An even count survives no more lost servers than one fewer.
+		return fmt.Errorf("queue: replicas %d, want 1, 3 or 5", c.Replicas)
 	case c.DuplicateWindow < time.Second || c.DuplicateWindow > c.MaxAge:
 		return fmt.Errorf("queue: duplicate window %v, want at least 1s and at most the max age %v", c.DuplicateWindow, c.MaxAge)
 	case c.MaxDeliver < 2:
@@ -166,108 +173,61 @@ type Queue struct {
 	Advisories jetstream.Consumer // max-deliveries advisories of Consumer
 	Reports    jetstream.Stream   // the cloud's number reports (ReportsStreamName)
 	Ledger     jetstream.KeyValue
-	Config     Config
+	Limits     jetstream.KeyValue // rate limits the workers share
+	// Config is the objects' actual settings where they existed before
+	// (an operator's max deliver, ack wait, replicas...), the options'
+	// otherwise.
+	Config Config
 }
 
-// Setup creates or updates the stream, the consumers and the ledger bucket
-// so they match the options. It changes nothing that already matches, so
+// Setup opens xnum's JetStream objects for a function: it creates those
+// that are missing, with the options' settings, and never changes one that
+// exists, so an operator's settings (replicas, limits, ack wait...) stay as
+// they are. An existing object that lacks something the code needs (a
+// subject, explicit acks, a pull consumer...) stops it with one
+// *MismatchError naming every such lack; `xnum setup` fixes what can be
+// fixed in place (Plan). Setup only reads when everything exists, so
 // every process may call it at start.
 func Setup(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Queue, error) {
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	q := &Queue{JS: js, Config: c}
+	var lacks []string
+	for _, o := range objects(c) {
+		found, err := o.open(ctx, js, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range o.unmet(found) {
+			lacks = append(lacks, o.label()+" needs "+l.text)
+		}
+	}
+	if len(lacks) > 0 {
+		return nil, &MismatchError{Lacks: lacks}
+	}
+	return q, nil
+}
+
+func newConfig(opts []Option) (Config, error) {
 	var c Config
 	for _, o := range opts {
 		o(&c)
 	}
 	c.defaults()
-	if err := c.validate(); err != nil {
-		return nil, err
-	}
-	q := &Queue{JS: js, Config: c}
-	var err error
-	q.Stream, err = ensureStream(ctx, js, jetstream.StreamConfig{
-		Name:        c.Stream,
-		Description: "xnum order and number events",
-		Subjects:    []string{events.SubjectOrders, events.SubjectNumbers},
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		MaxAge:      c.MaxAge,
-		Storage:     c.Storage,
-		Replicas:    c.Replicas,
-		Duplicates:  c.DuplicateWindow,
-	})
-	if err != nil {
-		return nil, Unavailable("create stream "+c.Stream, err)
-	}
-	q.Consumer, err = ensureConsumer(ctx, js, c.Stream, jetstream.ConsumerConfig{
-		Durable:       c.Consumer,
-		Description:   "xnum buy worker",
-		FilterSubject: events.SubjectOrderRequested,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       c.AckWait,
-		MaxDeliver:    c.MaxDeliver,
-		BackOff:       c.Backoff,
-		MaxAckPending: c.MaxAckPending,
-		Replicas:      c.Replicas,
-	})
-	if err != nil {
-		return nil, Unavailable("create consumer "+c.Consumer, err)
-	}
-	// The server sends the advisory only to whoever listens at that moment;
-	// a stream keeps it until a worker has handled it.
-	advSubject := MaxDeliveriesSubject(c.Stream, c.Consumer)
-	advStream := AdvisoryStreamName
-	if c.Stream != StreamName {
-		advStream = c.Stream + "_ADVISORIES"
-	}
-	if _, err = ensureStream(ctx, js, jetstream.StreamConfig{
-		Name:        advStream,
-		Description: "max-deliveries advisories of " + c.Consumer,
-		Subjects:    []string{advSubject},
-		Retention:   jetstream.LimitsPolicy,
-		MaxAge:      c.MaxAge,
-		Storage:     c.Storage,
-		Replicas:    c.Replicas,
-	}); err != nil {
-		return nil, Unavailable("create stream "+advStream, err)
-	}
-	q.Advisories, err = ensureConsumer(ctx, js, advStream, jetstream.ConsumerConfig{
-		Durable:       c.Consumer + "-max-deliveries",
-		Description:   "ends orders whose last delivery was not acked",
-		FilterSubject: advSubject,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       c.AckWait,
-		MaxDeliver:    -1, // each try is cheap and ends in a ledger write
-		MaxAckPending: c.MaxAckPending,
-		Replicas:      c.Replicas,
-	})
-	if err != nil {
-		return nil, Unavailable("create advisory consumer", err)
-	}
-	// Reports are read back by time, never consumed: no consumer.
-	if q.Reports, err = ensureStream(ctx, js, jetstream.StreamConfig{
-		Name:        ReportsStreamName,
-		Description: "the cloud's NumberManagementReport messages",
-		Subjects:    []string{events.SubjectNumberReports},
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		MaxAge:      c.MaxAge,
-		Storage:     c.Storage,
-		Replicas:    c.Replicas,
-		Duplicates:  c.DuplicateWindow,
-	}); err != nil {
-		return nil, Unavailable("create stream "+ReportsStreamName, err)
-	}
-	q.Ledger, err = ensureKeyValue(ctx, js, jetstream.KeyValueConfig{
-		Bucket:      c.Bucket,
-		Description: "xnum order ledger",
-		History:     c.LedgerHistory,
-		Storage:     c.Storage,
-		Replicas:    c.Replicas,
-	})
-	if err != nil {
-		return nil, Unavailable("create ledger bucket "+c.Bucket, err)
-	}
-	return q, nil
+	return c, c.validate()
+}
+
+// MismatchError is an existing JetStream object that lacks what xnum's code
+// needs. Functions stop on it: an operator fixes the objects, with `xnum
+// setup` where the server can change them in place.
+type MismatchError struct {
+	Lacks []string // "consumer XNUM/xnum-buy needs explicit acks (has none)", ...
+}
+
+func (e *MismatchError) Error() string {
+	return "queue: " + strings.Join(e.Lacks, "; ") + " (xnum setup fixes what NATS can change in place; see the README)"
 }
 
 // Unavailable wraps a NATS failure as provider.ErrUnavailable, so callers map
@@ -303,44 +263,4 @@ func Connect(url string, opts ...nats.Option) (*nats.Conn, error) {
 		return nil, Unavailable("connect", err)
 	}
 	return nc, nil
-}
-
-// Setup runs at every start of every function instance, so it must be cheap
-// when everything is in place: the server answers a create whose
-// configuration matches what exists without writing anything, while an
-// update rewrites the stream's or consumer's metadata on disk (milliseconds
-// each). So: create, and update only what differs.
-
-func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	s, err := js.CreateStream(ctx, cfg)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		return js.UpdateStream(ctx, cfg)
-	}
-	return s, err
-}
-
-func ensureKeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	kv, err := js.CreateKeyValue(ctx, cfg)
-	if errors.Is(err, jetstream.ErrBucketExists) {
-		return js.UpdateKeyValue(ctx, cfg)
-	}
-	return kv, err
-}
-
-// ensureConsumer reads the consumer and writes it only when it is missing or
-// differs in what Setup sets (a create of an identical consumer is not free).
-func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
-	if c, err := js.Consumer(ctx, stream, cfg.Durable); err == nil && sameConsumer(c.CachedInfo().Config, cfg) {
-		return c, nil
-	}
-	return js.CreateOrUpdateConsumer(ctx, stream, cfg)
-}
-
-func sameConsumer(have, want jetstream.ConsumerConfig) bool {
-	return have.Description == want.Description && have.FilterSubject == want.FilterSubject &&
-		have.DeliverPolicy == want.DeliverPolicy && have.AckPolicy == want.AckPolicy &&
-		have.AckWait == want.AckWait && have.MaxDeliver == want.MaxDeliver &&
-		slices.Equal(have.BackOff, want.BackOff) && have.MaxAckPending == want.MaxAckPending &&
-		(have.Replicas == want.Replicas || have.Replicas == 0 && want.Replicas == 1) &&
-		have.InactiveThreshold == want.InactiveThreshold
 }

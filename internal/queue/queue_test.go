@@ -39,79 +39,13 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func TestSetupIsIdempotentAndUpdates(t *testing.T) {
-	s := embednats.RunTest(t)
-	_, js := connect(t, s)
-	ctx := ctxT(t)
-
-	q1, err := queue.Setup(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q2, err := queue.Setup(ctx, js)
-	if err != nil {
-		t.Fatalf("second Setup: %v", err)
-	}
-	si, err := q2.Stream.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := si.Config
-	if c.Name != queue.StreamName || c.Storage != jetstream.FileStorage || c.Duplicates != 10*time.Minute ||
-		strings.Join(c.Subjects, ",") != "xnum.orders.>,xnum.numbers.>" || c.Replicas != 1 {
-		t.Fatalf("stream config %+v", c)
-	}
-	ci, err := q1.Consumer.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc := ci.Config
-	if cc.Durable != queue.ConsumerName || cc.AckPolicy != jetstream.AckExplicitPolicy || cc.FilterSubject != events.SubjectOrderRequested ||
-		cc.MaxDeliver != 10 || cc.AckWait != 30*time.Second {
-		t.Fatalf("consumer config %+v", cc)
-	}
-	ri, err := q2.Reports.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rc := ri.Config; rc.Name != queue.ReportsStreamName || strings.Join(rc.Subjects, ",") != events.SubjectNumberReports ||
-		rc.MaxAge != 30*24*time.Hour || rc.Duplicates != 10*time.Minute {
-		t.Fatalf("reports stream config %+v", rc)
-	}
-	st, err := q1.Ledger.Status(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Bucket() != queue.LedgerBucket || st.History() != 16 {
-		t.Fatalf("bucket %s history %d", st.Bucket(), st.History())
-	}
-
-	// A later start with other knobs updates what it may.
-	q3, err := queue.Setup(ctx, js, queue.WithMaxDeliver(5), queue.WithBackoff(time.Second, 2*time.Second),
-		queue.WithDuplicateWindow(2*time.Minute), queue.WithLedgerHistory(32))
-	if err != nil {
-		t.Fatalf("Setup with new options: %v", err)
-	}
-	ci, _ = q3.Consumer.Info(ctx)
-	if ci.Config.MaxDeliver != 5 || len(ci.Config.BackOff) != 2 || ci.Config.AckWait != time.Second || q3.Config.AckWait != time.Second {
-		t.Fatalf("updated consumer %+v, config ack wait %v", ci.Config, q3.Config.AckWait)
-	}
-	si, _ = q3.Stream.Info(ctx)
-	if si.Config.Duplicates != 2*time.Minute {
-		t.Fatalf("duplicate window %v", si.Config.Duplicates)
-	}
-	st, _ = q3.Ledger.Status(ctx)
-	if st.History() != 32 {
-		t.Fatalf("history %d", st.History())
-	}
-}
-
 func TestSetupRefusesBadOptions(t *testing.T) {
 	s := embednats.RunTest(t)
 	_, js := connect(t, s)
 	ctx := ctxT(t)
 	for name, opt := range map[string]queue.Option{
-		"replicas 0":         queue.WithReplicas(-1),
+		"replicas -1":        queue.WithReplicas(-1),
+		"replicas 2":         queue.WithReplicas(2),
 		"replicas 7":         queue.WithReplicas(7),
 		"max deliver 1":      queue.WithMaxDeliver(1),
 		"backoff too long":   func(c *queue.Config) { c.MaxDeliver = 2; c.Backoff = []time.Duration{1, 2, 3} },
