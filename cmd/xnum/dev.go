@@ -20,7 +20,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	httpAddr := fs.String("http", "127.0.0.1:8080", "address of the functions' HTTP routes")
 	natsAddr := fs.String("nats", "127.0.0.1:4222", "address of the embedded NATS server")
 	emuAddr := fs.String("emulator", "127.0.0.1:0", "address of the two-cloud emulator (0: a free port)")
-	data := fs.String("data", "", "keep JetStream's store (orders, ledger) in this directory; default: a temporary one")
+	data := fs.String("data", "", "keep JetStream's store (orders, ledger) in this directory, every write synced to disk before it is acknowledged; default: a temporary one")
 	qps := fs.Float64("buy-qps", config.DefaultBuyQPS, "BuySecretNo calls per second the worker may make (0: no limit)")
 	onFC := fs.Bool("fc", false, "run the buy worker as on FC: a function of its own that the intake wakes up through the emulator's FC, and a timer drains every minute, instead of a consumer")
 	reportsDelay := fs.Duration("reports-delay", time.Second, "how long after a sale or release the emulator's NumberManagementReport reaches NATS\n(xnum.reports.numbers), as MNS would deliver it; negative: never (see orders stay in doubt)")

@@ -51,8 +51,10 @@ type Config struct {
 	HTTPAddr     string // the functions' routes, e.g. 127.0.0.1:8080
 	NATSAddr     string // the embedded NATS server, e.g. 127.0.0.1:4222
 	EmulatorAddr string // the emulator; default 127.0.0.1:0
-	// DataDir keeps JetStream's store (orders, ledger) across runs; empty
-	// means a temporary directory removed at exit.
+	// DataDir keeps JetStream's store (orders, ledger) across runs, with
+	// every write synced to disk before it is acknowledged (the orders are
+	// kept, so a power loss must not lose one); empty means a temporary
+	// directory removed at exit, written as the server does by default.
 	DataDir string
 	// BuyQPS limits the worker's BuySecretNo calls; 0: no limit.
 	BuyQPS float64
@@ -258,7 +260,7 @@ func natsOptions(addr, dataDir string) ([]embednats.Option, error) {
 	}
 	opts := []embednats.Option{embednats.WithHost(host), embednats.WithPort(p), embednats.WithServerName("xnum-dev")}
 	if dataDir != "" {
-		opts = append(opts, embednats.WithStoreDir(dataDir))
+		opts = append(opts, embednats.WithStoreDir(dataDir), embednats.WithSyncAlways())
 	}
 	return opts, nil
 }

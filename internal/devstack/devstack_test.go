@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/xnum-dev/xnum/events"
+	"github.com/xnum-dev/xnum/internal/embednats"
 	"github.com/xnum-dev/xnum/internal/intake"
 	"github.com/xnum-dev/xnum/internal/remain"
 	"github.com/xnum-dev/xnum/internal/settle"
@@ -299,6 +300,26 @@ func TestBadAddresses(t *testing.T) {
 	} {
 		if err := Run(context.Background(), cfg, nil); err == nil {
 			t.Errorf("Run(%+v): no error", cfg)
+		}
+	}
+}
+
+// --data keeps orders, so every write is synced before it is acknowledged;
+// a temporary store is written as the server does by default.
+func TestDataIsSyncedBeforeItIsAcknowledged(t *testing.T) {
+	for _, dir := range []string{t.TempDir(), ""} {
+		opts, err := natsOptions("127.0.0.1:0", dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns, err := embednats.Start(opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ns.NATS().JetStreamConfig().SyncAlways
+		ns.Close()
+		if got != (dir != "") {
+			t.Errorf("data dir %q: sync always %v", dir, got)
 		}
 	}
 }
