@@ -51,7 +51,8 @@ func wire(_ context.Context, env function.Env) (trigger.Function, []function.Opt
 		}
 	}
 	cfg := buy.Config{Role: buy.Role(bc.Role), QPS: bc.QPS, Consumer: bc.Consumer, EventTimeout: bc.EventTimeout, ReportsWait: bc.ReportsWait,
-		Lease: bc.Lease, SweepEvery: bc.SweepEvery, SweepIdle: bc.SweepIdle, Logger: env.Logger, Metrics: env.Metrics}
+		Lease: bc.Lease, SweepEvery: bc.SweepEvery, SweepIdle: bc.SweepIdle, Logger: env.Logger, Metrics: env.Metrics,
+		Queue: []queue.Option{queue.WithReplicas(env.NATS.Replicas)}}
 	if wc.Enabled() {
 		// The role's credentials of each request sign the wake-up; the
 		// environment's (which FC sets too) when a request has none.

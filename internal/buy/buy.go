@@ -21,6 +21,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/ledger"
 	"github.com/xnum-dev/xnum/internal/metrics"
 	"github.com/xnum-dev/xnum/internal/queue"
+	"github.com/xnum-dev/xnum/internal/ratelimit"
 	"github.com/xnum-dev/xnum/internal/reconcile"
 	"github.com/xnum-dev/xnum/internal/redrive"
 	"github.com/xnum-dev/xnum/internal/settle"
@@ -62,7 +63,8 @@ const intakeRefusal = "this is the buy intake (XNUM_BUY_ROLE=intake): it takes o
 type Config struct {
 	// Role is what the process serves (default RoleAll).
 	Role Role
-	// QPS limits BuySecretNo calls per second of this process; 0: no limit.
+	// QPS is the account's BuySecretNo calls per second, which every
+	// worker on the same JetStream shares (the limits bucket); 0: no limit.
 	QPS float64
 	// Consumer runs the long-lived JetStream consumer (not with RoleIntake).
 	Consumer bool
@@ -94,6 +96,10 @@ type Config struct {
 	Reconcile []reconcile.Option
 }
 
+// buyRateKey is the entry of the limits bucket that spaces BuySecretNo
+// calls across every worker.
+const buyRateKey = "dyplsapi.BuySecretNo"
+
 // Function is the assembled buy function and its parts: Worker and Settler
 // are nil for RoleIntake, Intake for RoleWorker.
 type Function struct {
@@ -105,8 +111,8 @@ type Function struct {
 	Intake  *intake.Handler
 }
 
-// New sets up the queue on js (idempotently, as every start does) and
-// builds the function of cfg.Role.
+// New opens the queue on js (creating what is missing, as every start
+// does) and builds the function of cfg.Role.
 func New(ctx context.Context, js jetstream.JetStream, p Provider, cfg Config) (*Function, error) {
 	logger := cfg.Logger
 	if logger == nil {
@@ -138,7 +144,15 @@ func New(ctx context.Context, js jetstream.JetStream, p Provider, cfg Config) (*
 	// intake, or, in the intake, is refused.
 	work, reps := refuse(intakeRefusal), refuse(intakeRefusal)
 	if cfg.Role != RoleIntake {
-		wopts := []worker.Option{worker.WithBuyQPS(cfg.QPS), worker.WithLogger(logger)}
+		limit := worker.WithBuyQPS(0)
+		if cfg.QPS > 0 {
+			shared, err := ratelimit.New(q.Limits, buyRateKey, cfg.QPS)
+			if err != nil {
+				return nil, fmt.Errorf("buy: %w", err)
+			}
+			limit = worker.WithLimiter(shared)
+		}
+		wopts := []worker.Option{limit, worker.WithLogger(logger)}
 		if cfg.Lease > 0 {
 			wopts = append(wopts, worker.WithLease(cfg.Lease))
 		}

@@ -58,6 +58,8 @@ const (
 	NATSCert  = "NATS_CERT"  // PEM file of a client certificate, for mutual TLS
 	NATSKey   = "NATS_KEY"   // its private key
 
+	NATSReplicas = "XNUM_NATS_REPLICAS"
+
 	LogLevel = logging.LevelEnv
 	// LambdaLogLevel is set by Lambda when the function's logging config
 	// filters application logs by level (advanced logging controls).
@@ -184,6 +186,9 @@ type NATS struct {
 	CA    string // CA certificates to trust for the server's; optional
 	Cert  string // client certificate, with Key; optional
 	Key   string
+	// Replicas of the JetStream objects a function creates when they are
+	// missing (1, 3 or 5; default 1). Existing objects keep theirs.
+	Replicas int
 }
 
 // Enabled reports whether NATS is configured.
@@ -242,9 +247,9 @@ func nkeyFromSeed(file string) nats.Option {
 }
 
 // LoadNATS reads NATS_URL and how to connect to it: NATS_CREDS or
-// NATS_NKEY (who the functions are), NATS_CA, NATS_CERT and NATS_KEY (TLS).
-// All are optional, but each file must be readable, and none goes without
-// a URL.
+// NATS_NKEY (who the functions are), NATS_CA, NATS_CERT and NATS_KEY (TLS);
+// and XNUM_NATS_REPLICAS. All are optional, but each file must be readable,
+// and none goes without a URL.
 func LoadNATS(lookup Lookup) (NATS, error) {
 	n := NATS{
 		URL:   get(lookup, NATSURL),
@@ -253,6 +258,8 @@ func LoadNATS(lookup Lookup) (NATS, error) {
 		CA:    get(lookup, NATSCA),
 		Cert:  get(lookup, NATSCert),
 		Key:   get(lookup, NATSKey),
+		// Replicas: 1 unless XNUM_NATS_REPLICAS says otherwise, below.
+		Replicas: 1,
 	}
 	if n.URL != "" {
 		for _, s := range strings.Split(n.URL, ",") {
@@ -293,6 +300,15 @@ func LoadNATS(lookup Lookup) (NATS, error) {
 	if n.NKey != "" {
 		if _, err := nats.NkeyOptionFromSeed(n.NKey); err != nil {
 			return NATS{}, bad(NATSNKey, "must name a file holding an nkey seed (its content is not shown)")
+		}
+	}
+	if s := get(lookup, NATSReplicas); s != "" {
+		// An even count survives no more lost servers than one fewer.
+		switch s {
+		case "1", "3", "5":
+			n.Replicas, _ = strconv.Atoi(s)
+		default:
+			return NATS{}, bad(NATSReplicas, "must be 1, 3 or 5 (servers keeping each JetStream object), not "+strconv.Quote(s))
 		}
 	}
 	return n, nil

@@ -141,16 +141,16 @@ func TestVolcengine(t *testing.T) {
 
 func TestNATS(t *testing.T) {
 	n, err := config.LoadNATS(env(nil))
-	if err != nil || n.Enabled() || n.Options() != nil {
+	if err != nil || n.Enabled() || n.Options() != nil || n.Replicas != 1 {
 		t.Fatalf("no NATS: %+v %v", n, err)
 	}
 	creds := filepath.Join(t.TempDir(), "user.creds")
 	if err := os.WriteFile(creds, []byte("-----BEGIN NATS USER JWT-----\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n, err = config.LoadNATS(env(map[string]string{config.NATSURL: "nats://10.0.0.5:4222, tls://10.0.0.6:4222", config.NATSCreds: creds}))
-	if err != nil || !n.Enabled() || len(n.Options()) != 1 {
-		t.Fatalf("with creds: %+v %v", n, err)
+	n, err = config.LoadNATS(env(map[string]string{config.NATSURL: "nats://10.0.0.5:4222, tls://10.0.0.6:4222", config.NATSCreds: creds, config.NATSReplicas: "3"}))
+	if err != nil || !n.Enabled() || len(n.Options()) != 1 || n.Replicas != 3 {
+		t.Fatalf("with creds and replicas: %+v %v", n, err)
 	}
 	for _, tc := range []struct {
 		env map[string]string
@@ -160,6 +160,9 @@ func TestNATS(t *testing.T) {
 		{map[string]string{config.NATSURL: "nats://"}, config.NATSURL},
 		{map[string]string{config.NATSCreds: creds}, config.NATSCreds},
 		{map[string]string{config.NATSURL: "nats://h:4222", config.NATSCreds: filepath.Join(t.TempDir(), "missing.creds")}, config.NATSCreds},
+		{map[string]string{config.NATSURL: "nats://h:4222", config.NATSReplicas: "2"}, config.NATSReplicas},
+		{map[string]string{config.NATSURL: "nats://h:4222", config.NATSReplicas: "0"}, config.NATSReplicas},
+		{map[string]string{config.NATSURL: "nats://h:4222", config.NATSReplicas: "three"}, config.NATSReplicas},
 	} {
 		_, err := config.LoadNATS(env(tc.env))
 		checkErr(t, err, tc.bad)

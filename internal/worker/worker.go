@@ -91,8 +91,19 @@ func WithName(name string) Option { return func(w *Worker) { w.name = name } }
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(w *Worker) { w.log = l } }
 
-// WithBuyQPS limits BuySecretNo calls of this worker to qps per second
-// (XNUM_ALIYUN_BUY_QPS); 0 means no limit.
+// Limiter spaces BuySecretNo calls: Wait returns when the next may start,
+// or an error when it may not start before ctx ends.
+type Limiter interface {
+	Wait(ctx context.Context) error
+}
+
+// WithLimiter spaces BuySecretNo calls with l, such as a rate the workers of
+// every process share (internal/ratelimit).
+func WithLimiter(l Limiter) Option { return func(w *Worker) { w.limiter = l } }
+
+// WithBuyQPS limits BuySecretNo calls of this worker to qps per second, in
+// this process only; 0 means no limit. It is the default limiter; workers
+// in several processes share one rate with WithLimiter.
 func WithBuyQPS(qps float64) Option {
 	return func(w *Worker) {
 		if qps <= 0 {
@@ -179,7 +190,7 @@ type Worker struct {
 	inv      provider.Inventory
 	name     string
 	log      *slog.Logger
-	limiter  *rate.Limiter
+	limiter  Limiter
 	lease    time.Duration
 	retries  int
 	backoff  time.Duration
