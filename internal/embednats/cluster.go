@@ -48,12 +48,29 @@ func StartCluster(n int, opts ...Option) (*Cluster, error) {
 		}
 		base.storeDir, c.tempDir = dir, dir
 	}
+	// A port found free may be taken before its server binds it (by a
+	// server of another test picking a random port): start again on others.
+	var err error
+	for try := 0; try < 3; try++ {
+		if err = c.start(base, n); err == nil {
+			return c, nil
+		}
+		for _, s := range c.servers {
+			s.Shutdown()
+			os.RemoveAll(s.cfg.storeDir)
+		}
+		c.servers = nil
+	}
+	c.Close()
+	return nil, err
+}
+
+func (c *Cluster) start(base config, n int) error {
 	// Every server needs every route at its first start: JetStream sizes
 	// its quorum from the configured routes.
 	ports, err := freePorts(base.host, n)
 	if err != nil {
-		c.Close()
-		return nil, err
+		return err
 	}
 	routes := make([]*url.URL, n)
 	for i, p := range ports {
@@ -69,18 +86,13 @@ func StartCluster(n int, opts ...Option) (*Cluster, error) {
 		cfg.routes = routes
 		s := &Server{cfg: cfg}
 		if err := s.start(); err != nil {
-			c.Close()
-			return nil, err
+			return err
 		}
 		c.servers = append(c.servers, s)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), max(base.readyWait, 30*time.Second))
 	defer cancel()
-	if err := c.WaitJetStream(ctx); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
+	return c.WaitJetStream(ctx)
 }
 
 // freePorts finds n free TCP ports on host. They are free when it returns;
@@ -141,21 +153,25 @@ func (c *Cluster) find(is func(*server.Server) bool) *Server {
 // and every one of them is current with it, as after a restart.
 func (c *Cluster) WaitJetStream(ctx context.Context) error {
 	for {
-		leader, current := false, true
+		leader, behind := "", []string{}
 		for _, s := range c.servers {
 			ns := s.NATS()
 			if ns == nil {
 				continue
 			}
-			leader = leader || ns.JetStreamIsLeader()
-			current = current && ns.JetStreamIsCurrent()
+			if ns.JetStreamIsLeader() {
+				leader = s.Name()
+			}
+			if !ns.JetStreamIsCurrent() {
+				behind = append(behind, s.Name())
+			}
 		}
-		if leader && current {
+		if leader != "" && len(behind) == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("embednats: cluster JetStream not ready: %w", ctx.Err())
+			return fmt.Errorf("embednats: cluster JetStream not ready (leader %q, not current: %v): %w", leader, behind, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

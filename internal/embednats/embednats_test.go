@@ -189,3 +189,42 @@ func waitFor[T comparable](ctx context.Context, t *testing.T, get func() T) T {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// BenchmarkKVUpdate is what one compare-and-set of a ledger entry costs on
+// one server writing as it does by default, on one server that syncs every
+// write before acknowledging it (xnum dev --data, sync_interval: always),
+// and on a three-server cluster with three replicas.
+func BenchmarkKVUpdate(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		replicas int
+		url      func(b *testing.B) string
+	}{
+		{"one server", 1, func(b *testing.B) string { return embednats.RunTest(b).ClientURL() }},
+		{"one server, sync always", 1, func(b *testing.B) string { return embednats.RunTest(b, embednats.WithSyncAlways()).ClientURL() }},
+		{"three servers, R3", 3, func(b *testing.B) string { return embednats.RunTestCluster(b, 3).ClientURL() }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			nc, err := nats.Connect(bc.url(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer nc.Close()
+			js, _ := jetstream.New(nc)
+			ctx := context.Background()
+			kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "B", Replicas: bc.replicas})
+			if err != nil {
+				b.Fatal(err)
+			}
+			rev, err := kv.Put(ctx, "k", []byte("v"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if rev, err = kv.Update(ctx, "k", []byte("v"), rev); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -319,27 +320,28 @@ func covers(have, want string) bool {
 }
 
 // open finds the object, or creates it when it is missing, and hands it to
-// q. It returns the configuration of an object that existed, for checking.
+// q. It returns the object's configuration, for checking.
 func (o object) open(ctx context.Context, js jetstream.JetStream, q *Queue) (found, error) {
-	for try := 0; ; try++ {
+	f, err := o.lookup(ctx, js, q)
+	if !errors.Is(err, errMissing) {
+		return f, err
+	}
+	// Another process may create it at the same time: then it is checked
+	// like any existing object.
+	if err := o.create(ctx, js); err != nil && !alreadyExists(err) {
+		return found{}, createError(js, o.label(), err)
+	}
+	// In a cluster a new object answers once its replicas elected a leader.
+	for {
 		f, err := o.lookup(ctx, js, q)
 		if !errors.Is(err, errMissing) {
 			return f, err
 		}
-		if try > 0 {
-			return found{}, Unavailable("open "+o.label(), fmt.Errorf("created, then not found"))
+		select {
+		case <-ctx.Done():
+			return found{}, Unavailable("open "+o.label(), fmt.Errorf("created, but not found: %w", ctx.Err()))
+		case <-time.After(20 * time.Millisecond):
 		}
-		err = o.create(ctx, js)
-		if alreadyExists(err) {
-			continue // another process made it at the same time: check it
-		}
-		if err != nil {
-			return found{}, createError(js, o.label(), err)
-		}
-		if _, err := o.lookup(ctx, js, q); err != nil {
-			return found{}, err
-		}
-		return found{}, nil // made here as configured: nothing to check
 	}
 }
 

@@ -86,11 +86,18 @@ func (l *Limiter) Wait(ctx context.Context) error {
 	}
 }
 
+// opTimeout bounds each read and write of the entry: a request sent while
+// the servers re-form their routes may get no answer, and the caller's
+// context may have a deadline far away (or none).
+const opTimeout = 5 * time.Second
+
 // take reads the next free slot and writes the one after it. taken is false
 // when another caller wrote first.
 func (l *Limiter) take(ctx context.Context) (slot time.Time, taken bool, err error) {
 	var rev uint64
-	e, err := l.kv.Get(ctx, l.key)
+	octx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	e, err := l.kv.Get(octx, l.key)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 	case err != nil:
@@ -110,9 +117,9 @@ func (l *Limiter) take(ctx context.Context) (slot time.Time, taken bool, err err
 	}
 	next := []byte(strconv.FormatInt(slot.Add(l.interval).UnixNano(), 10))
 	if rev == 0 {
-		_, err = l.kv.Create(ctx, l.key, next)
+		_, err = l.kv.Create(octx, l.key, next)
 	} else {
-		_, err = l.kv.Update(ctx, l.key, next, rev)
+		_, err = l.kv.Update(octx, l.key, next, rev)
 	}
 	if errors.Is(err, jetstream.ErrKeyExists) || wrongLastSequence(err) {
 		return time.Time{}, false, nil

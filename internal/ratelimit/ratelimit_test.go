@@ -20,9 +20,9 @@ import (
 
 // bucket opens the limits bucket on s through a connection of its own, as
 // each worker process has.
-func bucket(t testing.TB, s *embednats.Server) jetstream.KeyValue {
+func bucket(t testing.TB, url string, opts ...queue.Option) jetstream.KeyValue {
 	t.Helper()
-	nc, err := queue.Connect(s.ClientURL(), nats.ReconnectWait(20*time.Millisecond))
+	nc, err := queue.Connect(url, nats.ReconnectWait(20*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func bucket(t testing.TB, s *embednats.Server) jetstream.KeyValue {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := queue.Setup(context.Background(), js)
+	q, err := queue.Setup(context.Background(), js, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestLimitersShareOneRate(t *testing.T) {
 	const rate, callers, calls = 40.0, 9, 60
 	var limiters []*ratelimit.Limiter
 	for range 3 {
-		l, err := ratelimit.New(bucket(t, s), "buy", rate)
+		l, err := ratelimit.New(bucket(t, s.ClientURL()), "buy", rate)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +94,7 @@ func TestLimitersShareOneRate(t *testing.T) {
 
 func TestWaitStopsWithItsContext(t *testing.T) {
 	s := embednats.RunTest(t)
-	l, err := ratelimit.New(bucket(t, s), "buy", 0.5) // a slot every two seconds
+	l, err := ratelimit.New(bucket(t, s.ClientURL()), "buy", 0.5) // a slot every two seconds
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestWaitStopsWithItsContext(t *testing.T) {
 
 func TestNewRefusesBadArguments(t *testing.T) {
 	s := embednats.RunTest(t)
-	kv := bucket(t, s)
+	kv := bucket(t, s.ClientURL())
 	for name, tc := range map[string]struct {
 		kv   jetstream.KeyValue
 		key  string
@@ -138,17 +138,29 @@ func TestNewRefusesBadArguments(t *testing.T) {
 }
 
 // BenchmarkWait is what the shared limiter costs a buy when it does not
-// have to wait: a read and a compare-and-set of the entry.
+// have to wait: a read and a compare-and-set of the entry, on one server and
+// on a three-server cluster with three replicas.
 func BenchmarkWait(b *testing.B) {
-	s := embednats.RunTest(b)
-	l, err := ratelimit.New(bucket(b, s), "buy", 1e6)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	for b.Loop() {
-		if err := l.Wait(ctx); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name string
+		kv   func(b *testing.B) jetstream.KeyValue
+	}{
+		{"one server", func(b *testing.B) jetstream.KeyValue { return bucket(b, embednats.RunTest(b).ClientURL()) }},
+		{"three servers, R3", func(b *testing.B) jetstream.KeyValue {
+			return bucket(b, embednats.RunTestCluster(b, 3).ClientURL(), queue.WithReplicas(3))
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			l, err := ratelimit.New(bc.kv(b), "buy", 1e6)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			for b.Loop() {
+				if err := l.Wait(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

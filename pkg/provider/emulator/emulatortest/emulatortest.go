@@ -4,11 +4,14 @@
 package emulatortest
 
 import (
+	"fmt"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
 	"github.com/xnum-dev/xnum/pkg/provider/volcengine"
 )
 
@@ -17,6 +20,8 @@ type Server struct {
 	*emulator.Emulator
 	// URL is http://127.0.0.1:port.
 	URL string
+
+	stocked atomic.Int64 // cities Stock made, to keep numbers apart
 }
 
 // NewServer starts an emulator built with opts (default key pair unless
@@ -71,4 +76,26 @@ func (s *Server) Volcengine(t testing.TB) *volcengine.Client {
 		t.Fatalf("volcengine.New: %v", err)
 	}
 	return c
+}
+
+// Stock puts perCity carrier numbers (specId 2) on sale in each of cities
+// new cities, named after prefix, and returns their names: a test that buys
+// many numbers gives each order a city with enough of them.
+func (s *Server) Stock(t testing.TB, prefix string, cities, perCity int) []string {
+	t.Helper()
+	var names []string
+	var nums []dypls.Number
+	first := s.stocked.Add(int64(cities)) - int64(cities)
+	for i := range cities {
+		city := fmt.Sprintf("%s%c%c", prefix, 'A'+i/26%26, 'a'+i%26)
+		names = append(names, city)
+		for k := range perCity {
+			nums = append(nums, dypls.Number{SecretNo: fmt.Sprintf("1399%03d%05d", first+int64(i), k), SpecID: dypls.SpecCarrier,
+				City: city, Province: prefix, Vendor: dypls.VendorMobile})
+		}
+	}
+	if err := s.Dypls().AddNumbers(nums...); err != nil {
+		t.Fatalf("emulatortest: stock: %v", err)
+	}
+	return names
 }
