@@ -326,7 +326,7 @@ func TestSYAMLFunctions(t *testing.T) {
 	}
 	wp := resources["buy-worker"].(map[string]any)["props"].(map[string]any)
 	if wp["instanceConcurrency"] != 1 || fmt.Sprint(wp["concurrencyConfig"]) != "map[reservedConcurrency:1]" {
-		t.Errorf("buy-worker: one invocation on one instance keeps XNUM_ALIYUN_BUY_QPS the account's rate; got concurrency %v %v",
+		t.Errorf("buy-worker: s.yaml deploys one invocation on one instance; got concurrency %v %v",
 			wp["instanceConcurrency"], wp["concurrencyConfig"])
 	}
 	if env := wp["environmentVariables"].(map[string]any); env["XNUM_EVENT_TIMEOUT"] != "110s" || wp["timeout"] != 120 {

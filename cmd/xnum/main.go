@@ -3,6 +3,7 @@
 //	xnum dev        run everything locally: NATS JetStream, the emulator, every function
 //	xnum emulator   serve the emulator of both clouds (and FC's InvokeFunction)
 //	xnum orders     list, count, show and reconcile orders in the ledger
+//	xnum setup      create or update the JetStream objects, as an operator
 //
 // It exits 0 when the command did what it was asked (or printed the help
 // -h asked for), 1 when it failed, and 2 when the command line (or the
@@ -32,6 +33,7 @@ Usage:
   xnum orders stats [--json]
   xnum orders show ID [--json]
   xnum orders reconcile ID (--secret-no N | --reports FILE | --stored-reports | --nothing-bought | --release) [--by NAME]
+  xnum setup [--nats URL] [--replicas N] [--dry-run] | --permissions
 
 Run "xnum COMMAND -h" for a command's flags.
 `
@@ -94,7 +96,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return usagef("give a command: dev, emulator or orders")
+		return usagef("give a command: dev, emulator, orders or setup")
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
@@ -112,6 +114,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runEmulator(ctx, args[1:], stdout, stderr)
 	case "orders":
 		return runOrders(ctx, args[1:], stdout, stderr)
+	case "setup":
+		return runSetup(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprint(stderr, usage)
 	return usagef("unknown command %q", args[0])

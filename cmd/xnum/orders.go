@@ -106,21 +106,27 @@ func runOrders(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return usagef("unknown orders command %q", args[0])
 }
 
-// ordersFlags are the flags every orders command takes.
-type ordersFlags struct {
+// natsFlags are the flags of a command that talks to NATS.
+type natsFlags struct {
 	*flag.FlagSet
 	nats *string
+}
+
+func newNATSFlags(name, usage string, stderr io.Writer) natsFlags {
+	fs := newFlagSet(name, stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	return natsFlags{FlagSet: fs, nats: fs.String("nats", "", "NATS server URL (default $"+config.NATSURL+")")}
+}
+
+// ordersFlags are the flags every orders command takes.
+type ordersFlags struct {
+	natsFlags
 	json *bool
 }
 
 func newOrdersFlags(name string, stderr io.Writer) ordersFlags {
-	fs := newFlagSet("orders "+name, stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, ordersUsage) }
-	return ordersFlags{
-		FlagSet: fs,
-		nats:    fs.String("nats", "", "NATS server URL (default $"+config.NATSURL+")"),
-		json:    fs.Bool("json", false, "print JSON"),
-	}
+	f := newNATSFlags("orders "+name, ordersUsage, stderr)
+	return ordersFlags{natsFlags: f, json: f.Bool("json", false, "print JSON")}
 }
 
 // parse accepts the order id before or after the flags.
@@ -150,14 +156,14 @@ func (f ordersFlags) parse(args []string, wantID bool) (string, error) {
 }
 
 // lookup is the environment, with --nats in place of NATS_URL.
-func (f ordersFlags) lookup(key string) (string, bool) {
+func (f natsFlags) lookup(key string) (string, bool) {
 	if key == config.NATSURL && *f.nats != "" {
 		return *f.nats, true
 	}
 	return os.LookupEnv(key)
 }
 
-func (f ordersFlags) connect() (*nats.Conn, jetstream.JetStream, error) {
+func (f natsFlags) connect(client string) (*nats.Conn, jetstream.JetStream, error) {
 	nc, err := config.LoadNATS(f.lookup)
 	if err != nil {
 		return nil, nil, err
@@ -165,7 +171,7 @@ func (f ordersFlags) connect() (*nats.Conn, jetstream.JetStream, error) {
 	if !nc.Enabled() {
 		return nil, nil, usagef("no NATS server: set %s or pass --nats", config.NATSURL)
 	}
-	opts := append(nc.Options(), nats.Name("xnum-orders"), nats.RetryOnFailedConnect(false), nats.Timeout(5*time.Second))
+	opts := append(nc.Options(), nats.Name(client), nats.RetryOnFailedConnect(false), nats.Timeout(5*time.Second))
 	conn, err := queue.Connect(nc.URL, opts...)
 	if err != nil {
 		return nil, nil, queue.Unavailable("connect to NATS", err)
@@ -180,7 +186,7 @@ func (f ordersFlags) connect() (*nats.Conn, jetstream.JetStream, error) {
 
 // openLedger opens the ledger without creating anything.
 func (f ordersFlags) openLedger(ctx context.Context) (*ledger.Ledger, jetstream.JetStream, func(), error) {
-	nc, js, err := f.connect()
+	nc, js, err := f.connect("xnum-orders")
 	if err != nil {
 		return nil, nil, nil, err
 	}

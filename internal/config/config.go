@@ -333,7 +333,8 @@ type Buy struct {
 	// Role is what the process serves: BuyRoleIntake, BuyRoleWorker or
 	// BuyRoleAll.
 	Role string
-	// QPS limits BuySecretNo calls per second per worker; 0 means no limit.
+	// QPS is the account's BuySecretNo calls per second, which every worker
+	// on the same JetStream shares; 0 means no limit.
 	QPS float64
 	// Consumer runs the long-lived JetStream consumer beside the HTTP routes.
 	// FC freezes an instance between invocations, so there the worker runs
