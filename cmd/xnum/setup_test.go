@@ -50,7 +50,7 @@ func TestSetupCommand(t *testing.T) {
 		!strings.HasSuffix(out, "dry run: 6 changes, none made\n") {
 		t.Fatalf("dry run: %v\n%s", err, out)
 	}
-	nc, js := connectT(t, ns.ClientURL())
+	nc, js := testutil.JetStream(t, ns.ClientURL())
 	defer nc.Close()
 	if _, err := js.Stream(context.Background(), queue.StreamName); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Fatalf("after a dry run: %v", err)
@@ -111,20 +111,6 @@ func TestSetupCommand(t *testing.T) {
 	}
 }
 
-func connectT(t *testing.T, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
-	t.Helper()
-	nc, err := queue.Connect(url, append([]nats.Option{nats.ReconnectWait(20 * time.Millisecond)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, js
-}
-
 // The README gives the functions' permissions as setup prints them.
 func TestREADMEHasThePermissions(t *testing.T) {
 	out, err := setup(t, "--permissions")
@@ -171,7 +157,7 @@ func TestFunctionsRunWithThePrintedPermissions(t *testing.T) {
 		mu         sync.Mutex
 		violations []error
 	)
-	fnNC, fnJS := connectT(t, as("fn", "fn-pw"), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+	fnNC, fnJS := testutil.JetStream(t, as("fn", "fn-pw"), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 		mu.Lock()
 		violations = append(violations, err)
 		mu.Unlock()
@@ -181,7 +167,7 @@ func TestFunctionsRunWithThePrintedPermissions(t *testing.T) {
 
 	// Before the operator (on a connection of its own: the violation stays
 	// its last error).
-	_, earlyJS := connectT(t, as("fn", "fn-pw"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	_, earlyJS := testutil.JetStream(t, as("fn", "fn-pw"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 	short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
 	_, err = queue.Setup(short, earlyJS)
 	cancelShort()
@@ -242,7 +228,7 @@ func TestFunctionsRunWithThePrintedPermissions(t *testing.T) {
 		t.Fatalf("order %+v, %d sold", o, len(emu.Dypls().Purchases()))
 	}
 
-	adminNC, _ := connectT(t, as("admin", "admin-pw"))
+	adminNC, _ := testutil.JetStream(t, as("admin", "admin-pw"))
 	var r struct{ Amount int64 }
 	if err := natsrpc.Request(ctx, adminNC, remain.Subject, map[string]any{"city": "全国", "specId": 1}, &r); err != nil || r.Amount == 0 {
 		t.Fatalf("xnum.remain: %+v %v", r, err)

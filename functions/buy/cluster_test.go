@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/embednats"
 	"github.com/xnum-dev/xnum/internal/function"
@@ -26,21 +23,6 @@ func clusterEnv(t *testing.T, opts ...emulator.Option) (*embednats.Cluster, *emu
 	e[config.NATSURL] = c.ClientURL()
 	e[config.NATSReplicas] = "3"
 	return c, emu, e
-}
-
-// admin connects to url as an operator's tool would.
-func admin(t *testing.T, url string) jetstream.JetStream {
-	t.Helper()
-	nc, err := queue.Connect(url, nats.ReconnectWait(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
 }
 
 // A buy function started with XNUM_NATS_REPLICAS=3 makes every object
@@ -67,7 +49,7 @@ func TestClusterObjectsAndARestart(t *testing.T) {
 		}
 	}()
 
-	js := admin(t, c.ClientURL())
+	_, js := testutil.JetStream(t, c.ClientURL())
 	streams := []string{queue.StreamName, queue.AdvisoryStreamName, "KV_" + queue.LedgerBucket, "KV_" + queue.LimitsBucket}
 	for _, name := range streams {
 		s, err := js.Stream(ctx, name)

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/xnum-dev/xnum/events"
@@ -31,28 +30,13 @@ import (
 // soak makes the long runs longer (XNUM_SOAK=1).
 func soak() bool { return os.Getenv("XNUM_SOAK") == "1" }
 
-// connect dials url as a function instance or an operator's tool does.
-func connect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
-	t.Helper()
-	nc, err := queue.Connect(url, nats.ReconnectWait(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, js
-}
-
 // instance runs one buy function on NATS at url as the functions/buy binary
 // does off FC — its own connection, the routes on a loopback port and the
 // consumer in the background — until the test ends; its log is shown if
 // the test fails.
 func instance(t *testing.T, url string, emu *emulatortest.Server, cfg buy.Config) *buy.Function {
 	t.Helper()
-	nc, js := connect(t, url)
+	nc, js := testutil.JetStream(t, url)
 	logs := &testutil.SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -143,7 +127,7 @@ func TestLeadersShutDownMidRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), run+120*time.Second)
 	defer cancel()
 
-	_, js := connect(t, c.ClientURL())
+	_, js := testutil.JetStream(t, c.ClientURL())
 	plan, err := queue.PlanSetup(ctx, js, queue.WithReplicas(3), queue.WithAckWait(3*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -289,7 +273,7 @@ func TestWorkersShareTheBuyRate(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	_, js := connect(t, ns.ClientURL())
+	_, js := testutil.JetStream(t, ns.ClientURL())
 	pub := queue.NewPublisher(js)
 	for i, city := range cities {
 		if !publishOrder(ctx, t, pub, fmt.Sprintf("rate-%d", i), city, perOrder) {

@@ -23,8 +23,8 @@ type Cluster struct {
 	tempDir string // removed by Close when StartCluster made it
 }
 
-// Account is the account clients use when the servers configure none.
-const Account = server.DEFAULT_GLOBAL_ACCOUNT
+// account is the account clients use when the servers configure none.
+const account = server.DEFAULT_GLOBAL_ACCOUNT
 
 // StartCluster starts n servers (at least 3: JetStream needs a quorum) on
 // loopback, named after WithServerName plus "-1", "-2", ..., each with its
@@ -129,20 +129,11 @@ func (c *Cluster) ClientURL() string {
 	return strings.Join(urls, ",")
 }
 
-// StreamLeader is the server leading stream of the Account, or nil while
-// there is none (an election is under way).
+// StreamLeader is the server leading stream (of the default account), or
+// nil while there is none (an election is under way).
 func (c *Cluster) StreamLeader(stream string) *Server {
-	return c.find(func(ns *server.Server) bool { return ns.JetStreamIsStreamLeader(Account, stream) })
-}
-
-// ConsumerLeader is the server leading a consumer of stream, or nil.
-func (c *Cluster) ConsumerLeader(stream, consumer string) *Server {
-	return c.find(func(ns *server.Server) bool { return ns.JetStreamIsConsumerLeader(Account, stream, consumer) })
-}
-
-func (c *Cluster) find(is func(*server.Server) bool) *Server {
 	for _, s := range c.servers {
-		if ns := s.NATS(); ns != nil && ns.Running() && is(ns) {
+		if ns := s.NATS(); ns != nil && ns.Running() && ns.JetStreamIsStreamLeader(account, stream) {
 			return s
 		}
 	}

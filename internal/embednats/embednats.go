@@ -1,7 +1,8 @@
 // Package embednats runs a NATS server with JetStream inside the process, on
-// loopback, for `xnum dev` and for tests. A Server can be shut down and
-// started again on the same store directory and port, as a crash and restart
-// of a real server would, so clients reconnect and find their streams.
+// loopback, for `xnum dev` and for tests, or a cluster of them (StartCluster)
+// as an operator's would be. A Server can be shut down and started again on
+// the same store directory and ports, as a crash and restart of a real
+// server would, so clients reconnect and find their streams.
 package embednats
 
 import (

@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/xnum-dev/xnum/internal/embednats"
 	"github.com/xnum-dev/xnum/internal/queue"
+	"github.com/xnum-dev/xnum/internal/testutil"
 )
 
 // On a three-server cluster: functions create the objects with three
@@ -18,15 +18,7 @@ import (
 // start leaves an operator's replicas and settings alone.
 func TestClusterReplicas(t *testing.T) {
 	c := embednats.RunTestCluster(t, 3)
-	nc, err := queue.Connect(c.ClientURL(), nats.ReconnectWait(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := testutil.JetStream(t, c.ClientURL())
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 

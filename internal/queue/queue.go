@@ -54,8 +54,9 @@ type MaxDeliveriesAdvisory struct {
 	Deliveries uint64    `json:"deliveries"`
 }
 
-// Config holds the knobs of Setup. The zero value of a field means its
-// default.
+// Config holds the names of the objects and the settings Setup creates them
+// with (an existing object keeps its own). The zero value of a field means
+// its default.
 type Config struct {
 	Stream   string
 	Consumer string

@@ -15,22 +15,13 @@ import (
 	"github.com/xnum-dev/xnum/internal/embednats"
 	"github.com/xnum-dev/xnum/internal/logging"
 	"github.com/xnum-dev/xnum/internal/queue"
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/traceparent"
 	"github.com/xnum-dev/xnum/pkg/provider"
 )
 
 func connect(t *testing.T, s *embednats.Server) (*nats.Conn, jetstream.JetStream) {
-	t.Helper()
-	nc, err := queue.Connect(s.ClientURL(), nats.ReconnectWait(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, js
+	return testutil.JetStream(t, s.ClientURL())
 }
 
 func ctxT(t *testing.T) context.Context {

@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/xnum-dev/xnum/internal/embednats"
 	"github.com/xnum-dev/xnum/internal/queue"
 	"github.com/xnum-dev/xnum/internal/ratelimit"
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/pkg/provider"
 )
 
@@ -22,15 +22,7 @@ import (
 // each worker process has.
 func bucket(t testing.TB, url string, opts ...queue.Option) jetstream.KeyValue {
 	t.Helper()
-	nc, err := queue.Connect(url, nats.ReconnectWait(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := testutil.JetStream(t, url)
 	q, err := queue.Setup(context.Background(), js, opts...)
 	if err != nil {
 		t.Fatal(err)

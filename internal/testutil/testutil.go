@@ -8,6 +8,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/xnum-dev/xnum/internal/queue"
 )
 
 // OnFC are the variables, as name, value pairs, that Function Compute sets
@@ -75,4 +80,21 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// JetStream connects to the NATS server(s) at url as the functions do
+// (queue.Connect), reconnecting quickly, for the test tb; opts come last.
+// The connection is closed when the test ends.
+func JetStream(tb testing.TB, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	tb.Helper()
+	nc, err := queue.Connect(url, append([]nats.Option{nats.ReconnectWait(20 * time.Millisecond)}, opts...)...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return nc, js
 }
