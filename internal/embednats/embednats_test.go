@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -124,16 +125,23 @@ func TestClusterKeepsAStreamAcrossItsLeadersRestart(t *testing.T) {
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}, Replicas: 3}); err != nil {
 		t.Fatal(err)
 	}
+	// A request sent while the servers elect or re-form routes may get no
+	// answer: each try has its own timeout, and a message id makes a retry
+	// of a publish that did land harmless.
+	sent := 0
 	publish := func(n int) {
-		for i := 0; i < n; {
-			if _, err := js.Publish(ctx, "t.x", []byte{byte(i)}); err != nil {
+		for end := sent + n; sent < end; {
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err := js.Publish(pctx, "t.x", []byte{byte(sent)}, jetstream.WithMsgID(strconv.Itoa(sent)))
+			cancel()
+			if err != nil {
 				if ctx.Err() != nil {
 					t.Fatal(err)
 				}
-				time.Sleep(20 * time.Millisecond) // an election is under way
+				time.Sleep(20 * time.Millisecond)
 				continue
 			}
-			i++
+			sent++
 		}
 	}
 	publish(10)
@@ -152,7 +160,9 @@ func TestClusterKeepsAStreamAcrossItsLeadersRestart(t *testing.T) {
 	}
 	// The restarted server catches up: three current replicas of 20 messages.
 	for {
-		st, err := js.Stream(ctx, "T")
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := js.Stream(sctx, "T")
+		cancel()
 		if err == nil {
 			info := st.CachedInfo()
 			current := 0
