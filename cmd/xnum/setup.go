@@ -118,18 +118,29 @@ func functionPermissions() (queue.Permissions, error) {
 func renderPermissions(p queue.Permissions) string {
 	var b strings.Builder
 	b.WriteString("# The xnum functions' NATS user (xnum setup --permissions). It cannot\n" +
-		"# create, change or delete streams and consumers: run xnum setup as an\n" +
-		"# operator first. allow_responses lets the services answer requests.\n")
-	list := func(name string, subjects []string) {
-		b.WriteString("  " + name + ": {\n    allow: [\n")
-		for _, s := range subjects {
-			b.WriteString("      " + strconv.Quote(s) + "\n")
+		"# create, change or delete a stream, a bucket or xnum's durable consumers:\n" +
+		"# run xnum setup as an operator first. allow_responses lets the services\n" +
+		"# answer requests.\n")
+	list := func(name string, allow, deny []string) {
+		b.WriteString("  " + name + ": {\n")
+		for _, l := range []struct {
+			key      string
+			subjects []string
+		}{{"allow", allow}, {"deny", deny}} {
+			if len(l.subjects) == 0 {
+				continue
+			}
+			b.WriteString("    " + l.key + ": [\n")
+			for _, s := range l.subjects {
+				b.WriteString("      " + strconv.Quote(s) + "\n")
+			}
+			b.WriteString("    ]\n")
 		}
-		b.WriteString("    ]\n  }\n")
+		b.WriteString("  }\n")
 	}
 	b.WriteString("permissions: {\n")
-	list("publish", p.Publish)
-	list("subscribe", p.Subscribe)
+	list("publish", p.Publish, p.PublishDeny)
+	list("subscribe", p.Subscribe, nil)
 	b.WriteString("  allow_responses: true\n}\n")
 	return b.String()
 }

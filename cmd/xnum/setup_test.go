@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -24,12 +25,15 @@ import (
 	"github.com/xnum-dev/xnum/internal/embednats"
 	"github.com/xnum-dev/xnum/internal/function"
 	"github.com/xnum-dev/xnum/internal/intake"
+	"github.com/xnum-dev/xnum/internal/ledger"
 	"github.com/xnum-dev/xnum/internal/pools"
 	"github.com/xnum-dev/xnum/internal/queue"
 	"github.com/xnum-dev/xnum/internal/remain"
+	"github.com/xnum-dev/xnum/internal/reports"
 	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/trigger/natsrpc"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 )
 
 func setup(t *testing.T, args ...string) (string, error) {
@@ -46,8 +50,8 @@ func TestSetupCommand(t *testing.T) {
 	t.Setenv(config.NATSReplicas, "")
 
 	out, err := setup(t, "--dry-run")
-	if err != nil || strings.Count(out, "\nwould create ")+1 != 6 || !strings.HasPrefix(out, "would create stream XNUM: subjects xnum.orders.>, xnum.numbers.>; replicas 1") ||
-		!strings.HasSuffix(out, "dry run: 6 changes, none made\n") {
+	if err != nil || strings.Count(out, "\nwould create ")+1 != 7 || !strings.HasPrefix(out, "would create stream XNUM: subjects xnum.orders.>, xnum.numbers.>; replicas 1") ||
+		!strings.HasSuffix(out, "dry run: 7 changes, none made\n") {
 		t.Fatalf("dry run: %v\n%s", err, out)
 	}
 	nc, js := testutil.JetStream(t, ns.ClientURL())
@@ -57,7 +61,7 @@ func TestSetupCommand(t *testing.T) {
 	}
 
 	out, err = setup(t)
-	if err != nil || strings.Count(out, "create ") != 6 || !strings.HasSuffix(out, "6 of 6 changes made\n") {
+	if err != nil || strings.Count(out, "create ") != 7 || !strings.HasSuffix(out, "7 of 7 changes made\n") {
 		t.Fatalf("setup: %v\n%s", err, out)
 	}
 	if out, err = setup(t); err != nil || out != "nothing to change: every object is there with what xnum needs\n" {
@@ -140,7 +144,7 @@ func TestFunctionsRunWithThePrintedPermissions(t *testing.T) {
 		o.Users = []*server.User{
 			{Username: "admin", Password: "admin-pw"},
 			{Username: "fn", Password: "fn-pw", Permissions: &server.Permissions{
-				Publish:   &server.SubjectPermission{Allow: perms.Publish},
+				Publish:   &server.SubjectPermission{Allow: perms.Publish, Deny: perms.PublishDeny},
 				Subscribe: &server.SubjectPermission{Allow: perms.Subscribe},
 				Response:  &server.ResponsePermission{MaxMsgs: server.DEFAULT_ALLOW_RESPONSE_MAX_MSGS, Expires: server.DEFAULT_ALLOW_RESPONSE_EXPIRATION},
 			}},
@@ -178,7 +182,7 @@ func TestFunctionsRunWithThePrintedPermissions(t *testing.T) {
 	t.Setenv(config.NATSCreds, "")
 	t.Setenv(config.NATSReplicas, "")
 	out, err := setup(t, "--nats", as("admin", "admin-pw"), "--replicas", "3")
-	if err != nil || strings.Count(out, "; replicas 3") != 6 {
+	if err != nil || strings.Count(out, "; replicas 3") != 7 {
 		t.Fatalf("xnum setup --replicas 3: %v\n%s", err, out)
 	}
 
@@ -201,31 +205,55 @@ func TestFunctionsRunWithThePrintedPermissions(t *testing.T) {
 		t.Cleanup(func() { ms.Stop() })
 	}
 
-	resp, err := http.Post(base+"/orders", "application/json", strings.NewReader(
-		`{"orderId":"perm-1","poolKey":"FC100000000000001","city":"杭州","specId":2,"quantity":2}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST /orders: %d", resp.StatusCode)
-	}
-	var o intake.Order
-	for o.Status != "completed" {
-		if ctx.Err() != nil {
-			t.Fatalf("order perm-1: %+v", o)
-		}
-		time.Sleep(50 * time.Millisecond)
-		resp, err := http.Get(base + "/orders/perm-1")
+	order := func(id string, qty int, status string) intake.Order {
+		t.Helper()
+		resp, err := http.Post(base+"/orders", "application/json", strings.NewReader(
+			fmt.Sprintf(`{"orderId":%q,"poolKey":"FC100000000000001","city":"杭州","specId":2,"quantity":%d}`, id, qty)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		json.Unmarshal(b, &o)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("POST /orders: %d", resp.StatusCode)
+		}
+		var o intake.Order
+		for o.Status != status {
+			if ctx.Err() != nil {
+				t.Fatalf("order %s: %+v, want %s", id, o, status)
+			}
+			time.Sleep(50 * time.Millisecond)
+			resp, err := http.Get(base + "/orders/" + id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			json.Unmarshal(b, &o)
+		}
+		return o
 	}
-	if len(o.Numbers) != 2 || len(emu.Dypls().Purchases()) != 2 {
+	if o := order("perm-1", 2, "completed"); len(o.Numbers) != 2 || len(emu.Dypls().Purchases()) != 2 {
 		t.Fatalf("order %+v, %d sold", o, len(emu.Dypls().Purchases()))
+	}
+	// A buy whose answer is lost goes in doubt, and the cloud's report of
+	// its number, stored by the function's user, settles it.
+	emu.Faults().Set("BuySecretNo", fault.Fault{CutRate: 1})
+	order("perm-2", 1, "in_doubt")
+	emu.Faults().Set("BuySecretNo", fault.Fault{})
+	reps := emu.Dypls().Reports()
+	body, _ := json.Marshal(reps[len(reps)-1])
+	if _, err := reports.Publish(ctx, queue.NewPublisher(fnJS, queue.WithExpectStream(queue.ReportsStreamName)), body); err != nil {
+		t.Fatalf("storing a report: %v", err)
+	}
+	for o, _ := fn.Ledger.Get(ctx, "perm-2"); o == nil || o.Status != ledger.StatusCompleted; o, _ = fn.Ledger.Get(ctx, "perm-2") {
+		if ctx.Err() != nil {
+			t.Fatalf("order perm-2 not settled from its report: %+v", o)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// What the metrics read: the ledger and the consumer.
+	if _, err := fn.State(ctx); err != nil {
+		t.Fatalf("the buy function's state: %v", err)
 	}
 
 	adminNC, _ := testutil.JetStream(t, as("admin", "admin-pw"))
