@@ -33,7 +33,7 @@ Usage:
   xnum orders stats [--json]
   xnum orders show ID [--json]
   xnum orders reconcile ID (--secret-no N | --reports FILE | --stored-reports | --nothing-bought | --release) [--by NAME]
-  xnum setup [--nats URL] [--replicas N] [--dry-run] | --permissions
+  xnum setup [--nats URL] [--replicas N] [--dry-run]
 
 Run "xnum COMMAND -h" for a command's flags.
 `

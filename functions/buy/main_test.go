@@ -23,6 +23,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/function"
 	"github.com/xnum-dev/xnum/internal/httpjson"
 	"github.com/xnum-dev/xnum/internal/intake"
+	"github.com/xnum-dev/xnum/internal/queue"
 	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/trigger/fcgo1"
 	"github.com/xnum-dev/xnum/internal/trigger/fcgo1/fcgo1test"
@@ -562,6 +563,7 @@ func TestNATSAccountOfTheREADME(t *testing.T) {
 	srv := embednatstest.Secure(t, embednatstest.UsersFromNSC(t, string(readme))...)
 	emu, e := stack(t)
 	e[config.NATSURL], e[config.NATSCA] = srv.ClientURL(), srv.CA
+	e[config.AliyunBuyQPS] = "50" // the worker's buys take slots of the shared rate
 	as := func(user string) env {
 		ue := env{}
 		for k, v := range e {
@@ -569,6 +571,24 @@ func TestNATSAccountOfTheREADME(t *testing.T) {
 		}
 		ue[config.NATSCreds] = srv.Creds[user]
 		return ue
+	}
+	// The operator sets JetStream up; the functions only find it.
+	admin, err := config.LoadNATS(as("xnum-admin").lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anc, err := nats.Connect(admin.URL, admin.Options()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(anc.Close)
+	ajs, _ := jetstream.New(anc)
+	plan, err := queue.PlanSetup(context.Background(), ajs)
+	if err == nil {
+		err = plan.Apply(context.Background(), nil)
+	}
+	if err != nil {
+		t.Fatalf("xnum setup as xnum-admin: %v", err)
 	}
 	intakeURL := startFC(t, as("xnum-intake"), "intake")
 	workerURL := startFC(t, as("xnum-worker"), "worker")
@@ -650,6 +670,20 @@ func TestNATSAccountOfTheREADME(t *testing.T) {
 		}
 	}
 	worker, intake, producer := connect("xnum-worker"), connect("xnum-intake"), connect("xnum-producer")
+	denied("the intake creates a stream", intake, func(ctx context.Context) error {
+		_, err := intake.js.CreateStream(ctx, jetstream.StreamConfig{Name: "MINE", Subjects: []string{"mine.>"}})
+		return err
+	})
+	denied("the worker changes the stream", worker, func(ctx context.Context) error {
+		st, err := worker.js.Stream(ctx, "XNUM")
+		if err != nil {
+			return err
+		}
+		cfg := st.CachedInfo().Config
+		cfg.MaxAge = time.Hour
+		_, err = worker.js.UpdateStream(ctx, cfg)
+		return err
+	})
 	denied("the worker deletes the stream", worker, func(ctx context.Context) error { return worker.js.DeleteStream(ctx, "XNUM") })
 	denied("the worker purges the ledger", worker, func(ctx context.Context) error {
 		_, err := worker.js.Conn().Request("$JS.API.STREAM.PURGE.KV_XNUM_ORDERS", nil, 5*time.Second)
