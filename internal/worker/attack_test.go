@@ -235,3 +235,32 @@ func TestLateNumberAfterNothingBoughtIsExcess(t *testing.T) {
 		t.Fatalf("sold %d, recorded %d", s, l)
 	}
 }
+
+// slowLimiter makes every buy wait long for its turn, as a rate shared by
+// many workers may.
+type slowLimiter struct{ wait time.Duration }
+
+func (l slowLimiter) Wait(ctx context.Context) error {
+	select {
+	case <-time.After(l.wait):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// A buy is not started when the rate's wait has eaten the time it needs
+// before the invocation's deadline: it would be cut short and in doubt.
+func TestNoBuyStartedAfterALongRateWait(t *testing.T) {
+	e := buytest.New(t)
+	w := e.Worker("w", worker.WithLimiter(slowLimiter{1500 * time.Millisecond}), worker.WithBuyTimeout(time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := w.HandleOrder(ctx, buytest.Body(t, buytest.Order("rate-1", 1))); !errors.Is(err, worker.ErrRetryLater) {
+		t.Fatalf("HandleOrder = %v, want a later delivery", err)
+	}
+	o, _ := e.Ledger.Get(buytest.Ctx(t), "rate-1")
+	if n := e.Emu.Calls("BuySecretNo"); n != 0 || o.Attempt != nil || o.Claim != nil || o.Status != ledger.StatusAccepted {
+		t.Fatalf("%d buy calls; order %s, attempt %+v, claim %+v", n, o.Status, o.Attempt, o.Claim)
+	}
+}

@@ -251,10 +251,15 @@ func (w *Worker) checkStock(ctx context.Context, o *ledger.Order, d *delivery) *
 func (w *Worker) buyAll(ctx context.Context, o *ledger.Order, d *delivery) result {
 	refusals := 0
 	for o.Remaining() > 0 {
+		// The deadline is checked again after the rate's wait, which a
+		// limiter shared by many workers may make long.
 		if err := w.mayStartBuy(ctx); err != nil {
 			return w.giveBack(ctx, o, d, w.retryAfter(0, err))
 		}
 		if err := w.limiter.Wait(ctx); err != nil {
+			return w.giveBack(ctx, o, d, w.retryAfter(0, err))
+		}
+		if err := w.mayStartBuy(ctx); err != nil {
 			return w.giveBack(ctx, o, d, w.retryAfter(0, err))
 		}
 		d.touch()
