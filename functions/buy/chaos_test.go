@@ -39,12 +39,13 @@ func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the buy binary as processes")
 	}
-	flow, killEvery := 6*time.Second, 700*time.Millisecond
+	flow, killEvery, stock := 6*time.Second, 700*time.Millisecond, 1000
 	if buytest.Soak() {
-		flow, killEvery = time.Minute, 500*time.Millisecond
+		flow, killEvery, stock = time.Minute, 500*time.Millisecond, 9000
 	}
 	bin := buildBinary(t)
-	e := buytest.New(t, buytest.WithNumbers(buytest.Hangzhou(3000)...),
+	// Enough stock that no order fails for want of numbers.
+	e := buytest.New(t, buytest.WithNumbers(buytest.Hangzhou(stock)...),
 		buytest.WithQueue(queue.WithAckWait(2*time.Second), queue.WithMaxDeliver(10)))
 	// A buy takes a while, so a kill often lands in the middle of one.
 	e.Faults.Set("BuySecretNo", fault.Fault{Latency: 40 * time.Millisecond})
@@ -136,6 +137,9 @@ func TestChaos(t *testing.T) {
 		sold, recorded, excess, sold-recorded, inDoubt)
 	if kills == 0 {
 		t.Fatal("no consumer was killed")
+	}
+	if counts[ledger.StatusFailed] > 0 {
+		t.Fatalf("%d orders failed; the stock was meant to be enough", counts[ledger.StatusFailed])
 	}
 }
 
