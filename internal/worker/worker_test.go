@@ -60,8 +60,11 @@ func TestDuplicateDeliveries(t *testing.T) {
 		n = 5000
 	}
 	e := buytest.New(t, buytest.WithNumbers(buytest.Hangzhou(2*n+100)...))
-	w1 := e.Worker("w1", worker.WithConcurrency(4))
-	w2 := e.Worker("w2", worker.WithConcurrency(4))
+	// Nothing crashes here: a lease and a buy timeout far above a loaded
+	// machine's slowest call keep a slow buy from going in doubt.
+	slowOK := []worker.Option{worker.WithConcurrency(4), worker.WithLease(30 * time.Second), worker.WithBuyTimeout(20 * time.Second)}
+	w1 := e.Worker("w1", slowOK...)
+	w2 := e.Worker("w2", slowOK...)
 	start := time.Now()
 	e.Run(w1)
 	e.Run(w2)
