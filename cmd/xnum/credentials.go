@@ -7,15 +7,15 @@ import (
 
 	"github.com/aliyun/credentials-go/credentials/providers"
 
-	"github.com/xnum-dev/xnum/internal/config"
+	"github.com/xnum-dev/xnum/internal/envvar"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 )
 
 // errNoAliyunCredentials says where the default chain looks. The chain's own
 // messages are not shown: one of them quotes a profile file it cannot parse,
 // secrets and all.
-var errNoAliyunCredentials = errors.New("no Alibaba Cloud credentials: set " + config.AliyunAccessKeyID + " and " +
-	config.AliyunAccessKeySecret + " (and " + config.AliyunSecurityToken + " for STS), configure a profile with `aliyun configure` " +
+var errNoAliyunCredentials = errors.New("no Alibaba Cloud credentials: set " + aliyun.EnvAccessKeyID + " and " +
+	aliyun.EnvAccessKeySecret + " (and " + aliyun.EnvSecurityToken + " for STS), configure a profile with `aliyun configure` " +
 	"(~/.aliyun/config.json, or ~/.alibabacloud/credentials; ALIBABA_CLOUD_PROFILE picks one), or run where a RAM role is " +
 	"(an ECS instance's, or OIDC: ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN, ALIBABA_CLOUD_OIDC_TOKEN_FILE)")
 
@@ -25,9 +25,9 @@ var errNoAliyunCredentials = errors.New("no Alibaba Cloud credentials: set " + c
 // OIDC, the aliyun CLI's profile, the credentials file, the ECS instance's
 // RAM role, a credentials URI. It is fetched once: a command runs for
 // seconds, and temporary keys last far longer.
-func aliyunConfig(lookup config.Lookup, logger *slog.Logger) (aliyun.Config, error) {
-	if id, _ := lookup(config.AliyunAccessKeyID); strings.TrimSpace(id) != "" {
-		return config.LoadAliyun(lookup)
+func aliyunConfig(lookup envvar.Lookup, logger *slog.Logger) (aliyun.Config, error) {
+	if id, _ := lookup(aliyun.EnvAccessKeyID); strings.TrimSpace(id) != "" {
+		return aliyun.ConfigFromEnv(lookup)
 	}
 	c, err := providers.NewDefaultCredentialsProvider().GetCredentials()
 	if err != nil || c == nil || c.AccessKeyId == "" {
@@ -36,11 +36,11 @@ func aliyunConfig(lookup config.Lookup, logger *slog.Logger) (aliyun.Config, err
 	logger.Info("Alibaba Cloud credentials from the default chain", "provider", c.ProviderName, "accessKeyId", c.AccessKeyId,
 		"sts", c.SecurityToken != "")
 	chained := map[string]string{
-		config.AliyunAccessKeyID:     c.AccessKeyId,
-		config.AliyunAccessKeySecret: c.AccessKeySecret,
-		config.AliyunSecurityToken:   c.SecurityToken,
+		aliyun.EnvAccessKeyID:     c.AccessKeyId,
+		aliyun.EnvAccessKeySecret: c.AccessKeySecret,
+		aliyun.EnvSecurityToken:   c.SecurityToken,
 	}
-	return config.LoadAliyun(func(k string) (string, bool) {
+	return aliyun.ConfigFromEnv(func(k string) (string, bool) {
 		if v, ok := chained[k]; ok {
 			return v, true
 		}

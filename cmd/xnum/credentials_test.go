@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/ledger"
+	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
 )
 
@@ -17,7 +17,7 @@ import (
 func chainOnly(t *testing.T) string {
 	t.Helper()
 	home := t.TempDir()
-	for _, k := range []string{config.AliyunAccessKeyID, config.AliyunAccessKeySecret, config.AliyunSecurityToken,
+	for _, k := range []string{aliyun.EnvAccessKeyID, aliyun.EnvAccessKeySecret, aliyun.EnvSecurityToken,
 		"ALIBABA_CLOUD_CONFIG_FILE", "ALIBABA_CLOUD_CREDENTIALS_FILE", "ALIBABA_CLOUD_PROFILE", "ALIBABA_CLOUD_ROLE_ARN",
 		"ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "ALIBABA_CLOUD_OIDC_TOKEN_FILE", "ALIBABA_CLOUD_CREDENTIALS_URI", "ALIBABA_CLOUD_ECS_METADATA"} {
 		t.Setenv(k, "")

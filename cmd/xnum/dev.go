@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/xnum-dev/xnum/internal/config"
+	"github.com/xnum-dev/xnum/internal/buy"
 	"github.com/xnum-dev/xnum/internal/devstack"
 	"github.com/xnum-dev/xnum/internal/logging"
 	"github.com/xnum-dev/xnum/internal/settle"
@@ -21,7 +21,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	natsAddr := fs.String("nats", "127.0.0.1:4222", "address of the embedded NATS server")
 	emuAddr := fs.String("emulator", "127.0.0.1:0", "address of the two-cloud emulator (0: a free port)")
 	data := fs.String("data", "", "keep JetStream's store (orders, ledger) in this directory, every write synced to disk before it is acknowledged; default: a temporary one")
-	qps := fs.Float64("buy-qps", config.DefaultBuyQPS, "BuySecretNo calls per second the worker may make (0: no limit)")
+	qps := fs.Float64("buy-qps", buy.DefaultQPS, "BuySecretNo calls per second the worker may make (0: no limit)")
 	onFC := fs.Bool("fc", false, "run the buy worker as on FC: a function of its own that the intake wakes up through the emulator's FC, and a timer drains every minute, instead of a consumer")
 	reportsDelay := fs.Duration("reports-delay", time.Second, "how long after a sale or release the emulator's NumberManagementReport reaches NATS\n(xnum.reports.numbers), as MNS would deliver it; negative: never (see orders stay in doubt)")
 	reportsWait := fs.Duration("reports-wait", settle.DefaultWait, "how long the worker waits for a report before it leaves an attempt in doubt to an operator")

@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/xnum-dev/xnum/internal/config"
+	"github.com/xnum-dev/xnum/internal/envvar"
 )
 
 const usage = `xnum runs the xnum functions locally and operates their orders.
@@ -59,7 +60,7 @@ const (
 func exitCode(err error) int {
 	var (
 		ue *usageError
-		ce *config.Error
+		ce *envvar.Error
 	)
 	switch {
 	case err == nil:

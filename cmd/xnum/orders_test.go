@@ -22,6 +22,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/worker"
 	"github.com/xnum-dev/xnum/pkg/provider"
+	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 )
@@ -46,9 +47,9 @@ func newOpsStack(t *testing.T, hook worker.Hook) *opsStack {
 	})))
 	t.Setenv(config.NATSURL, s.NATS.ClientURL())
 	t.Setenv(config.NATSCreds, "")
-	t.Setenv(config.AliyunAccessKeyID, dypls.DefaultAccessKeyID)
-	t.Setenv(config.AliyunAccessKeySecret, dypls.DefaultAccessKeySecret)
-	t.Setenv(config.AliyunEndpoint, s.EmuURL)
+	t.Setenv(aliyun.EnvAccessKeyID, dypls.DefaultAccessKeyID)
+	t.Setenv(aliyun.EnvAccessKeySecret, dypls.DefaultAccessKeySecret)
+	t.Setenv(aliyun.EnvEndpoint, s.EmuURL)
 	t.Setenv(config.LogLevel, "")
 	t.Setenv("USER", "ops-env")
 
@@ -524,8 +525,8 @@ func TestOrdersRefusals(t *testing.T) {
 		s.refused("ord-ok", tc.want, tc.args...)
 	}
 
-	t.Setenv(config.AliyunAccessKeySecret, "")
-	s.refused("ord-ok", config.AliyunAccessKeySecret, "orders", "reconcile", "ord-ok", "--nothing-bought")
+	t.Setenv(aliyun.EnvAccessKeySecret, "")
+	s.refused("ord-ok", aliyun.EnvAccessKeySecret, "orders", "reconcile", "ord-ok", "--nothing-bought")
 }
 
 // An open order nothing drives (its message is gone) is published again

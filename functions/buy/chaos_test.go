@@ -18,10 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xnum-dev/xnum/internal/buy"
 	"github.com/xnum-dev/xnum/internal/buytest"
 	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/ledger"
 	"github.com/xnum-dev/xnum/internal/queue"
+	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 )
@@ -51,20 +53,20 @@ func TestChaos(t *testing.T) {
 	e.Faults.Set("BuySecretNo", fault.Fault{Latency: 40 * time.Millisecond})
 	common := []string{
 		config.NATSURL + "=" + e.NATS.ClientURL(),
-		config.AliyunAccessKeyID + "=" + dypls.DefaultAccessKeyID,
-		config.AliyunAccessKeySecret + "=" + dypls.DefaultAccessKeySecret,
-		config.AliyunEndpoint + "=" + e.EmuURL,
-		config.AliyunBuyQPS + "=0",
+		aliyun.EnvAccessKeyID + "=" + dypls.DefaultAccessKeyID,
+		aliyun.EnvAccessKeySecret + "=" + dypls.DefaultAccessKeySecret,
+		aliyun.EnvEndpoint + "=" + e.EmuURL,
+		buy.EnvQPS + "=0",
 		config.LogLevel + "=warn",
 	}
 	intakeAddr := freeAddr(t)
-	intake := newProc(t, "intake", bin, append(slices.Clone(common), config.BuyRole+"=intake", config.HTTPAddr+"="+intakeAddr))
+	intake := newProc(t, "intake", bin, append(slices.Clone(common), buy.EnvRole+"=intake", config.HTTPAddr+"="+intakeAddr))
 	intake.start()
 	workers := make([]*proc, 2)
 	for i := range workers {
 		workers[i] = newProc(t, fmt.Sprintf("worker-%d", i), bin, append(slices.Clone(common),
-			config.BuyRole+"=worker", config.BuyConsumer+"=true", config.HTTPAddr+"=127.0.0.1:0",
-			config.BuyLease+"=2s", config.BuySweepEvery+"=1s", config.BuySweepIdle+"=3s"))
+			buy.EnvRole+"=worker", buy.EnvConsumer+"=true", config.HTTPAddr+"=127.0.0.1:0",
+			buy.EnvLease+"=2s", buy.EnvSweepEvery+"=1s", buy.EnvSweepIdle+"=3s"))
 		workers[i].start()
 	}
 	base := "http://" + intakeAddr

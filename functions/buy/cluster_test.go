@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ import (
 )
 
 // clusterEnv points the buy binary at a three-server cluster and an emulator.
-func clusterEnv(t *testing.T, opts ...emulator.Option) (*embednats.Cluster, *emulatortest.Server, env) {
+func clusterEnv(t *testing.T, opts ...emulator.Option) (*embednats.Cluster, *emulatortest.Server, testutil.Env) {
 	t.Helper()
 	c := embednats.RunTestCluster(t, 3)
 	emu, e := stack(t, opts...)
@@ -41,7 +42,7 @@ func TestClusterObjectsAndARestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		go func() { done <- run(ctx, e.lookup, &testutil.SyncBuffer{}, function.WithListener(ln)) }()
+		go func() { done <- bin.Run(ctx, e, &testutil.SyncBuffer{}, function.WithListener(ln)) }()
 		waitServing(t, "http://"+ln.Addr().String())
 		stop()
 		if err := <-done; err != nil {
@@ -85,7 +86,7 @@ func TestClusterObjectsAndARestart(t *testing.T) {
 	}
 
 	e[config.NATSReplicas] = "1"
-	base := start(t, e)
+	base := bin.Start(t, e, io.Discard)
 	if resp, body := do(t, "POST", base+"/orders", order("o-restarted", 2)); resp.StatusCode != 202 {
 		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/xnum-dev/xnum/internal/buy"
 	"github.com/xnum-dev/xnum/internal/config"
+	"github.com/xnum-dev/xnum/internal/envvar"
 	"github.com/xnum-dev/xnum/internal/function"
 	"github.com/xnum-dev/xnum/internal/queue"
 	"github.com/xnum-dev/xnum/internal/trigger"
@@ -31,9 +32,9 @@ func main() { function.Main("buy", wire) }
 
 func wire(_ context.Context, env function.Env) (trigger.Function, []function.Option, error) {
 	if !env.NATS.Enabled() {
-		return trigger.Function{}, nil, &config.Error{Var: config.NATSURL, Reason: "is required: the buy function queues orders on NATS JetStream"}
+		return trigger.Function{}, nil, envvar.Bad(config.NATSURL, "is required: the buy function queues orders on NATS JetStream")
 	}
-	bc, err := config.LoadBuy(env.Lookup)
+	cfg, err := buy.ConfigFromEnv(env.Lookup)
 	if err != nil {
 		return trigger.Function{}, nil, err
 	}
@@ -43,16 +44,14 @@ func wire(_ context.Context, env function.Env) (trigger.Function, []function.Opt
 	}
 	// The intake never buys: it needs Alibaba Cloud credentials only to
 	// sign its wake-ups of the worker.
-	intake := bc.Role == config.BuyRoleIntake
 	var ac aliyun.Config
-	if !intake || wc.Enabled() {
-		if ac, err = config.LoadAliyun(env.Lookup); err != nil {
+	if cfg.Role != buy.RoleIntake || wc.Enabled() {
+		if ac, err = aliyun.ConfigFromEnv(env.Lookup); err != nil {
 			return trigger.Function{}, nil, err
 		}
 	}
-	cfg := buy.Config{Role: buy.Role(bc.Role), QPS: bc.QPS, Consumer: bc.Consumer, EventTimeout: bc.EventTimeout, ReportsWait: bc.ReportsWait,
-		Lease: bc.Lease, SweepEvery: bc.SweepEvery, SweepIdle: bc.SweepIdle, Logger: env.Logger, Metrics: env.Metrics,
-		Queue: []queue.Option{queue.WithReplicas(env.NATS.Replicas)}}
+	cfg.Logger, cfg.Metrics = env.Logger, env.Metrics
+	cfg.Queue = []queue.Option{queue.WithReplicas(env.NATS.Replicas)}
 	if wc.Enabled() {
 		// The role's credentials of each request sign the wake-up; the
 		// environment's (which FC sets too) when a request has none.
@@ -64,7 +63,7 @@ func wire(_ context.Context, env function.Env) (trigger.Function, []function.Opt
 		cfg.Accepted = wakeup.NewWaker(fcc, wc.Function, wakeup.WithLogger(env.Logger)).Accepted
 	}
 	var client *aliyun.Client
-	if !intake {
+	if cfg.Role != buy.RoleIntake {
 		ac.Logger, ac.Observe = env.Logger, env.Metrics.ObserveCall
 		if client, err = aliyun.New(ac); err != nil {
 			return trigger.Function{}, nil, err

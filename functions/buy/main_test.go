@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"maps"
 	"net/http"
 	"os"
 	"strconv"
@@ -17,72 +17,39 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/xnum-dev/xnum/internal/buy"
 	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/embednats"
 	"github.com/xnum-dev/xnum/internal/embednats/embednatstest"
-	"github.com/xnum-dev/xnum/internal/function"
+	"github.com/xnum-dev/xnum/internal/envvar"
+	"github.com/xnum-dev/xnum/internal/function/functiontest"
 	"github.com/xnum-dev/xnum/internal/httpjson"
 	"github.com/xnum-dev/xnum/internal/intake"
 	"github.com/xnum-dev/xnum/internal/queue"
 	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/trigger/fcgo1"
 	"github.com/xnum-dev/xnum/internal/trigger/fcgo1/fcgo1test"
-	"github.com/xnum-dev/xnum/internal/trigger/lambda/lambdatest"
+	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 )
 
-// run is the binary's main with a given environment and stdout.
-func run(ctx context.Context, lookup config.Lookup, stdout io.Writer, opts ...function.Option) error {
-	return function.Run(ctx, "buy", lookup, stdout, wire, opts...)
-}
+var bin = functiontest.Binary{Name: "buy", Wire: wire}
 
-type env map[string]string
-
-func (e env) lookup(k string) (string, bool) { v, ok := e[k]; return v, ok }
-
-// set sets name, value pairs.
-func (e env) set(kv ...string) {
-	for i := 0; i+1 < len(kv); i += 2 {
-		e[kv[i]] = kv[i+1]
-	}
-}
-
-// onFC sets the variables FC sets in the instances of function name, and
-// the function's XNUM_BUY_ROLE.
-func (e env) onFC(name, role string) {
-	e.set(testutil.OnFC...)
-	e[config.FCFunctionName], e[config.BuyRole] = name, role
+// onFC sets in e the variables FC sets in the instances of function name,
+// and the function's XNUM_BUY_ROLE.
+func onFC(e testutil.Env, name, role string) {
+	maps.Copy(e, testutil.Env{}.With(testutil.OnFC...).With(config.FCFunctionName, name, buy.EnvRole, role))
 }
 
 // stack is a NATS server and an emulator, and the environment that points
 // the buy binary at them.
-func stack(t *testing.T, opts ...emulator.Option) (*emulatortest.Server, env) {
+func stack(t *testing.T, opts ...emulator.Option) (*emulatortest.Server, testutil.Env) {
 	t.Helper()
 	ns := embednats.RunTest(t)
 	emu := emulatortest.NewServer(t, opts...)
-	return emu, env{
-		config.AliyunAccessKeyID:     emulator.DefaultAccessKeyID,
-		config.AliyunAccessKeySecret: emulator.DefaultAccessKeySecret,
-		config.AliyunEndpoint:        emu.URL,
-		config.NATSURL:               ns.ClientURL(),
-		config.AliyunBuyQPS:          "0",
-	}
-}
-
-// start runs the binary's run under FC's contract on a loopback listener.
-func start(t *testing.T, e env) string {
-	t.Helper()
-	return startLogged(t, e, io.Discard)
-}
-
-// startLogged is start with the binary's stdout (its log) going to logs.
-func startLogged(t *testing.T, e env, logs io.Writer) string {
-	t.Helper()
-	return testutil.Serve(t, func(ctx context.Context, ln net.Listener) error {
-		return run(ctx, e.lookup, logs, function.WithListener(ln))
-	})
+	return emu, testutil.Env(emu.AliyunEnv()).With(config.NATSURL, ns.ClientURL(), buy.EnvQPS, "0")
 }
 
 func do(t *testing.T, method, url, body string, hdr ...string) (*http.Response, string) {
@@ -122,7 +89,7 @@ func order(id string, qty int) string {
 // buys it; a duplicate POST buys nothing more.
 func TestHTTPWithConsumer(t *testing.T) {
 	emu, e := stack(t)
-	base := start(t, e)
+	base := bin.Start(t, e, io.Discard)
 
 	resp, body := do(t, "POST", base+"/orders", order("o-http-1", 3))
 	if resp.StatusCode != 202 || resp.Header.Get("Location") != "/orders/o-http-1" {
@@ -144,14 +111,11 @@ func TestHTTPWithConsumer(t *testing.T) {
 }
 
 // startFC runs the binary as FC runs it (FC's variables set) in role.
-func startFC(t *testing.T, e env, role string) string {
+func startFC(t *testing.T, e testutil.Env, role string) string {
 	t.Helper()
-	fe := env{}
-	for k, v := range e {
-		fe[k] = v
-	}
-	fe.onFC("xnum-buy-"+role, role)
-	base := start(t, fe)
+	fe := maps.Clone(e)
+	onFC(fe, "xnum-buy-"+role, role)
+	base := bin.Start(t, fe, io.Discard)
 	// Answered once the function is up, its JetStream set-up done: two
 	// processes setting up a new server at the same moment can collide.
 	do(t, "GET", base+"/", "")
@@ -165,7 +129,7 @@ func startFC(t *testing.T, e env, role string) string {
 func TestFCEvents(t *testing.T) {
 	emu, e := stack(t, emulator.WithSTSToken("STS.role", "role-secret", "role-token"))
 	// The credentials FC put in the environment at start have expired.
-	e[config.AliyunAccessKeyID], e[config.AliyunAccessKeySecret] = "STS.old", "old-secret"
+	e[aliyun.EnvAccessKeyID], e[aliyun.EnvAccessKeySecret] = "STS.old", "old-secret"
 	intakeURL, workerURL := startFC(t, e, "intake"), startFC(t, e, "worker")
 	sts := []string{"x-fc-access-key-id", "STS.role", "x-fc-access-key-secret", "role-secret", "x-fc-security-token", "role-token"}
 
@@ -218,12 +182,9 @@ func TestFCEvents(t *testing.T) {
 // with a clear error; the worker serves no routes.
 func TestRoles(t *testing.T) {
 	emu, e := stack(t)
-	noKeys := env{}
-	for k, v := range e {
-		noKeys[k] = v
-	}
-	delete(noKeys, config.AliyunAccessKeyID)
-	delete(noKeys, config.AliyunAccessKeySecret)
+	noKeys := maps.Clone(e)
+	delete(noKeys, aliyun.EnvAccessKeyID)
+	delete(noKeys, aliyun.EnvAccessKeySecret)
 	intakeURL, workerURL := startFC(t, noKeys, "intake"), startFC(t, e, "worker")
 
 	if resp, body := do(t, "POST", intakeURL+"/orders", order("o-role-1", 1)); resp.StatusCode != 202 {
@@ -282,8 +243,8 @@ func mnsEventOf(trigger, queue string, bodies ...string) string {
 // dropped, not failed; nothing is ever bought again for the lost answer.
 func TestFCReportSettlesADoubt(t *testing.T) {
 	emu, e := stack(t)
-	e.onFC("xnum-buy-worker", "all")
-	base := start(t, e)
+	onFC(e, "xnum-buy-worker", "all")
+	base := bin.Start(t, e, io.Discard)
 	timer := `{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`
 
 	emu.Faults().Set("BuySecretNo", fault.Fault{CutRate: 1})
@@ -325,12 +286,7 @@ func mustQuote(s string) string {
 // On Lambda, SQS batches go through the same worker.
 func TestLambdaSQS(t *testing.T) {
 	emu, e := stack(t)
-	api := lambdatest.NewRuntimeAPI()
-	t.Setenv("AWS_LAMBDA_RUNTIME_API", api.Addr())
-	e["AWS_LAMBDA_RUNTIME_API"] = api.Addr()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, e.lookup, io.Discard) }()
+	api := bin.StartLambda(t, e)
 
 	batch := fmt.Sprintf(`{"Records":[
 		{"messageId":"m-1","receiptHandle":"h1","body":%s,"attributes":{},"messageAttributes":{},"eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:us-east-2:123456789012:orders","awsRegion":"us-east-2"},
@@ -347,10 +303,6 @@ func TestLambdaSQS(t *testing.T) {
 	if n := len(emu.Dypls().Purchases()); n != 3 {
 		t.Fatalf("the emulator sold %d numbers for orders of 1 and 2 (one delivered twice)", n)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -360,23 +312,17 @@ func TestConfigErrors(t *testing.T) {
 		with             []string // more variables
 	}{
 		{"no NATS", config.NATSURL, "", nil},
-		{"bad QPS", config.AliyunBuyQPS, "fast", nil},
-		{"bad consumer flag", config.BuyConsumer, "maybe", nil},
-		{"no Alibaba key", config.AliyunAccessKeyID, "", nil},
-		{"bad role", config.BuyRole, "buyer", nil},
-		{"no role on FC", config.BuyRole, "", testutil.OnFC},
-		{"consumer in the intake", config.BuyConsumer, "true", []string{config.BuyRole, "intake"}},
+		{"bad QPS", buy.EnvQPS, "fast", nil},
+		{"bad consumer flag", buy.EnvConsumer, "maybe", nil},
+		{"no Alibaba key", aliyun.EnvAccessKeyID, "", nil},
+		{"bad role", buy.EnvRole, "buyer", nil},
+		{"no role on FC", buy.EnvRole, "", testutil.OnFC},
+		{"consumer in the intake", buy.EnvConsumer, "true", []string{buy.EnvRole, "intake"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bad := env{}
-			for k, v := range e {
-				bad[k] = v
-			}
-			bad.set(tc.with...)
-			bad[tc.key] = tc.value
-			err := run(context.Background(), bad.lookup, io.Discard)
-			var ce *config.Error
-			if !errors.As(err, &ce) || ce.Var != tc.key || strings.Contains(err.Error(), emulator.DefaultAccessKeySecret) {
+			err := bin.Run(context.Background(), e.With(tc.with...).With(tc.key, tc.value), io.Discard)
+			var ee *envvar.Error
+			if !errors.As(err, &ee) || ee.Var != tc.key || strings.Contains(err.Error(), emulator.DefaultAccessKeySecret) {
 				t.Fatalf("run = %v, want an error naming %s", err, tc.key)
 			}
 		})
@@ -388,7 +334,7 @@ func TestConfigErrors(t *testing.T) {
 // killed mid-buy, which would leave the order in doubt).
 func TestFCDrainKeepsToTheEventTimeout(t *testing.T) {
 	emu, e := stack(t)
-	e[config.EventTimeout] = "2s" // less than a buy may take (20 s)
+	e[buy.EnvEventTimeout] = "2s" // less than a buy may take (20 s)
 	base := startFC(t, e, "all")
 	if resp, body := do(t, "POST", base+"/orders", order("o-short", 1)); resp.StatusCode != 202 {
 		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
@@ -420,9 +366,9 @@ func TestFCDeadlineOverEventTimeout(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			emu, e := stack(t)
-			e.onFC("xnum-buy-worker", "all")
-			e[config.EventTimeout] = tc.eventTimeout
-			base := start(t, e)
+			onFC(e, "xnum-buy-worker", "all")
+			e[buy.EnvEventTimeout] = tc.eventTimeout
+			base := bin.Start(t, e, io.Discard)
 			if resp, body := do(t, "POST", base+"/orders", order("o-deadline", 1)); resp.StatusCode != 202 {
 				t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
 			}
@@ -443,16 +389,16 @@ func TestFCDeadlineOverEventTimeout(t *testing.T) {
 func TestNATSUnreachableAtStart(t *testing.T) {
 	ns := embednats.RunTest(t)
 	emu := emulatortest.NewServer(t)
-	e := env{
-		config.AliyunAccessKeyID:     emulator.DefaultAccessKeyID,
-		config.AliyunAccessKeySecret: emulator.DefaultAccessKeySecret,
-		config.AliyunEndpoint:        emu.URL,
-		config.NATSURL:               ns.ClientURL(),
-		config.AliyunBuyQPS:          "0",
+	e := testutil.Env{
+		aliyun.EnvAccessKeyID:     emulator.DefaultAccessKeyID,
+		aliyun.EnvAccessKeySecret: emulator.DefaultAccessKeySecret,
+		aliyun.EnvEndpoint:        emu.URL,
+		config.NATSURL:            ns.ClientURL(),
+		buy.EnvQPS:                "0",
 	}
-	e.onFC("xnum-buy", "all")
+	onFC(e, "xnum-buy", "all")
 	ns.Shutdown()
-	base := start(t, e)
+	base := bin.Start(t, e, io.Discard)
 
 	if resp, body := do(t, "POST", base+"/initialize", "", "x-fc-request-id", "init-1"); resp.StatusCode != 200 {
 		t.Fatalf("initializer without NATS: %d %s", resp.StatusCode, body)
@@ -497,12 +443,12 @@ func TestNATSUnreachableAtStart(t *testing.T) {
 // orders to JetStream, and drains NATS at preStop.
 func TestFCGo1(t *testing.T) {
 	emu, e := stack(t, emulator.WithSTSToken("STS.role", "role-secret", "role-token"))
-	e.onFC("xnum-buy-worker", "all")
-	e[config.AliyunAccessKeyID], e[config.AliyunAccessKeySecret] = "STS.old", "old-secret"
+	onFC(e, "xnum-buy-worker", "all")
+	e[aliyun.EnvAccessKeyID], e[aliyun.EnvAccessKeySecret] = "STS.old", "old-secret"
 	api := fcgo1test.NewRuntimeAPI(t)
 	e[fcgo1.RuntimeAPIEnv] = api.Addr()
 	out := &testutil.SyncBuffer{}
-	testutil.Run(t, func(ctx context.Context) error { return run(ctx, e.lookup, out) })
+	testutil.Run(t, func(ctx context.Context) error { return bin.Run(ctx, e, out) })
 	role := map[string]string{"x-fc-access-key-id": "STS.role", "x-fc-access-key-secret": "role-secret", "x-fc-security-token": "role-token"}
 	get := func(id string) fcgo1test.HTTPResponse {
 		return api.Invoke(t, fcgo1test.Invocation{Payload: fcgo1test.HTTPEvent("GET", "/orders/"+id, nil, "")}).HTTP(t)
@@ -563,17 +509,10 @@ func TestNATSAccountOfTheREADME(t *testing.T) {
 	srv := embednatstest.Secure(t, embednatstest.UsersFromNSC(t, string(readme))...)
 	emu, e := stack(t)
 	e[config.NATSURL], e[config.NATSCA] = srv.ClientURL(), srv.CA
-	e[config.AliyunBuyQPS] = "50" // the worker's buys take slots of the shared rate
-	as := func(user string) env {
-		ue := env{}
-		for k, v := range e {
-			ue[k] = v
-		}
-		ue[config.NATSCreds] = srv.Creds[user]
-		return ue
-	}
+	e[buy.EnvQPS] = "50" // the worker's buys take slots of the shared rate
+	as := func(user string) testutil.Env { return e.With(config.NATSCreds, srv.Creds[user]) }
 	// The operator sets JetStream up; the functions only find it.
-	admin, err := config.LoadNATS(as("xnum-admin").lookup)
+	admin, err := config.LoadNATS(as("xnum-admin").Lookup)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -597,7 +536,7 @@ func TestNATSAccountOfTheREADME(t *testing.T) {
 		denied chan error // the server's permission violations
 	}
 	connect := func(user string) conn {
-		n, err := config.LoadNATS(as(user).lookup)
+		n, err := config.LoadNATS(as(user).Lookup)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -9,6 +11,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/wakeup"
+	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fc"
@@ -18,27 +21,19 @@ import (
 // intake that wakes the worker function up through the emulator's FC, and
 // the worker, registered there. Neither runs a consumer. It returns the
 // intake's base URL, the worker's, and the intake's log.
-func fcPair(t *testing.T, emu *emulatortest.Server, e env, workerName string) (string, string, *testutil.SyncBuffer) {
+func fcPair(t *testing.T, emu *emulatortest.Server, e testutil.Env, workerName string) (string, string, *testutil.SyncBuffer) {
 	t.Helper()
-	worker := env{}
-	for k, v := range e {
-		worker[k] = v
-	}
-	worker.onFC("xnum-buy-worker", "worker")
-	workerURL := start(t, worker)
+	worker := maps.Clone(e)
+	onFC(worker, "xnum-buy-worker", "worker")
+	workerURL := bin.Start(t, worker, io.Discard)
 	if err := emu.FC().Register(fc.Function{Name: "xnum-buy-worker", URL: workerURL, Retries: 2}); err != nil {
 		t.Fatal(err)
 	}
 
-	in := env{}
-	for k, v := range e {
-		in[k] = v
-	}
-	in.onFC("xnum-buy", "intake")
-	in[config.BuyWorkerFunction] = workerName
-	in[config.FCEndpoint] = emu.URL
+	in := e.With(config.BuyWorkerFunction, workerName, config.FCEndpoint, emu.URL)
+	onFC(in, "xnum-buy", "intake")
 	logs := &testutil.SyncBuffer{}
-	return startLogged(t, in, logs), workerURL, logs
+	return bin.Start(t, in, logs), workerURL, logs
 }
 
 // An order POSTed to the intake is bought at once by the worker function
@@ -48,7 +43,7 @@ func fcPair(t *testing.T, emu *emulatortest.Server, e env, workerName string) (s
 // having expired.
 func TestFCWakeup(t *testing.T) {
 	emu, e := stack(t, emulator.WithSTSToken("STS.role", "role-secret", "role-token"))
-	e[config.AliyunAccessKeyID], e[config.AliyunAccessKeySecret] = "STS.old", "old-secret"
+	e[aliyun.EnvAccessKeyID], e[aliyun.EnvAccessKeySecret] = "STS.old", "old-secret"
 	intakeURL, workerURL, logs := fcPair(t, emu, e, "xnum-buy-worker")
 	sts := []string{"x-fc-access-key-id", "STS.role", "x-fc-access-key-secret", "role-secret", "x-fc-security-token", "role-token"}
 

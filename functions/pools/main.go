@@ -8,7 +8,6 @@ package main
 import (
 	"context"
 
-	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/function"
 	"github.com/xnum-dev/xnum/internal/pools"
 	"github.com/xnum-dev/xnum/internal/trigger"
@@ -18,7 +17,7 @@ import (
 func main() { function.Main("pools", wire) }
 
 func wire(_ context.Context, env function.Env) (trigger.Function, []function.Option, error) {
-	cfg, err := config.LoadVolcengine(env.Lookup)
+	cfg, err := volcengine.ConfigFromEnv(env.Lookup)
 	if err != nil {
 		return trigger.Function{}, nil, err
 	}
@@ -27,5 +26,5 @@ func wire(_ context.Context, env function.Env) (trigger.Function, []function.Opt
 	if err != nil {
 		return trigger.Function{}, nil, err
 	}
-	return pools.New("volcengine", client, pools.WithNumbers(client)).Function(), nil, nil
+	return pools.New(volcengine.Name, client, pools.WithNumbers(client)).Function(), nil, nil
 }

@@ -5,60 +5,39 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/xnum-dev/xnum/internal/config"
-	"github.com/xnum-dev/xnum/internal/function"
+	"github.com/xnum-dev/xnum/internal/envvar"
+	"github.com/xnum-dev/xnum/internal/function/functiontest"
 	"github.com/xnum-dev/xnum/internal/httpjson"
 	"github.com/xnum-dev/xnum/internal/pools"
 	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/trigger/fcgo1"
 	"github.com/xnum-dev/xnum/internal/trigger/fcgo1/fcgo1test"
-	"github.com/xnum-dev/xnum/internal/trigger/lambda/lambdatest"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
+	"github.com/xnum-dev/xnum/pkg/provider/volcengine"
 )
 
-// run is the binary's main with a given environment and stdout.
-func run(ctx context.Context, lookup config.Lookup, stdout io.Writer, opts ...function.Option) error {
-	return function.Run(ctx, "pools", lookup, stdout, wire, opts...)
-}
-
-func envFor(emuURL string, extra ...string) config.Lookup {
-	m := map[string]string{
-		config.VolcAccessKey: emulator.DefaultAccessKeyID,
-		config.VolcSecretKey: emulator.DefaultAccessKeySecret,
-		config.VolcEndpoint:  emuURL,
-	}
-	for i := 0; i+1 < len(extra); i += 2 {
-		m[extra[i]] = extra[i+1]
-	}
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
-
-// start runs the binary's run on a loopback listener.
-func start(t *testing.T, lookup config.Lookup, out io.Writer) string {
-	t.Helper()
-	return testutil.Serve(t, func(ctx context.Context, ln net.Listener) error {
-		return run(ctx, lookup, out, function.WithListener(ln))
-	})
-}
+var bin = functiontest.Binary{Name: "pools", Wire: wire}
 
 // The same binary on FC and off it: the routes answer in both; an event
 // invocation is FC's to send, so off FC /invoke is only an unknown route.
 func TestFC(t *testing.T) {
 	emu := emulatortest.NewServer(t)
-	t.Run("on FC", func(t *testing.T) { testRoutesAndInvoke(t, envFor(emu.URL, testutil.OnFC...), true) })
-	t.Run("off FC", func(t *testing.T) { testRoutesAndInvoke(t, envFor(emu.URL), false) })
+	t.Run("on FC", func(t *testing.T) {
+		testRoutesAndInvoke(t, testutil.Env(emu.VolcengineEnv()).With(testutil.OnFC...), true)
+	})
+	t.Run("off FC", func(t *testing.T) { testRoutesAndInvoke(t, emu.VolcengineEnv(), false) })
 }
 
-func testRoutesAndInvoke(t *testing.T, lookup config.Lookup, onFC bool) {
+func testRoutesAndInvoke(t *testing.T, env testutil.Env, onFC bool) {
 	out := &testutil.SyncBuffer{}
-	base := start(t, lookup, out)
+	base := bin.Start(t, env, out)
 
 	resp, err := http.Get(base + "/pools?limit=3")
 	if err != nil {
@@ -105,12 +84,7 @@ func testRoutesAndInvoke(t *testing.T, lookup config.Lookup, onFC bool) {
 }
 
 func TestLambda(t *testing.T) {
-	emu := emulatortest.NewServer(t)
-	api := lambdatest.NewRuntimeAPI()
-	t.Setenv("AWS_LAMBDA_RUNTIME_API", api.Addr())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, envFor(emu.URL, "AWS_LAMBDA_RUNTIME_API", api.Addr()), io.Discard) }()
+	api := bin.StartLambda(t, emulatortest.NewServer(t).VolcengineEnv())
 
 	event := `{"version":"2.0","rawPath":"/pools","rawQueryString":"serviceType=200&limit=2","headers":{"accept":"*/*"},"requestContext":{"http":{"method":"GET","path":"/pools","sourceIp":"1.2.3.4"},"requestId":"url-1"},"isBase64Encoded":false}`
 	res := api.Invoke(t, []byte(event))
@@ -125,28 +99,25 @@ func TestLambda(t *testing.T) {
 	if err := json.Unmarshal([]byte(resp.Body), &got); err != nil || len(got.Records) != 2 || got.Records[0].ServiceType != 200 {
 		t.Errorf("body %s", resp.Body)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestConfigErrors(t *testing.T) {
+	ok := testutil.Env{volcengine.EnvAccessKey: emulator.DefaultAccessKeyID, volcengine.EnvSecretKey: emulator.DefaultAccessKeySecret}
 	for _, tc := range []struct {
-		name   string
-		lookup config.Lookup
-		bad    string
+		name string
+		env  testutil.Env
+		bad  string
 	}{
-		{"no secret", envFor("", config.VolcSecretKey, ""), config.VolcSecretKey},
-		{"bad endpoint", envFor("ftp://x"), config.VolcEndpoint},
-		{"bad region", envFor("", config.VolcRegion, "cn beijing"), config.VolcRegion},
-		{"bad log level", envFor("", config.LogLevel, "loud"), config.LogLevel},
-		{"bad NATS URL", envFor("", config.NATSURL, "localhost"), config.NATSURL},
+		{"no secret", ok.With(volcengine.EnvSecretKey, ""), volcengine.EnvSecretKey},
+		{"bad endpoint", ok.With(volcengine.EnvEndpoint, "ftp://x"), volcengine.EnvEndpoint},
+		{"bad region", ok.With(volcengine.EnvRegion, "cn beijing"), volcengine.EnvRegion},
+		{"bad log level", ok.With(config.LogLevel, "loud"), config.LogLevel},
+		{"bad NATS URL", ok.With(config.NATSURL, "localhost"), config.NATSURL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := run(context.Background(), tc.lookup, io.Discard)
-			var ce *config.Error
-			if !errors.As(err, &ce) || ce.Var != tc.bad || strings.Contains(err.Error(), emulator.DefaultAccessKeySecret) {
+			err := bin.Run(context.Background(), tc.env, io.Discard)
+			var ee *envvar.Error
+			if !errors.As(err, &ee) || ee.Var != tc.bad || strings.Contains(err.Error(), emulator.DefaultAccessKeySecret) {
 				t.Fatalf("run = %v, want an error naming %s", err, tc.bad)
 			}
 		})
@@ -156,11 +127,10 @@ func TestConfigErrors(t *testing.T) {
 // On FC's go1 runtime (FC_RUNTIME_API) the same binary answers the runtime
 // API's HTTP-trigger invocations through its routes.
 func TestFCGo1(t *testing.T) {
-	emu := emulatortest.NewServer(t)
 	api := fcgo1test.NewRuntimeAPI(t)
 	out := &testutil.SyncBuffer{}
-	lookup := envFor(emu.URL, fcgo1.RuntimeAPIEnv, api.Addr())
-	testutil.Run(t, func(ctx context.Context) error { return run(ctx, lookup, out) })
+	env := testutil.Env(emulatortest.NewServer(t).VolcengineEnv()).With(fcgo1.RuntimeAPIEnv, api.Addr())
+	testutil.Run(t, func(ctx context.Context) error { return bin.Run(ctx, env, out) })
 
 	resp := api.Invoke(t, fcgo1test.Invocation{RequestID: "go1-pools-1", Payload: fcgo1test.HTTPEvent("GET", "/pools?limit=2&serviceType=200", nil, "")}).HTTP(t)
 	var got pools.Response

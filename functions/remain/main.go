@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 
-	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/function"
 	"github.com/xnum-dev/xnum/internal/remain"
 	"github.com/xnum-dev/xnum/internal/trigger"
@@ -17,7 +16,7 @@ import (
 func main() { function.Main("remain", wire) }
 
 func wire(_ context.Context, env function.Env) (trigger.Function, []function.Option, error) {
-	cfg, err := config.LoadAliyun(env.Lookup)
+	cfg, err := aliyun.ConfigFromEnv(env.Lookup)
 	if err != nil {
 		return trigger.Function{}, nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,53 +16,31 @@ import (
 
 	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/embednats/embednatstest"
-	"github.com/xnum-dev/xnum/internal/function"
+	"github.com/xnum-dev/xnum/internal/envvar"
+	"github.com/xnum-dev/xnum/internal/function/functiontest"
 	"github.com/xnum-dev/xnum/internal/httpjson"
 	"github.com/xnum-dev/xnum/internal/remain"
 	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/trigger/fcgo1"
 	"github.com/xnum-dev/xnum/internal/trigger/fcgo1/fcgo1test"
-	"github.com/xnum-dev/xnum/internal/trigger/lambda/lambdatest"
+	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
 )
 
-// run is the binary's main with a given environment and stdout.
-func run(ctx context.Context, lookup config.Lookup, stdout io.Writer, opts ...function.Option) error {
-	return function.Run(ctx, "remain", lookup, stdout, wire, opts...)
-}
-
-func envFor(emuURL string, extra ...string) config.Lookup {
-	m := map[string]string{
-		config.AliyunAccessKeyID:     emulator.DefaultAccessKeyID,
-		config.AliyunAccessKeySecret: emulator.DefaultAccessKeySecret,
-		config.AliyunEndpoint:        emuURL,
-	}
-	for i := 0; i+1 < len(extra); i += 2 {
-		m[extra[i]] = extra[i+1]
-	}
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
-
-// start runs the binary's run on a loopback listener.
-func start(t *testing.T, lookup config.Lookup, out io.Writer) string {
-	t.Helper()
-	return testutil.Serve(t, func(ctx context.Context, ln net.Listener) error {
-		return run(ctx, lookup, out, function.WithListener(ln))
-	})
-}
+var bin = functiontest.Binary{Name: "remain", Wire: wire}
 
 // The same binary on FC and off it: the routes answer in both; an event
 // invocation is FC's to send, so off FC /invoke is only an unknown route.
 func TestFC(t *testing.T) {
 	emu := emulatortest.NewServer(t)
-	t.Run("on FC", func(t *testing.T) { testRoutesAndInvoke(t, envFor(emu.URL, testutil.OnFC...), true) })
-	t.Run("off FC", func(t *testing.T) { testRoutesAndInvoke(t, envFor(emu.URL), false) })
+	t.Run("on FC", func(t *testing.T) { testRoutesAndInvoke(t, testutil.Env(emu.AliyunEnv()).With(testutil.OnFC...), true) })
+	t.Run("off FC", func(t *testing.T) { testRoutesAndInvoke(t, emu.AliyunEnv(), false) })
 }
 
-func testRoutesAndInvoke(t *testing.T, lookup config.Lookup, onFC bool) {
+func testRoutesAndInvoke(t *testing.T, env testutil.Env, onFC bool) {
 	out := &testutil.SyncBuffer{}
-	base := start(t, lookup, out)
+	base := bin.Start(t, env, out)
 
 	resp, err := http.Get(base + "/remain?" + url.Values{"city": {"杭州"}, "specId": {"1"}}.Encode())
 	if err != nil {
@@ -100,12 +77,7 @@ func testRoutesAndInvoke(t *testing.T, lookup config.Lookup, onFC bool) {
 }
 
 func TestLambda(t *testing.T) {
-	emu := emulatortest.NewServer(t)
-	api := lambdatest.NewRuntimeAPI()
-	t.Setenv("AWS_LAMBDA_RUNTIME_API", api.Addr())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, envFor(emu.URL, "AWS_LAMBDA_RUNTIME_API", api.Addr()), io.Discard) }()
+	api := bin.StartLambda(t, emulatortest.NewServer(t).AliyunEnv())
 
 	event := `{"version":"2.0","routeKey":"GET /remain","rawPath":"/remain","rawQueryString":"city=%E5%85%A8%E5%9B%BD%E5%88%97%E8%A1%A8&specId=2","headers":{"accept":"*/*"},"requestContext":{"http":{"method":"GET","path":"/remain","sourceIp":"1.2.3.4"},"requestId":"apigw-1"},"isBase64Encoded":false}`
 	res := api.Invoke(t, []byte(event))
@@ -120,27 +92,24 @@ func TestLambda(t *testing.T) {
 	if err := json.Unmarshal([]byte(resp.Body), &got); err != nil || got.City != "全国列表" || len(got.Cities) == 0 {
 		t.Errorf("body %s", resp.Body)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestConfigErrors(t *testing.T) {
+	ok := testutil.Env{aliyun.EnvAccessKeyID: emulator.DefaultAccessKeyID, aliyun.EnvAccessKeySecret: emulator.DefaultAccessKeySecret}
 	for _, tc := range []struct {
-		name   string
-		lookup config.Lookup
-		bad    string
+		name string
+		env  testutil.Env
+		bad  string
 	}{
-		{"no secret", envFor("", config.AliyunAccessKeySecret, ""), config.AliyunAccessKeySecret},
-		{"bad endpoint", envFor("ftp://x"), config.AliyunEndpoint},
-		{"bad log level", envFor("", config.LogLevel, "loud"), config.LogLevel},
-		{"bad NATS URL", envFor("", config.NATSURL, "localhost"), config.NATSURL},
+		{"no secret", ok.With(aliyun.EnvAccessKeySecret, ""), aliyun.EnvAccessKeySecret},
+		{"bad endpoint", ok.With(aliyun.EnvEndpoint, "ftp://x"), aliyun.EnvEndpoint},
+		{"bad log level", ok.With(config.LogLevel, "loud"), config.LogLevel},
+		{"bad NATS URL", ok.With(config.NATSURL, "localhost"), config.NATSURL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := run(context.Background(), tc.lookup, io.Discard)
-			var ce *config.Error
-			if !errors.As(err, &ce) || ce.Var != tc.bad || strings.Contains(err.Error(), emulator.DefaultAccessKeySecret) {
+			err := bin.Run(context.Background(), tc.env, io.Discard)
+			var ee *envvar.Error
+			if !errors.As(err, &ee) || ee.Var != tc.bad || strings.Contains(err.Error(), emulator.DefaultAccessKeySecret) {
 				t.Fatalf("run = %v, want an error naming %s", err, tc.bad)
 			}
 		})
@@ -156,8 +125,8 @@ func TestFCGo1(t *testing.T) {
 	api := fcgo1test.NewRuntimeAPI(t)
 	out := &testutil.SyncBuffer{}
 	// The credentials FC put in the environment at start have expired.
-	lookup := envFor(emu.URL, fcgo1.RuntimeAPIEnv, api.Addr(), config.AliyunAccessKeyID, "STS.old", config.AliyunAccessKeySecret, "old-secret")
-	testutil.Run(t, func(ctx context.Context) error { return run(ctx, lookup, out) })
+	env := testutil.Env(emu.AliyunEnv()).With(fcgo1.RuntimeAPIEnv, api.Addr(), aliyun.EnvAccessKeyID, "STS.old", aliyun.EnvAccessKeySecret, "old-secret")
+	testutil.Run(t, func(ctx context.Context) error { return bin.Run(ctx, env, out) })
 	role := map[string]string{"x-fc-access-key-id": "STS.role", "x-fc-access-key-secret": "role-secret", "x-fc-security-token": "role-token"}
 
 	if res := api.Invoke(t, fcgo1test.Invocation{Type: fcgo1.TypeInitializer}); res.Kind != "response" {
@@ -198,9 +167,9 @@ func TestNATSAccountOfTheREADME(t *testing.T) {
 	}
 	srv := embednatstest.Secure(t, embednatstest.UsersFromNSC(t, string(readme))...)
 	emu := emulatortest.NewServer(t)
-	start(t, envFor(emu.URL, config.NATSURL, srv.ClientURL(), config.NATSCA, srv.CA, config.NATSCreds, srv.Creds["xnum-services"]), io.Discard)
+	bin.Start(t, testutil.Env(emu.AliyunEnv()).With(config.NATSURL, srv.ClientURL(), config.NATSCA, srv.CA, config.NATSCreds, srv.Creds["xnum-services"]), io.Discard)
 
-	n, err := config.LoadNATS(envFor("", config.NATSURL, srv.ClientURL(), config.NATSCA, srv.CA, config.NATSCreds, srv.Creds["xnum-producer"]))
+	n, err := config.LoadNATS(testutil.Env{config.NATSURL: srv.ClientURL(), config.NATSCA: srv.CA, config.NATSCreds: srv.Creds["xnum-producer"]}.Lookup)
 	if err != nil {
 		t.Fatal(err)
 	}

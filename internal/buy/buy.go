@@ -59,43 +59,6 @@ const (
 const intakeRefusal = "this is the buy intake (XNUM_BUY_ROLE=intake): it takes orders and never buys; " +
 	"send timer drains, wake-ups, direct orders and number reports to the buy worker (XNUM_BUY_ROLE=worker)"
 
-// Config is what the buy function needs beyond its connections.
-type Config struct {
-	// Role is what the process serves (default RoleAll).
-	Role Role
-	// QPS is the account's BuySecretNo calls per second, which every
-	// worker on the same JetStream shares (the limits bucket); 0: no limit.
-	QPS float64
-	// Consumer runs the long-lived JetStream consumer (not with RoleIntake).
-	Consumer bool
-	// EventTimeout bounds each event invocation that comes without a
-	// deadline of the platform's (0: none), so that a drain stops starting
-	// buys before the platform's timeout kills it mid-buy. FC's go1 runtime
-	// and Lambda give a deadline; FC's custom runtime does not.
-	EventTimeout time.Duration
-	// Accepted is called once the intake has durably accepted an order,
-	// such as to wake the worker function up on FC (wakeup.Waker.Accepted).
-	Accepted func(ctx context.Context, order events.OrderRequested)
-	// ReportsWait is how long after an attempt's answer was due its number
-	// report is waited for before the attempt is left to an operator
-	// (0: settle.DefaultWait).
-	ReportsWait time.Duration
-	// Lease, SweepEvery and SweepIdle tune the worker (worker.WithLease,
-	// worker.WithSweep); 0 keeps its defaults.
-	Lease, SweepEvery, SweepIdle time.Duration
-	Logger                       *slog.Logger
-	// Metrics, when set, observes the worker, the settlements and the
-	// intake, and reads the ledger's and the consumer's State for its
-	// gauges.
-	Metrics *metrics.Metrics
-	// Queue, Worker, Settle and Reconcile (the settler's evidence rules)
-	// pass options through, e.g. for replicas, tests or an emulator's clock.
-	Queue     []queue.Option
-	Worker    []worker.Option
-	Settle    []settle.Option
-	Reconcile []reconcile.Option
-}
-
 // buyRateKey is the entry of the limits bucket that spaces BuySecretNo
 // calls across every worker.
 const buyRateKey = "dyplsapi.BuySecretNo"

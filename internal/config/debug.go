@@ -3,6 +3,8 @@ package config
 import (
 	"strconv"
 	"strings"
+
+	"github.com/xnum-dev/xnum/internal/envvar"
 )
 
 // The variables of the SDK debug guard.
@@ -20,19 +22,19 @@ const (
 // requests: the signed URL it prints carries the SecurityToken and the
 // Signature, and stdout is where FC and Lambda collect logs. XNUM_ALLOW_SDK_DEBUG=1
 // runs so on purpose.
-func CheckSDKDebug(lookup Lookup) error {
+func CheckSDKDebug(lookup envvar.Lookup) error {
 	allow := false
-	if s := get(lookup, AllowSDKDebug); s != "" {
+	if s := envvar.Get(lookup, AllowSDKDebug); s != "" {
 		var err error
 		if allow, err = strconv.ParseBool(s); err != nil {
-			return bad(AllowSDKDebug, "must be 1 or 0, not "+strconv.Quote(s))
+			return envvar.Bad(AllowSDKDebug, "must be 1 or 0, not "+strconv.Quote(s))
 		}
 	}
 	v, _ := lookup(Debug)
 	for _, part := range strings.Split(v, ",") {
 		// The SDK matches the part exactly; a blank around it is refused too.
 		if strings.TrimSpace(part) == "sdk" && !allow {
-			return bad(Debug, "contains sdk, which makes the Alibaba Cloud SDK print every request it sends, "+
+			return envvar.Bad(Debug, "contains sdk, which makes the Alibaba Cloud SDK print every request it sends, "+
 				"SecurityToken and Signature included, to stdout, where the logs go; unset it, or set "+
 				AllowSDKDebug+"=1 to print them on purpose")
 		}

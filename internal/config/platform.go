@@ -3,6 +3,8 @@ package config
 import (
 	"net"
 	"strconv"
+
+	"github.com/xnum-dev/xnum/internal/envvar"
 )
 
 // Variables that say where the process runs and where it listens.
@@ -25,9 +27,9 @@ const defaultPort = "9000"
 // everywhere else. Only then is FC's contract
 // honoured (its control paths, x-fc-* headers and lifecycle hooks): behind FC
 // only FC can send them, anywhere else anyone could.
-func OnFC(lookup Lookup) bool {
+func OnFC(lookup envvar.Lookup) bool {
 	for _, name := range []string{FCFunctionName, FCRegion, FCAccountID} {
-		if get(lookup, name) == "" {
+		if envvar.Get(lookup, name) == "" {
 			return false
 		}
 	}
@@ -39,19 +41,19 @@ func OnFC(lookup Lookup) bool {
 // when none does) on 0.0.0.0 on FC, which reaches the instance from outside,
 // and on 127.0.0.1 elsewhere, so that a function run by hand serves no one
 // but its own machine until XNUM_HTTP_ADDR opens it.
-func LoadHTTPAddr(lookup Lookup) (string, error) {
-	if s := get(lookup, HTTPAddr); s != "" {
+func LoadHTTPAddr(lookup envvar.Lookup) (string, error) {
+	if s := envvar.Get(lookup, HTTPAddr); s != "" {
 		host, port, err := net.SplitHostPort(s)
 		if err != nil || !validPort(port) {
-			return "", bad(HTTPAddr, "must be host:port such as 0.0.0.0:9000 or 127.0.0.1:8080, not "+strconv.Quote(s))
+			return "", envvar.Bad(HTTPAddr, "must be host:port such as 0.0.0.0:9000 or 127.0.0.1:8080, not "+strconv.Quote(s))
 		}
 		return net.JoinHostPort(host, port), nil
 	}
 	port := defaultPort
 	for _, name := range []string{FCCustomListenPort, FCServerPort, Port} {
-		if v := get(lookup, name); v != "" {
+		if v := envvar.Get(lookup, name); v != "" {
 			if !validPort(v) {
-				return "", bad(name, "must be a port number, not "+strconv.Quote(v))
+				return "", envvar.Bad(name, "must be a port number, not "+strconv.Quote(v))
 			}
 			port = v
 			break

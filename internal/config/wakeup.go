@@ -3,6 +3,8 @@ package config
 import (
 	"regexp"
 	"strconv"
+
+	"github.com/xnum-dev/xnum/internal/envvar"
 )
 
 // The variables of the worker's wake-up on FC.
@@ -31,29 +33,33 @@ var fcFunctionName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,127}$`)
 // LoadWakeup reads XNUM_BUY_WORKER_FUNCTION (unset: no wake-up) and
 // XNUM_FC_ENDPOINT, by default https://{FC_ACCOUNT_ID}.{FC_REGION}.fc.aliyuncs.com
 // from the variables FC sets.
-func LoadWakeup(lookup Lookup) (Wakeup, error) {
-	w := Wakeup{Function: get(lookup, BuyWorkerFunction)}
+func LoadWakeup(lookup envvar.Lookup) (Wakeup, error) {
+	w := Wakeup{Function: envvar.Get(lookup, BuyWorkerFunction)}
 	if w.Function == "" {
 		return Wakeup{}, nil
 	}
 	if !fcFunctionName.MatchString(w.Function) {
-		return Wakeup{}, bad(BuyWorkerFunction, "must be an FC function name (a letter or _, then up to 127 letters, digits, _ or -), not "+strconv.Quote(w.Function))
+		return Wakeup{}, envvar.Bad(BuyWorkerFunction, "must be an FC function name (a letter or _, then up to 127 letters, digits, _ or -), not "+strconv.Quote(w.Function))
 	}
-	var err error
-	if w.Endpoint, err = endpoint(lookup, FCEndpoint); err != nil || w.Endpoint != "" {
-		return w, err
+	if e := envvar.Get(lookup, FCEndpoint); e != "" {
+		scheme, host, why := envvar.Endpoint(e)
+		if why != "" {
+			return Wakeup{}, envvar.Bad(FCEndpoint, why)
+		}
+		w.Endpoint = scheme + "://" + host
+		return w, nil
 	}
-	account, reg := get(lookup, FCAccountID), get(lookup, FCRegion)
+	account, reg := envvar.Get(lookup, FCAccountID), envvar.Get(lookup, FCRegion)
 	if account == "" || reg == "" {
-		return Wakeup{}, bad(FCEndpoint, "is required outside FC (FC_ACCOUNT_ID and FC_REGION, which FC sets, are not)")
+		return Wakeup{}, envvar.Bad(FCEndpoint, "is required outside FC (FC_ACCOUNT_ID and FC_REGION, which FC sets, are not)")
 	}
 	for _, r := range account {
 		if r < '0' || r > '9' {
-			return Wakeup{}, bad(FCAccountID, "must be an account id of digits, not "+strconv.Quote(account))
+			return Wakeup{}, envvar.Bad(FCAccountID, "must be an account id of digits, not "+strconv.Quote(account))
 		}
 	}
-	if err := region(FCRegion, reg); err != nil {
-		return Wakeup{}, err
+	if why := envvar.Region(reg, "cn-hangzhou"); why != "" {
+		return Wakeup{}, envvar.Bad(FCRegion, why)
 	}
 	w.Endpoint = "https://" + account + "." + reg + ".fc.aliyuncs.com"
 	return w, nil

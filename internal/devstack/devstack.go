@@ -176,8 +176,8 @@ func Run(ctx context.Context, cfg Config, ready func(Stack)) (err error) {
 		return err
 	}
 	fn := combine(
-		mounted{remain.New("aliyun", ali).Function(), []string{remain.Pattern}},
-		mounted{pools.New("volcengine", volc, pools.WithNumbers(volc)).Function(), []string{pools.Pattern, pools.NumbersPattern}},
+		mounted{remain.New(aliyun.Name, ali).Function(), []string{remain.Pattern}},
+		mounted{pools.New(volcengine.Name, volc, pools.WithNumbers(volc)).Function(), []string{pools.Pattern, pools.NumbersPattern}},
 		mounted{buyFn.Function, buyFn.Intake.Patterns()},
 		mounted{trigger.Function{Name: "ops", HTTP: function.Ops(m, nc, buyFn.Ready)}, []string{"GET /metrics", "GET /readyz"}},
 	)

@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/xnum-dev/xnum/internal/config"
+	"github.com/xnum-dev/xnum/internal/envvar"
 	"github.com/xnum-dev/xnum/internal/logging"
 	"github.com/xnum-dev/xnum/internal/metrics"
 	"github.com/xnum-dev/xnum/internal/trigger"
@@ -31,7 +32,7 @@ import (
 // process's Metrics, for its provider client (Metrics.ObserveCall) and
 // its parts.
 type Env struct {
-	Lookup  config.Lookup
+	Lookup  envvar.Lookup
 	Logger  *slog.Logger
 	NATS    config.NATS
 	Metrics *metrics.Metrics
@@ -55,7 +56,7 @@ func Main(name string, wire Wire) {
 
 // Run is Main without the process: logs and FC's invocation markers go to
 // stdout; opts come last, for tests (WithListener).
-func Run(ctx context.Context, name string, lookup config.Lookup, stdout io.Writer, wire Wire, opts ...Option) error {
+func Run(ctx context.Context, name string, lookup envvar.Lookup, stdout io.Writer, wire Wire, opts ...Option) error {
 	if err := config.CheckSDKDebug(lookup); err != nil {
 		return err
 	}

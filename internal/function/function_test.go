@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xnum-dev/xnum/internal/config"
+	"github.com/xnum-dev/xnum/internal/envvar"
 	"github.com/xnum-dev/xnum/internal/function"
 	"github.com/xnum-dev/xnum/internal/logging"
 	"github.com/xnum-dev/xnum/internal/testutil"
@@ -27,7 +28,7 @@ func TestRunRefusesSDKDebug(t *testing.T) {
 		return trigger.Function{}, nil, errors.New("wired")
 	}
 	err := function.Run(context.Background(), "remain", env(map[string]string{config.Debug: "sdk"}), io.Discard, wire)
-	var ce *config.Error
+	var ce *envvar.Error
 	if !errors.As(err, &ce) || ce.Var != config.Debug || !strings.Contains(err.Error(), config.AllowSDKDebug) || wired {
 		t.Fatalf("Run with DEBUG=sdk = %v (wired %v), want a refusal naming DEBUG and %s", err, wired, config.AllowSDKDebug)
 	}

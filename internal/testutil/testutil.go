@@ -4,6 +4,7 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"maps"
 	"net"
 	"sync"
 	"testing"
@@ -39,6 +40,25 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.buf.String()
+}
+
+// Env is an environment for a test: Lookup reads it as os.LookupEnv reads
+// the process's.
+type Env map[string]string
+
+// Lookup returns the value of name, if set.
+func (e Env) Lookup(name string) (string, bool) { v, ok := e[name]; return v, ok }
+
+// With returns a copy of e with the name/value pairs kv set.
+func (e Env) With(kv ...string) Env {
+	m := maps.Clone(e)
+	if m == nil {
+		m = Env{}
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
 }
 
 // Serve runs serve (a function's run, which must serve on the listener it is

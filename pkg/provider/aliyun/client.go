@@ -56,79 +56,17 @@ package aliyun
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/dyplsapi"
 
+	"github.com/xnum-dev/xnum/internal/envvar"
 	"github.com/xnum-dev/xnum/pkg/provider"
 )
-
-// Defaults of Config.
-const (
-	DefaultRegion         = "cn-hangzhou"
-	DefaultEndpoint       = "https://dyplsapi.aliyuncs.com"
-	DefaultConnectTimeout = 5 * time.Second
-	DefaultReadTimeout    = 10 * time.Second
-	DefaultQueryAttempts  = 3
-	maxQueryAttempts      = 10
-)
-
-// Name is the Provider of this package's errors.
-const Name = "aliyun"
-
-// Config configures a Client.
-type Config struct {
-	// A static AccessKey pair, temporary when SecurityToken is set. It may be
-	// empty when every call carries per-request credentials
-	// (provider.ContextWithCredentials); a call with neither fails with
-	// ErrUnauthorized before anything is sent.
-	AccessKeyID     string
-	AccessKeySecret string
-	SecurityToken   string
-	// Region is the SDK's region id; default cn-hangzhou.
-	Region string
-	// Endpoint is the URL (scheme and host, e.g. http://127.0.0.1:9100 for
-	// the emulator) the calls go to; default https://dyplsapi.aliyuncs.com.
-	Endpoint string
-	// ConnectTimeout bounds dialing (default 5s); ReadTimeout bounds one
-	// call from sending its request to the end of its answer (default 10s).
-	// A context deadline shortens both.
-	ConnectTimeout time.Duration
-	ReadTimeout    time.Duration
-	// QueryAttempts is how many times a query may be sent (default 3, at
-	// most 10). Buys are sent once.
-	QueryAttempts int
-	// Logger receives a debug line per call (action, code, request id,
-	// latency); default: discard.
-	Logger *slog.Logger
-	// Observe, when set, is told of every request sent (metrics).
-	Observe provider.CallObserver
-}
-
-// String shows the key id only, so a stray %v never prints the secret.
-func (c Config) String() string {
-	return fmt.Sprintf("aliyun.Config{AccessKeyID: %s, Region: %s, Endpoint: %s}", c.AccessKeyID, c.Region, c.Endpoint)
-}
-
-// GoString keeps %#v as safe as %v.
-func (c Config) GoString() string { return c.String() }
-
-// LogValue keeps slog from logging the secret.
-func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("accessKeyId", c.AccessKeyID),
-		slog.Bool("sts", c.SecurityToken != ""),
-		slog.String("region", c.Region),
-		slog.String("endpoint", c.Endpoint),
-	)
-}
 
 // Client calls Dyplsapi. It is safe for concurrent use.
 type Client struct {
@@ -154,33 +92,10 @@ var (
 	_ provider.Releaser        = (*Client)(nil)
 )
 
-// regionID tells a region id: 1 to 64 of a-z, 0-9 and '-'.
-func regionID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 func http1Only() *http.Protocols {
 	var p http.Protocols
 	p.SetHTTP1(true)
 	return &p
-}
-
-// loopback reports whether host names this machine: localhost or a loopback
-// address.
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // sdkInit makes the SDK fill its package-level endpoint map once, before any
@@ -190,17 +105,20 @@ var sdkInit sync.Once
 // New checks cfg and returns a Client. Errors name the field at fault and
 // never hold the secret.
 func New(cfg Config) (*Client, error) {
-	if err := validate(&cfg); err != nil {
-		return nil, err
+	if field, why := cfg.check(); field != "" {
+		return nil, configError(field, why)
 	}
-	u, _ := url.Parse(cfg.Endpoint) // validated
+	scheme, host, _ := envvar.Endpoint(cfg.Endpoint) // checked
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	sdkInit.Do(func() { dyplsapi.GetEndpointMap() })
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
 	return &Client{
 		creds:          provider.Credentials{AccessKeyID: cfg.AccessKeyID, AccessKeySecret: cfg.AccessKeySecret, SecurityToken: cfg.SecurityToken},
 		region:         cfg.Region,
-		scheme:         u.Scheme,
-		host:           u.Host,
+		scheme:         scheme,
+		host:           host,
 		connectTimeout: cfg.ConnectTimeout,
 		readTimeout:    cfg.ReadTimeout,
 		attempts:       cfg.QueryAttempts,
@@ -222,62 +140,6 @@ func New(cfg Config) (*Client, error) {
 		backoffBase: 100 * time.Millisecond,
 		backoffMax:  2 * time.Second,
 	}, nil
-}
-
-func validate(cfg *Config) error {
-	bad := func(field, why string) error { return fmt.Errorf("aliyun: Config.%s %s", field, why) }
-	switch {
-	case cfg.AccessKeyID != "" && cfg.AccessKeySecret == "":
-		return bad("AccessKeySecret", "is required with an AccessKeyID")
-	case cfg.AccessKeyID == "" && cfg.AccessKeySecret != "":
-		return bad("AccessKeyID", "is required with an AccessKeySecret")
-	case cfg.SecurityToken != "" && cfg.AccessKeyID == "":
-		return bad("AccessKeyID", "is required with a SecurityToken")
-	case strings.ContainsAny(cfg.AccessKeyID, " \t\r\n&=?#"):
-		return bad("AccessKeyID", "must not contain spaces or URL delimiters")
-	}
-	if cfg.Region == "" {
-		cfg.Region = DefaultRegion
-	}
-	if !regionID(cfg.Region) {
-		return bad("Region", "must be a region id such as cn-hangzhou")
-	}
-	if cfg.Endpoint == "" {
-		cfg.Endpoint = DefaultEndpoint
-	}
-	u, err := url.Parse(cfg.Endpoint)
-	switch {
-	case err != nil:
-		return bad("Endpoint", "is not a URL")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return bad("Endpoint", "must start with http:// or https://")
-	case u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
-		return bad("Endpoint", "must be a scheme and a host (and port), nothing else")
-	case u.Scheme == "http" && !loopback(u.Hostname()):
-		return bad("Endpoint", "may use http:// only for a loopback host (an emulator); the cloud is reached over https://")
-	}
-	for _, d := range []struct {
-		field string
-		v     *time.Duration
-		def   time.Duration
-	}{{"ConnectTimeout", &cfg.ConnectTimeout, DefaultConnectTimeout}, {"ReadTimeout", &cfg.ReadTimeout, DefaultReadTimeout}} {
-		if *d.v < 0 {
-			return bad(d.field, "must not be negative")
-		}
-		if *d.v == 0 {
-			*d.v = d.def
-		}
-	}
-	switch {
-	case cfg.QueryAttempts < 0 || cfg.QueryAttempts > maxQueryAttempts:
-		return bad("QueryAttempts", fmt.Sprintf("must be between 1 and %d (0 means %d)", maxQueryAttempts, DefaultQueryAttempts))
-	case cfg.QueryAttempts == 0:
-		cfg.QueryAttempts = DefaultQueryAttempts
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	return nil
 }
 
 // CloseIdleConnections closes the pooled connections not in use.

@@ -1,11 +1,16 @@
 package aliyun
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xnum-dev/xnum/internal/envvar"
+	"github.com/xnum-dev/xnum/internal/testutil"
 )
 
 func TestConfigValidation(t *testing.T) {
@@ -101,6 +106,80 @@ func TestScrubber(t *testing.T) {
 	for _, keep := range []string{"AccessKeyId=k", "SignatureMethod%3DHMAC-SHA1", "AccessKeyId%3Dk"} {
 		if !strings.Contains(out, keep) {
 			t.Fatalf("%q lost from %s", keep, out)
+		}
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	ok := testutil.Env{EnvAccessKeyID: "LTAI5tExample", EnvAccessKeySecret: keySecret}
+	c, err := ConfigFromEnv(ok.Lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AccessKeyID != "LTAI5tExample" || c.AccessKeySecret != keySecret || c.Region != DefaultRegion || c.Endpoint != DefaultEndpoint ||
+		c.ConnectTimeout != DefaultConnectTimeout || c.ReadTimeout != DefaultReadTimeout || c.QueryAttempts != DefaultQueryAttempts {
+		t.Errorf("defaults: %+v", c)
+	}
+	c, err = ConfigFromEnv(ok.With(
+		EnvSecurityToken, stsToken,
+		EnvRegion, "cn-shanghai",
+		EnvEndpoint, "http://127.0.0.1:9100/",
+		EnvConnectTimeout, "2s",
+		EnvReadTimeout, "1m",
+		EnvQueryAttempts, "5",
+	).Lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SecurityToken != stsToken || c.Region != "cn-shanghai" || c.Endpoint != "http://127.0.0.1:9100/" ||
+		c.ConnectTimeout != 2*time.Second || c.ReadTimeout != time.Minute || c.QueryAttempts != 5 {
+		t.Errorf("overrides: %+v", c)
+	}
+	if _, err := New(c); err != nil {
+		t.Errorf("New refuses what ConfigFromEnv read: %v", err)
+	}
+	noSecrets(t, "printed config", fmt.Sprintf("%v %+v %#v", c, c, c))
+
+	for _, tc := range []struct {
+		name string
+		env  testutil.Env
+		bad  string
+	}{
+		{"no key id", testutil.Env{EnvAccessKeySecret: keySecret}, EnvAccessKeyID},
+		{"no secret", testutil.Env{EnvAccessKeyID: "LTAI"}, EnvAccessKeySecret},
+		{"blank secret", ok.With(EnvAccessKeySecret, "   "), EnvAccessKeySecret},
+		{"newline in secret", ok.With(EnvAccessKeySecret, keySecret+"\nx"), EnvAccessKeySecret},
+		{"space in key id", ok.With(EnvAccessKeyID, "LTAI 5t"), EnvAccessKeyID},
+		{"token with space", ok.With(EnvSecurityToken, "CAIS "+stsToken), EnvSecurityToken},
+		{"region", ok.With(EnvRegion, "cn hangzhou"), EnvRegion},
+		{"endpoint scheme", ok.With(EnvEndpoint, "ftp://x"), EnvEndpoint},
+		{"endpoint no host", ok.With(EnvEndpoint, "http://"), EnvEndpoint},
+		{"endpoint credentials", ok.With(EnvEndpoint, "http://u:"+keySecret+"@h"), EnvEndpoint},
+		{"endpoint path", ok.With(EnvEndpoint, "http://h/api"), EnvEndpoint},
+		{"connect timeout without unit", ok.With(EnvConnectTimeout, "5"), EnvConnectTimeout},
+		{"read timeout too long", ok.With(EnvReadTimeout, "1h"), EnvReadTimeout},
+		{"read timeout negative", ok.With(EnvReadTimeout, "-1s"), EnvReadTimeout},
+		{"attempts too many", ok.With(EnvQueryAttempts, "11"), EnvQueryAttempts},
+		{"attempts a word", ok.With(EnvQueryAttempts, "three"), EnvQueryAttempts},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ConfigFromEnv(tc.env.Lookup)
+			var ee *envvar.Error
+			if !errors.As(err, &ee) || ee.Var != tc.bad || !strings.Contains(err.Error(), tc.bad) {
+				t.Fatalf("ConfigFromEnv = %v, want an error naming %s", err, tc.bad)
+			}
+			noSecrets(t, "env error", err.Error())
+		})
+	}
+}
+
+// Every field check may refuse names its variable.
+func TestEnvNamesEveryField(t *testing.T) {
+	typ := reflect.TypeOf(Config{})
+	for i := range typ.NumField() {
+		f := typ.Field(i).Name
+		if _, ok := envOf[f]; !ok && f != "Logger" && f != "Observe" {
+			t.Errorf("Config.%s has no variable in envOf", f)
 		}
 	}
 }

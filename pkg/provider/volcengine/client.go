@@ -34,8 +34,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -49,63 +47,9 @@ import (
 	"github.com/volcengine/volcengine-go-sdk/volcengine/volcengineerr"
 	"github.com/volcengine/volcengine-go-sdk/volcengine/volcenginequery"
 
+	"github.com/xnum-dev/xnum/internal/envvar"
 	"github.com/xnum-dev/xnum/pkg/provider"
 )
-
-// Defaults of Config.
-const (
-	DefaultRegion     = "cn-beijing"
-	DefaultEndpoint   = "https://cloud-vms.volcengineapi.com"
-	DefaultTimeout    = 10 * time.Second
-	DefaultMaxRetries = 2
-	// MaxMaxRetries bounds Config.MaxRetries.
-	MaxMaxRetries = 10
-)
-
-// providerName is Error.Provider of every error of this package.
-const providerName = "volcengine"
-
-// Config configures a Client.
-type Config struct {
-	AccessKeyID     string
-	SecretAccessKey string
-	SessionToken    string // set for STS credentials
-	// Region signs the requests; default cn-beijing.
-	Region string
-	// Endpoint is the URL (scheme and host, no path) of the API; empty means
-	// https://cloud-vms.volcengineapi.com. http is for the emulator only.
-	Endpoint string
-	// Timeout bounds one call, its retries included; default 10 s. A shorter
-	// deadline on the call's context wins.
-	Timeout time.Duration
-	// MaxRetries is how often a call that met throttling or a provider
-	// failure is sent again; 0 means 2, a negative number none.
-	MaxRetries int
-	// RetryDelay is the first backoff before a retry, doubled with jitter
-	// each time; 0 means the SDK's 30 ms, or 500 ms after throttling.
-	RetryDelay time.Duration
-	// Logger gets one line per call; nil logs nothing.
-	Logger *slog.Logger
-	// Observe, when set, is told of every request sent, each retry too
-	// (metrics).
-	Observe provider.CallObserver
-}
-
-// String keeps %v of a Config from printing the secret or the token.
-func (c Config) String() string {
-	return fmt.Sprintf("volcengine.Config{AccessKeyID: %s, Region: %s, Endpoint: %s, Timeout: %v, MaxRetries: %d, SecretAccessKey: %s, SessionToken: %s}",
-		c.AccessKeyID, c.Region, c.Endpoint, c.Timeout, c.MaxRetries, redacted(c.SecretAccessKey), redacted(c.SessionToken))
-}
-
-// GoString keeps %#v as safe as %v.
-func (c Config) GoString() string { return c.String() }
-
-func redacted(s string) string {
-	if s == "" {
-		return `""`
-	}
-	return "[redacted]"
-}
 
 // Client calls VMS. It implements provider.PoolLister and
 // provider.NumberLister, and is safe for concurrent use.
@@ -125,64 +69,14 @@ var (
 	_ provider.NumberLister = (*Client)(nil)
 )
 
-var regionPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
-
-// configError is a refused Config, naming the field but never its secret
-// value.
-func configError(field, message string) error {
-	return &provider.Error{Kind: provider.ErrInvalidParameter, Provider: providerName, Op: "New", Field: field, Message: field + " " + message}
-}
-
 // New returns a client for cfg, or an error naming the first field of cfg
 // that is wrong.
 func New(cfg Config) (*Client, error) {
-	switch {
-	case cfg.AccessKeyID == "":
-		return nil, configError("AccessKeyID", "is required")
-	case !headerSafe(cfg.AccessKeyID):
-		return nil, configError("AccessKeyID", "must be printable ASCII without spaces")
-	case cfg.SecretAccessKey == "":
-		return nil, configError("SecretAccessKey", "is required")
-	case !headerSafe(cfg.SecretAccessKey):
-		return nil, configError("SecretAccessKey", "must be printable ASCII without spaces")
-	case cfg.SessionToken != "" && !headerSafe(cfg.SessionToken):
-		return nil, configError("SessionToken", "must be printable ASCII without spaces")
-	case cfg.Timeout < 0:
-		return nil, configError("Timeout", "must not be negative")
-	case cfg.RetryDelay < 0:
-		return nil, configError("RetryDelay", "must not be negative")
-	case cfg.MaxRetries > MaxMaxRetries:
-		return nil, configError("MaxRetries", fmt.Sprintf("must be at most %d", MaxMaxRetries))
+	if field, why := cfg.check(); field != "" {
+		return nil, configError(field, why)
 	}
-	if cfg.Region == "" {
-		cfg.Region = DefaultRegion
-	}
-	if !regionPattern.MatchString(cfg.Region) {
-		return nil, configError("Region", "must be a region id such as cn-beijing")
-	}
-	if cfg.Endpoint == "" {
-		cfg.Endpoint = DefaultEndpoint
-	}
-	u, err := url.Parse(cfg.Endpoint)
-	switch {
-	case err != nil || u.Opaque != "":
-		return nil, configError("Endpoint", "must be a URL such as "+DefaultEndpoint)
-	case u.Scheme != "https" && u.Scheme != "http":
-		return nil, configError("Endpoint", "must be an http or https URL")
-	case u.User != nil:
-		return nil, configError("Endpoint", "must not carry user info")
-	case u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
-		return nil, configError("Endpoint", "must be a scheme and host only, such as "+DefaultEndpoint)
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	switch {
-	case cfg.MaxRetries == 0:
-		cfg.MaxRetries = DefaultMaxRetries
-	case cfg.MaxRetries < 0:
-		cfg.MaxRetries = 0
-	}
+	scheme, host, _ := envvar.Endpoint(cfg.Endpoint) // checked
+	retries := max(cfg.MaxRetries, 0)                // negative: none
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -202,9 +96,9 @@ func New(cfg Config) (*Client, error) {
 		// reason to send our signed request elsewhere.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	endpoint := u.Scheme + "://" + u.Host
+	endpoint := scheme + "://" + host
 	retryer := client.DefaultRetryer{
-		NumMaxRetries:    cfg.MaxRetries,
+		NumMaxRetries:    retries,
 		MinRetryDelay:    cfg.RetryDelay,
 		MinThrottleDelay: cfg.RetryDelay,
 		// The SDK's default ceiling is 300 s; a call is bounded by its
@@ -215,10 +109,10 @@ func New(cfg Config) (*Client, error) {
 	vc := volcengine.NewConfig().
 		WithCredentials(credentials.NewStaticCredentials(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken)).
 		WithRegion(cfg.Region).
-		WithEndpoint(u.Host).
-		WithDisableSSL(u.Scheme == "http").
+		WithEndpoint(host).
+		WithDisableSSL(scheme == "http").
 		WithHTTPClient(hc).
-		WithMaxRetries(cfg.MaxRetries).
+		WithMaxRetries(retries).
 		WithLogLevel(volcengine.LogOff).
 		WithLogger(volcengine.LoggerFunc(func(...any) {}))
 	vc.Retryer = retryer
@@ -294,15 +188,6 @@ func onlyVMSAnswers(next func(*request.Request)) func(*request.Request) {
 		}
 		next(r)
 	}
-}
-
-func headerSafe(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
 }
 
 // ListPools returns one page of the number pools that match q
@@ -498,14 +383,14 @@ func (c *Client) call(ctx context.Context, op string, send func(context.Context,
 		r.ThrottleErrorCodes = throttleCodes
 		if c.observe != nil {
 			r.Handlers.CompleteAttempt.PushBack(func(r *request.Request) {
-				c.observe(ctx, provider.Call{Provider: providerName, Action: op, Code: attemptCode(r.Error), Took: time.Since(r.AttemptTime)})
+				c.observe(ctx, provider.Call{Provider: Name, Action: op, Code: attemptCode(r.Error), Took: time.Since(r.AttemptTime)})
 			})
 		}
 	}
 	start := time.Now()
 	err := send(ctx, capture)
 
-	attrs := []slog.Attr{slog.String("provider", providerName), slog.String("op", op), slog.Duration("duration", time.Since(start))}
+	attrs := []slog.Attr{slog.String("provider", Name), slog.String("op", op), slog.Duration("duration", time.Since(start))}
 	if req != nil {
 		attrs = append(attrs, slog.Int("attempts", req.RetryCount+1))
 		if req.Metadata.RequestId != "" {

@@ -122,7 +122,7 @@ var errNoResult = errors.New("the answer has neither a Result nor an error")
 // mapError turns what the SDK returned for the call req into a
 // *provider.Error. ctx is the call's context.
 func (c *Client) mapError(ctx context.Context, op string, err error, req *request.Request) *provider.Error {
-	e := &provider.Error{Provider: providerName, Op: op}
+	e := &provider.Error{Provider: Name, Op: op}
 	status := 0
 	if req != nil && req.HTTPResponse != nil {
 		status = req.HTTPResponse.StatusCode

@@ -57,6 +57,25 @@ func (s *Server) VolcengineConfig() volcengine.Config {
 	}
 }
 
+// AliyunEnv is the environment of a function that reads its Dyplsapi client
+// from the environment (aliyun.ConfigFromEnv), pointed at this emulator.
+func (s *Server) AliyunEnv() map[string]string {
+	return map[string]string{
+		aliyun.EnvAccessKeyID:     emulator.DefaultAccessKeyID,
+		aliyun.EnvAccessKeySecret: emulator.DefaultAccessKeySecret,
+		aliyun.EnvEndpoint:        s.URL,
+	}
+}
+
+// VolcengineEnv is AliyunEnv for a VMS client (volcengine.ConfigFromEnv).
+func (s *Server) VolcengineEnv() map[string]string {
+	return map[string]string{
+		volcengine.EnvAccessKey: emulator.DefaultAccessKeyID,
+		volcengine.EnvSecretKey: emulator.DefaultAccessKeySecret,
+		volcengine.EnvEndpoint:  s.URL,
+	}
+}
+
 // Aliyun is a Dyplsapi client on AliyunConfig; it fails the test if the
 // config is refused.
 func (s *Server) Aliyun(t testing.TB) *aliyun.Client {
