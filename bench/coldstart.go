@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/xnum-dev/xnum/internal/gobuild"
 )
 
 // target is a binary to start and the request that proves it serves.
@@ -14,7 +16,7 @@ type target struct {
 	bin   string
 	env   []string
 	probe probe
-	build buildSpec
+	build gobuild.Spec
 }
 
 // helloProbe is the baseline's real answer.

@@ -70,6 +70,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/xnum-dev/xnum/internal/gobuild"
 )
 
 type options struct {
@@ -218,18 +220,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 // yet is missing with its reason.
 type binaries struct {
 	hello, remain, pools, buy string
-	builds                    map[string]buildSpec // how each was built
+	builds                    map[string]gobuild.Spec // how each was built
 	missing                   map[string]error
 }
 
 func buildAll(ctx context.Context, dir string, o options) (binaries, error) {
-	b := binaries{missing: map[string]error{}, builds: map[string]buildSpec{}}
+	b := binaries{missing: map[string]error{}, builds: map[string]gobuild.Spec{}}
 	if !o.has("coldstart") && !o.has("throughput") && !o.has("memory") && !o.has("latency") {
 		return b, nil
 	}
 	specs := b.builds
 	for _, name := range []string{"remain", "pools", "buy"} {
-		spec, err := sYAMLBuild("s.yaml", "./functions/"+name)
+		spec, err := gobuild.FromSYAML("s.yaml", "./functions/"+name)
 		if err != nil {
 			logf("%v; building %s with %s", err, name, defaultBuild)
 			spec = defaultBuild
@@ -238,7 +240,7 @@ func buildAll(ctx context.Context, dir string, o options) (binaries, error) {
 	}
 	specs["hello"] = specs["remain"] // the baseline is built as the functions are
 	var err error
-	if b.hello, err = build(ctx, dir, "hello", "./bench/internal/hello", specs["hello"]); err != nil {
+	if b.hello, err = specs["hello"].Build(ctx, dir, "hello", "./bench/internal/hello"); err != nil {
 		return b, err
 	}
 	for _, f := range []struct {
@@ -250,7 +252,7 @@ func buildAll(ctx context.Context, dir string, o options) (binaries, error) {
 			b.missing[f.name] = fmt.Errorf("%s does not exist yet", pkg)
 			continue
 		}
-		if *f.out, err = build(ctx, dir, f.name, pkg, specs[f.name]); err != nil {
+		if *f.out, err = specs[f.name].Build(ctx, dir, f.name, pkg); err != nil {
 			b.missing[f.name] = err
 		}
 		logf("built %s with %s (from %s)", f.name, specs[f.name], specs[f.name].From)

@@ -12,113 +12,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/xnum-dev/xnum/internal/gobuild"
 )
 
 // defaultBuild is how s.yaml builds a function when s.yaml cannot be read:
 // a static, stripped binary without local paths.
-var defaultBuild = buildSpec{Env: []string{"CGO_ENABLED=0"}, Flags: []string{"-trimpath", "-ldflags=-s -w"}, From: "default"}
-
-// buildSpec is how one binary is built: the go build flags and the
-// environment, and where they were read.
-type buildSpec struct {
-	Env   []string
-	Flags []string
-	From  string
-}
-
-func (b buildSpec) String() string { return strings.Join(append(slices.Clone(b.Env), b.Flags...), " ") }
-
-// sYAMLBuild reads the build command s.yaml runs for pkg (./functions/NAME)
-// from the file at path, so the figures follow the deployment's build. GOOS
-// and GOARCH are left to the host: the bench runs what it builds.
-func sYAMLBuild(path, pkg string) (buildSpec, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return buildSpec{}, err
-	}
-	for line := range strings.Lines(string(b)) {
-		words, err := shellWords(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "- run:")))
-		if err != nil || !slices.Contains(words, "build") || words[len(words)-1] != pkg {
-			continue
-		}
-		spec := buildSpec{From: path}
-		i := 0
-		for ; i < len(words) && strings.Contains(words[i], "="); i++ {
-			if k, _, _ := strings.Cut(words[i], "="); k != "GOOS" && k != "GOARCH" {
-				spec.Env = append(spec.Env, words[i])
-			}
-		}
-		if i+1 >= len(words) || words[i] != "go" || words[i+1] != "build" {
-			continue
-		}
-		for j := i + 2; j < len(words)-1; j++ {
-			if words[j] == "-o" {
-				j++ // the output path is the bench's own
-				continue
-			}
-			spec.Flags = append(spec.Flags, words[j])
-		}
-		return spec, nil
-	}
-	return buildSpec{}, fmt.Errorf("%s has no go build of %s", path, pkg)
-}
-
-// shellWords splits a command line as sh does for plain words, single and
-// double quotes (no expansions).
-func shellWords(s string) ([]string, error) {
-	var words []string
-	var w strings.Builder
-	inWord := false
-	var quote rune
-	for _, r := range s {
-		switch {
-		case quote != 0 && r == quote:
-			quote = 0
-		case quote != 0:
-			w.WriteRune(r)
-		case r == '"' || r == '\'':
-			quote, inWord = r, true
-		case r == ' ' || r == '\t':
-			if inWord {
-				words = append(words, w.String())
-				w.Reset()
-				inWord = false
-			}
-		default:
-			w.WriteRune(r)
-			inWord = true
-		}
-	}
-	if quote != 0 {
-		return nil, fmt.Errorf("unterminated quote in %q", s)
-	}
-	if inWord {
-		words = append(words, w.String())
-	}
-	return words, nil
-}
-
-// build compiles pkg (a path like ./functions/remain) into dir as spec
-// says, and returns the binary's path.
-func build(ctx context.Context, dir, name, pkg string, spec buildSpec) (string, error) {
-	out := filepath.Join(dir, name)
-	args := append([]string{"build"}, spec.Flags...)
-	args = append(args, "-o", out, pkg)
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Env = append(os.Environ(), spec.Env...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build %s: %v: %s", pkg, err, strings.TrimSpace(stderr.String()))
-	}
-	return out, nil
-}
+var defaultBuild = gobuild.Spec{Env: []string{"CGO_ENABLED=0"}, Flags: []string{"-trimpath", "-ldflags=-s -w"}, From: "default"}
 
 // fileSize is the size of the file at path.
 func fileSize(path string) (int64, error) {
