@@ -26,7 +26,12 @@ func startCloud(opts ...emulator.Option) (*cloud, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &cloud{Emulator: emulator.New(opts...), URL: "http://" + l.Addr().String(), done: make(chan error, 1)}
+	emu, err := emulator.New(opts...)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	c := &cloud{Emulator: emu, URL: "http://" + l.Addr().String(), done: make(chan error, 1)}
 	c.srv = &http.Server{Handler: c.Emulator, ReadHeaderTimeout: 10 * time.Second}
 	go func() { c.done <- c.srv.Serve(l) }()
 	return c, nil

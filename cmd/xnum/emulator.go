@@ -81,7 +81,10 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		opts = append(opts, emulator.WithDyplsOptions(dypls.WithReportHook(func(r dypls.Report) { feed.Add(r) })))
 	}
 
-	e := emulator.New(opts...)
+	e, err := emulator.New(opts...)
+	if err != nil {
+		return err
+	}
 	defer e.Close()
 	for _, spec := range functions {
 		name, u, ok := strings.Cut(spec, "=")

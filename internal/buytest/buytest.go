@@ -151,7 +151,9 @@ func New(t testing.TB, opts ...Option) *Env {
 	if len(cfg.numbers) > 0 {
 		dopts = append(dopts, dypls.WithNumbers(append(dypls.DefaultNumbers(), cfg.numbers...)...))
 	}
-	e.Emu = dypls.New(dopts...)
+	if e.Emu, err = dypls.New(dopts...); err != nil {
+		t.Fatal(err)
+	}
 	hs := httptest.NewServer(e.Emu)
 	t.Cleanup(hs.Close)
 	e.EmuURL = hs.URL

@@ -137,8 +137,11 @@ func Run(ctx context.Context, cfg Config, ready func(Stack)) (err error) {
 		defer feed.Close()
 		emuOpts = append(slices.Clone(emuOpts), emulator.WithDyplsOptions(dypls.WithReportHook(func(r dypls.Report) { feed.Add(r) })))
 	}
+	emu, err := emulator.New(emuOpts...)
+	if err != nil {
+		return err
+	}
 	emuCtx, stopEmu := context.WithCancel(context.Background())
-	emu := emulator.New(emuOpts...)
 	emuURL := "http://" + emuLn.Addr().String()
 	emuDone := make(chan error, 1)
 	go func() { emuDone <- emulator.Serve(emuCtx, emuLn, emu) }()

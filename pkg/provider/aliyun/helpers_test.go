@@ -40,12 +40,15 @@ type env struct {
 func newEnv(t *testing.T, opts ...dypls.Option) *env {
 	t.Helper()
 	faults := fault.NewSet(1)
-	emu := dypls.New(append([]dypls.Option{
+	emu, err := dypls.New(append([]dypls.Option{
 		dypls.WithFaults(faults),
 		dypls.WithKey(keyID, keySecret),
 		dypls.WithSTSToken(stsID, stsSecret, stsToken),
 		dypls.WithSTSToken(ctxID, ctxSecret, ctxToken),
 	}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	hs := httptest.NewServer(emu)
 	t.Cleanup(hs.Close)
 	return &env{emu: emu, http: hs, faults: faults, logs: &testutil.SyncBuffer{}}

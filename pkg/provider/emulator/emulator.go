@@ -104,8 +104,9 @@ func WithFCOptions(opts ...fc.Option) Option {
 }
 
 // New returns an Emulator with both clouds' default seeds and no FC
-// functions. Close stops the FC invocations it runs.
-func New(opts ...Option) *Emulator {
+// functions, or the error of a seed one of them refused (WithDyplsOptions,
+// WithVMSOptions). Close stops the FC invocations it runs.
+func New(opts ...Option) (*Emulator, error) {
 	o := options{id: DefaultAccessKeyID, secret: DefaultAccessKeySecret}
 	for _, opt := range opts {
 		opt(&o)
@@ -135,12 +136,15 @@ func New(opts ...Option) *Emulator {
 		v = append(v, vms.WithLogger(o.log))
 		f = append(f, fc.WithLogger(o.log))
 	}
-	return &Emulator{
-		dypls:  dypls.New(append(d, o.dypls...)...),
-		vms:    vms.New(append(v, o.vms...)...),
-		fc:     fc.New(append(f, o.fc...)...),
-		faults: o.faults,
+	ds, err := dypls.New(append(d, o.dypls...)...)
+	if err != nil {
+		return nil, err
 	}
+	vs, err := vms.New(append(v, o.vms...)...)
+	if err != nil {
+		return nil, err
+	}
+	return &Emulator{dypls: ds, vms: vs, fc: fc.New(append(f, o.fc...)...), faults: o.faults}, nil
 }
 
 // Dypls is the Dyplsapi half, for inspection (Purchases, Calls, Stock).

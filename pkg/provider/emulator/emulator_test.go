@@ -17,10 +17,24 @@ import (
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
+	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
+	vmsemu "github.com/xnum-dev/xnum/pkg/provider/emulator/vms"
 	"github.com/xnum-dev/xnum/pkg/provider/volcengine"
 )
+
+// A seed either cloud refuses makes New fail with its reason.
+func TestNewRefusesABadSeed(t *testing.T) {
+	for name, opt := range map[string]emulator.Option{
+		"dypls": emulator.WithDyplsOptions(dypls.WithNumbers(dypls.Number{SecretNo: "x", SpecID: dypls.SpecCarrier, City: "杭州"})),
+		"vms":   emulator.WithVMSOptions(vmsemu.WithPools(vmsemu.Pool{Name: "no number"})),
+	} {
+		if e, err := emulator.New(opt); err == nil || e != nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: New = %v, %v; want an error from %s", name, e, err, name)
+		}
+	}
+}
 
 // The clouds' own SDK clients, not only ours, get answers from one emulator
 // address with one key pair.

@@ -42,7 +42,10 @@ func startEmulator(t *testing.T, opts ...vms.Option) *emulator {
 	t.Helper()
 	e := &emulator{faults: fault.NewSet(1)}
 	base := []vms.Option{vms.WithKey(testAK, testSK), vms.WithSTSToken(stsAK, stsSK, stsToken), vms.WithFaults(e.faults)}
-	e.Server = vms.New(append(base, opts...)...)
+	var err error
+	if e.Server, err = vms.New(append(base, opts...)...); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.requests.Add(1)
 		e.Server.ServeHTTP(w, r)

@@ -39,7 +39,11 @@ func TestDefaults(t *testing.T) {
 
 // The client speaks TLS and checks the server's certificate.
 func TestHTTPS(t *testing.T) {
-	srv := httptest.NewTLSServer(vms.New(vms.WithKey("AKLTx", "secret")))
+	emu, err := vms.New(vms.WithKey("AKLTx", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(emu)
 	t.Cleanup(srv.Close)
 	c, err := New(Config{AccessKeyID: "AKLTx", SecretAccessKey: "secret", Endpoint: srv.URL, MaxRetries: -1})
 	if err != nil {

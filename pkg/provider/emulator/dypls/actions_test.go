@@ -67,7 +67,7 @@ func TestDefaultSeed(t *testing.T) {
 }
 
 func TestRemain(t *testing.T) {
-	s := newTestServer()
+	s := newTestServer(t)
 	tests := []struct {
 		spec, city, prefix string
 		want               int64
@@ -101,7 +101,7 @@ func TestRemain(t *testing.T) {
 }
 
 func TestRemainNationwideList(t *testing.T) {
-	s := newTestServer()
+	s := newTestServer(t)
 	for _, spec := range []int{SpecVirtual, SpecCarrier} {
 		got := remainOf(t, s, string(rune('0'+spec)), "全国列表", "")
 		list := dto(t, got, "RemainDTOList")["remainDTO"].([]any)
@@ -194,7 +194,7 @@ func TestBusinessRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newTestServer()
+			s := newTestServer(t)
 			before := len(s.Stock())
 			a := serve(t, s, tt.req.signed())
 			if a.status != tt.status || a.code() != tt.code {
@@ -212,7 +212,7 @@ func TestBusinessRefusals(t *testing.T) {
 
 func TestBuyDetailRelease(t *testing.T) {
 	var hooked []Report // the hook runs under the emulator's lock: no race
-	s := newTestServer(WithPool("FC200"), WithReportHook(func(r Report) { hooked = append(hooked, r) }))
+	s := newTestServer(t, WithPool("FC200"), WithReportHook(func(r Report) { hooked = append(hooked, r) }))
 	hz := countSeed(SpecCarrier, "杭州", "186")
 	a := serve(t, s, newReq("BuySecretNo", "PoolKey", "FC200", "SpecId", "2", "City", "杭州", "SecretNo", "186", "DisplayPool", "true").signed())
 	if a.code() != "OK" {
@@ -272,7 +272,7 @@ func TestBuyDetailRelease(t *testing.T) {
 }
 
 func TestBuyUntilEmpty(t *testing.T) {
-	s := newTestServer(WithNumbers(
+	s := newTestServer(t, WithNumbers(
 		Number{SecretNo: "17000000001", SpecID: 1, City: "杭州", Province: "浙江", Vendor: VendorTelecom},
 		Number{SecretNo: "17000000002", SpecID: 1, City: "杭州", Province: "浙江", Vendor: VendorTelecom},
 		Number{SecretNo: "950000000001", SpecID: 3, City: CityUniversal},
@@ -316,7 +316,7 @@ func TestAddNumbersRefusesBadInput(t *testing.T) {
 		{SecretNo: "17000100000", SpecID: 1, City: "杭州"}, // in the default seed
 	}
 	for _, n := range tests {
-		s := newTestServer()
+		s := newTestServer(t)
 		before := len(s.Stock())
 		if err := s.AddNumbers(Number{SecretNo: "17099999999", SpecID: 1, City: "杭州"}, n); err == nil {
 			t.Errorf("AddNumbers(%+v) accepted", n)
@@ -325,7 +325,7 @@ func TestAddNumbersRefusesBadInput(t *testing.T) {
 			t.Errorf("AddNumbers(%+v) added part of the batch", n)
 		}
 	}
-	s := newTestServer()
+	s := newTestServer(t)
 	a := serve(t, s, newReq("BuySecretNo", "PoolKey", DefaultPoolKey, "SpecId", "1", "City", "杭州").signed())
 	no := dto(t, a.body, "SecretBuyInfoDTO")["SecretNo"].(string)
 	if err := s.AddNumbers(Number{SecretNo: no, SpecID: 1, City: "杭州"}); err == nil {
@@ -334,7 +334,7 @@ func TestAddNumbersRefusesBadInput(t *testing.T) {
 }
 
 func TestWithNumbersNoneIsEmpty(t *testing.T) {
-	s := newTestServer(WithNumbers())
+	s := newTestServer(t, WithNumbers())
 	if len(s.Stock()) != 0 {
 		t.Fatal("WithNumbers() should start empty")
 	}
@@ -343,8 +343,21 @@ func TestWithNumbersNoneIsEmpty(t *testing.T) {
 	}
 }
 
+// A seed New cannot stock is an error, not a panic.
+func TestNewRefusesABadSeed(t *testing.T) {
+	for name, nums := range map[string][]Number{
+		"not digits":   {{SecretNo: "1700x", SpecID: SpecVirtual, City: "杭州"}},
+		"given twice":  {{SecretNo: "17000000001", SpecID: SpecVirtual, City: "杭州"}, {SecretNo: "17000000001", SpecID: SpecVirtual, City: "杭州"}},
+		"95 in a city": {{SecretNo: "95000000001", SpecID: Spec95, City: "杭州"}},
+	} {
+		if s, err := New(WithNumbers(nums...)); err == nil || s != nil {
+			t.Errorf("%s: New = %v, %v; want an error", name, s, err)
+		}
+	}
+}
+
 func TestSTSTokenAccepted(t *testing.T) {
-	s := newTestServer(WithSTSTokenUntil("STS.k", "s", "tok", fixedNow.Add(time.Hour)))
+	s := newTestServer(t, WithSTSTokenUntil("STS.k", "s", "tok", fixedNow.Add(time.Hour)))
 	a := serve(t, s, newReq("QuerySecretNoRemain", "SpecId", "1", "City", "杭州").key("STS.k", "s").set("SecurityToken", "tok").signed())
 	if a.code() != "OK" {
 		t.Fatalf("sts: %s", a.raw)

@@ -123,7 +123,7 @@ func TestGatewayRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newTestServer(
+			s := newTestServer(t,
 				WithKey(DefaultAccessKeyID, DefaultAccessKeySecret),
 				WithSTSToken(stsID, stsSecret, stsToken),
 				WithSTSTokenUntil(oldID, stsSecret, "old-token", fixedNow.Add(-time.Second)),
@@ -145,7 +145,7 @@ func TestGatewayRefusals(t *testing.T) {
 }
 
 func TestUnknownPath(t *testing.T) {
-	s := newTestServer()
+	s := newTestServer(t)
 	hr := newReq("QuerySecretNoRemain", "SpecId", "1", "City", "杭州").signed().httpRequest()
 	hr.URL.Path = "/v2/remain"
 	rec := httptest.NewRecorder()
@@ -156,7 +156,7 @@ func TestUnknownPath(t *testing.T) {
 }
 
 func TestSignatureMismatchEchoesStringToSign(t *testing.T) {
-	s := newTestServer()
+	s := newTestServer(t)
 	r := newReq("QuerySecretNoRemain", "SpecId", "1", "City", "杭州").key(DefaultAccessKeyID, "wrong").signed()
 	a := serve(t, s, r)
 	msg, _ := a.body["Message"].(string)
@@ -168,7 +168,7 @@ func TestSignatureMismatchEchoesStringToSign(t *testing.T) {
 
 func TestWithinSkewAccepted(t *testing.T) {
 	for _, d := range []time.Duration{-14 * time.Minute, 14 * time.Minute, 15 * time.Minute} {
-		s := newTestServer()
+		s := newTestServer(t)
 		r := newReq("QuerySecretNoRemain", "SpecId", "1", "City", "杭州").
 			set("Timestamp", fixedNow.Add(d).Format("2006-01-02T15:04:05Z")).signed()
 		if a := serve(t, s, r); a.status != 200 || a.code() != "OK" {
@@ -178,7 +178,7 @@ func TestWithinSkewAccepted(t *testing.T) {
 }
 
 func TestReplayRefused(t *testing.T) {
-	s := newTestServer(WithKey(DefaultAccessKeyID, DefaultAccessKeySecret), WithKey("other", "other-secret"))
+	s := newTestServer(t, WithKey(DefaultAccessKeyID, DefaultAccessKeySecret), WithKey("other", "other-secret"))
 	r := newReq("BuySecretNo", "PoolKey", DefaultPoolKey, "SpecId", "1", "City", "杭州").signed()
 	if a := serve(t, s, r); a.code() != "OK" {
 		t.Fatalf("first: %s", a.raw)
@@ -211,7 +211,7 @@ func TestReplayRefused(t *testing.T) {
 }
 
 func TestFormBodyAndGET(t *testing.T) {
-	s := newTestServer()
+	s := newTestServer(t)
 	post := newReq("QuerySecretNoRemain", "SpecId", "1", "City", "杭州")
 	post.inBody = true
 	post.signed()
@@ -235,7 +235,7 @@ func TestFormBodyAndGET(t *testing.T) {
 }
 
 func TestBodyTooLarge(t *testing.T) {
-	s := newTestServer()
+	s := newTestServer(t)
 	r := newReq("QuerySecretNoRemain", "SpecId", "1", "City", "杭州", "Padding", strings.Repeat("x", maxBodyBytes))
 	r.inBody = true
 	r.signed()
@@ -246,7 +246,7 @@ func TestBodyTooLarge(t *testing.T) {
 }
 
 func TestXMLFormat(t *testing.T) {
-	s := newTestServer()
+	s := newTestServer(t)
 	r := newReq("QuerySecretNoRemain", "SpecId", "1", "City", "全国列表").del("Format").signed()
 	a := serve(t, s, r)
 	for _, want := range []string{"<QuerySecretNoRemainResponse>", "<Code>OK</Code>", "<RemainDTOList><remainDTO><Amount>", "<City>全国列表</City>"} {
@@ -289,7 +289,7 @@ func TestNonceStoreBounded(t *testing.T) {
 }
 
 func TestNonceStoreFullAnswers503(t *testing.T) {
-	s := newTestServer()
+	s := newTestServer(t)
 	s.nonces = newNonceStore(1)
 	if a := serve(t, s, newReq("QuerySecretNoRemain", "SpecId", "1", "City", "杭州").signed()); a.code() != "OK" {
 		t.Fatalf("first: %s", a.raw)

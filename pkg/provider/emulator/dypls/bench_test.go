@@ -48,7 +48,10 @@ func BenchmarkQuerySecretNoRemain(b *testing.B) {
 				nums = append(nums, dypls.Number{SecretNo: fmt.Sprintf("1390%07d", i), SpecID: dypls.SpecCarrier,
 					City: "基准" + string(rune('甲'+i%100)), Province: "基准", Vendor: dypls.VendorMobile})
 			}
-			s := dypls.New(dypls.WithNumbers(append(dypls.DefaultNumbers(), nums...)...))
+			s, err := dypls.New(dypls.WithNumbers(append(dypls.DefaultNumbers(), nums...)...))
+			if err != nil {
+				b.Fatal(err)
+			}
 			nonce := 0
 			b.ReportAllocs()
 			for b.Loop() {

@@ -37,7 +37,7 @@ func TestFaultCodesInTheirLayer(t *testing.T) {
 		t.Run(code, func(t *testing.T) {
 			set := fault.NewSet(1)
 			set.Set("BuySecretNo", fault.Fault{ErrorCode: code})
-			s := newTestServer(WithFaults(set))
+			s := newTestServer(t, WithFaults(set))
 			a := serve(t, s, newReq("BuySecretNo", "PoolKey", DefaultPoolKey, "SpecId", "1", "City", "杭州").signed())
 			if a.status != StatusOf(code) || a.code() != code {
 				t.Fatalf("got %d %s, want %d %s", a.status, a.code(), StatusOf(code), code)
@@ -66,7 +66,7 @@ func TestFaultErrorAfterWork(t *testing.T) {
 		t.Run(code, func(t *testing.T) {
 			set := fault.NewSet(1)
 			set.Set("BuySecretNo", fault.Fault{ErrorAfterCode: code})
-			s := newTestServer(WithFaults(set))
+			s := newTestServer(t, WithFaults(set))
 			a := serve(t, s, newReq("BuySecretNo", "PoolKey", DefaultPoolKey, "SpecId", "1", "City", "杭州").signed())
 			if a.status != StatusOf(code) || a.code() != code {
 				t.Fatalf("got %d %s, want %d %s", a.status, a.code(), StatusOf(code), code)
@@ -83,7 +83,7 @@ func TestFaultErrorAfterWork(t *testing.T) {
 func TestFaultGarble(t *testing.T) {
 	set := fault.NewSet(1)
 	set.Set("BuySecretNo", fault.Fault{GarbleRate: 1})
-	s := newTestServer(WithFaults(set))
+	s := newTestServer(t, WithFaults(set))
 	a := serve(t, s, newReq("BuySecretNo", "PoolKey", DefaultPoolKey, "SpecId", "1", "City", "杭州").signed())
 	if a.status != 200 || !strings.Contains(a.raw, "502 Bad Gateway") {
 		t.Fatalf("got %d %s", a.status, a.raw)
@@ -96,7 +96,7 @@ func TestFaultGarble(t *testing.T) {
 func TestFaultThrottle(t *testing.T) {
 	set := fault.NewSet(1)
 	set.Set("QuerySecretNoRemain", fault.Fault{QPS: 0.001, Burst: 1})
-	s := newTestServer(WithFaults(set))
+	s := newTestServer(t, WithFaults(set))
 	if a := serve(t, s, newReq("QuerySecretNoRemain", "SpecId", "1", "City", "杭州").signed()); a.code() != "OK" {
 		t.Fatalf("first: %s", a.raw)
 	}
@@ -113,7 +113,7 @@ func TestFaultThrottle(t *testing.T) {
 func TestFaultCut(t *testing.T) {
 	set := fault.NewSet(1)
 	set.Set("BuySecretNo", fault.Fault{CutRate: 1})
-	s := newTestServer(WithFaults(set))
+	s := newTestServer(t, WithFaults(set))
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 	r := newReq("BuySecretNo", "PoolKey", DefaultPoolKey, "SpecId", "1", "City", "杭州").signed()
@@ -135,7 +135,7 @@ func TestFaultCut(t *testing.T) {
 func TestFaultLatencyClientGone(t *testing.T) {
 	set := fault.NewSet(1)
 	set.Set("BuySecretNo", fault.Fault{Latency: time.Minute})
-	s := newTestServer(WithFaults(set))
+	s := newTestServer(t, WithFaults(set))
 	srv := httptest.NewServer(s)
 	r := newReq("BuySecretNo", "PoolKey", DefaultPoolKey, "SpecId", "1", "City", "杭州").signed()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -165,7 +165,7 @@ func TestFaultLatencyClientGone(t *testing.T) {
 func TestFaultLatencyThenAnswer(t *testing.T) {
 	set := fault.NewSet(1)
 	set.Set("QuerySecretNoRemain", fault.Fault{Latency: time.Millisecond})
-	s := newTestServer(WithFaults(set))
+	s := newTestServer(t, WithFaults(set))
 	if a := serve(t, s, newReq("QuerySecretNoRemain", "SpecId", "1", "City", "杭州").signed()); a.code() != "OK" {
 		t.Fatalf("%s", a.raw)
 	}
@@ -173,7 +173,7 @@ func TestFaultLatencyThenAnswer(t *testing.T) {
 
 func TestLoggerNeverLogsSecrets(t *testing.T) {
 	var buf strings.Builder
-	s := newTestServer(WithKey("k", "the-secret"), WithSTSToken("STS.k", "sts-secret", "the-token"), WithLogger(newTextLogger(&buf)))
+	s := newTestServer(t, WithKey("k", "the-secret"), WithSTSToken("STS.k", "sts-secret", "the-token"), WithLogger(newTextLogger(&buf)))
 	r := newReq("QuerySecretNoRemain", "SpecId", "1", "City", "杭州").key("STS.k", "sts-secret").set("SecurityToken", "the-token").signed()
 	serve(t, s, r)
 	bad := newReq("QuerySecretNoRemain", "SpecId", "1", "City", "杭州").key("STS.k", "wrong").set("SecurityToken", "the-token").signed()

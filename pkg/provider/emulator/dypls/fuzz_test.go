@@ -28,7 +28,7 @@ func FuzzServeHTTP(f *testing.F) {
 	f.Add("DELETE", "a=b", "c=%zz")
 	f.Add("POST", strings.Repeat("a=1&", 100), strings.Repeat("x", 100))
 
-	s := newTestServer()
+	s := newTestServer(f)
 	f.Fuzz(func(t *testing.T, method, query, body string) {
 		if method == "" || strings.ContainsAny(method, " \t\r\n") {
 			method = "POST"

@@ -110,8 +110,13 @@ func serve(t *testing.T, s *Server, r *req) answer {
 	return a
 }
 
-func newTestServer(opts ...Option) *Server {
-	return New(append([]Option{WithClock(func() time.Time { return fixedNow })}, opts...)...)
+func newTestServer(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	s, err := New(append([]Option{WithClock(func() time.Time { return fixedNow })}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // dto returns the object under name in a body.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
@@ -50,7 +51,7 @@ func point(r interface {
 
 // The SDK's own client gets correct answers for all four actions.
 func TestSDKClient(t *testing.T) {
-	s := New()
+	s := newTestServer(t, WithClock(time.Now)) // the SDK signs with the real time
 	host := start(t, s)
 	c := sdkClient(t, DefaultAccessKeyID, DefaultAccessKeySecret, "")
 
@@ -126,7 +127,7 @@ func TestSDKClient(t *testing.T) {
 }
 
 func TestSDKClientRefusals(t *testing.T) {
-	s := New(WithKey(DefaultAccessKeyID, DefaultAccessKeySecret), WithSTSToken("STS.k", "sts-secret", "tok"))
+	s := newTestServer(t, WithClock(time.Now), WithKey(DefaultAccessKeyID, DefaultAccessKeySecret), WithSTSToken("STS.k", "sts-secret", "tok"))
 	host := start(t, s)
 	tests := []struct {
 		name              string
@@ -178,7 +179,7 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 // What the SDK puts on the wire is exactly what Sign computes: every query
 // parameter, SignatureType="" and SecurityToken included.
 func TestSignMatchesSDK(t *testing.T) {
-	s := New(WithSTSToken("STS.k", "sts-secret", "tok+/="))
+	s := newTestServer(t, WithClock(time.Now), WithSTSToken("STS.k", "sts-secret", "tok+/="))
 	host := start(t, s)
 	c := sdkClient(t, "STS.k", "sts-secret", "tok+/=")
 	rec := &recorder{}

@@ -188,8 +188,8 @@ func WithReportHook(f func(Report)) Option { return func(o *options) { o.report 
 
 // New returns an emulator with DefaultNumbers in stock (unless WithNumbers),
 // DefaultPoolKey, and the default key pair (unless WithKey/WithSTSToken). It
-// panics if the numbers given are invalid or repeated, as a test setup bug.
-func New(opts ...Option) *Server {
+// refuses numbers (WithNumbers) that are invalid or repeated.
+func New(opts ...Option) (*Server, error) {
 	o := options{creds: map[string]credential{}}
 	for _, opt := range opts {
 		opt(&o)
@@ -218,13 +218,13 @@ func New(opts ...Option) *Server {
 		nums = DefaultNumbers()
 	}
 	if err := s.inv.add(nums); err != nil {
-		panic(err)
+		return nil, err
 	}
 	s.inv.addPool(DefaultPoolKey)
 	for _, p := range o.pools {
 		s.inv.addPool(p)
 	}
-	return s
+	return s, nil
 }
 
 // AddNumbers puts more numbers on sale. It adds none if any is invalid or

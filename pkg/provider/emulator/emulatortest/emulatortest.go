@@ -28,7 +28,10 @@ type Server struct {
 // emulator.WithKey) and closes it when the test ends.
 func NewServer(t testing.TB, opts ...emulator.Option) *Server {
 	t.Helper()
-	e := emulator.New(opts...)
+	e, err := emulator.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(e)
 	t.Cleanup(func() {
 		e.Close()

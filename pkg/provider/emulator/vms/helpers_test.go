@@ -32,7 +32,11 @@ const (
 func newTestServer(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	base := []Option{WithKey(testAK, testSK), WithSTSToken(stsAK, stsSK, stsToken), WithClock(func() time.Time { return testNow })}
-	return New(append(base, opts...)...)
+	s, err := New(append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // newReq builds an unsigned request to the emulator with X-Date = testNow.

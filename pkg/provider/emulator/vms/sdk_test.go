@@ -40,7 +40,10 @@ func sdkClient(t *testing.T, s *Server, ak, sk, token string) *sdkvms.VMS {
 
 func TestSDKClient(t *testing.T) {
 	set := fault.NewSet(1)
-	s := New(WithKey(testAK, testSK), WithSTSToken(stsAK, stsSK, stsToken), WithFaults(set))
+	s, err := New(WithKey(testAK, testSK), WithSTSToken(stsAK, stsSK, stsToken), WithFaults(set))
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := sdkClient(t, s, testAK, testSK, "")
 	ctx := context.Background()
 	all := DefaultPools()

@@ -108,15 +108,10 @@ func WithClock(now func() time.Time) Option {
 	return func(s *Server) { s.verifier.now = now }
 }
 
-// WithPools replaces the default pools with pools. New panics if they are
-// not valid (see AddPools), as they are fixed by the program.
+// WithPools replaces the default pools with pools. New refuses pools that
+// are not valid (see AddPools).
 func WithPools(pools ...Pool) Option {
-	return func(s *Server) {
-		if err := checkPools(nil, pools); err != nil {
-			panic(err)
-		}
-		s.pools = clonePools(pools)
-	}
+	return func(s *Server) { s.pools = clonePools(pools) }
 }
 
 // WithLogger sets the logger of one line per call; by default nothing is
@@ -126,8 +121,9 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // New returns a server with the default pools (DefaultPools) that accepts
-// the default key pair unless WithKey or WithSTSToken gives keys.
-func New(opts ...Option) *Server {
+// the default key pair unless WithKey or WithSTSToken gives keys. It
+// refuses pools (WithPools) that AddPools would refuse.
+func New(opts ...Option) (*Server, error) {
 	s := &Server{
 		verifier: verifier{
 			service: "vms",
@@ -145,7 +141,10 @@ func New(opts ...Option) *Server {
 	if len(s.verifier.keys) == 0 {
 		s.verifier.keys[DefaultAccessKeyID] = key{secret: DefaultSecretAccessKey}
 	}
-	return s
+	if err := checkPools(nil, s.pools); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // AddPools adds pools while the server runs. It refuses, changing nothing,

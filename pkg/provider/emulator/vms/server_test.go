@@ -315,19 +315,17 @@ func TestPoolsOptions(t *testing.T) {
 	if got := len(s.Pools()); got != 2 {
 		t.Fatalf("refused pools changed the server: %d pools", got)
 	}
-	func() {
-		defer func() {
-			if recover() == nil {
-				t.Error("WithPools of invalid pools did not panic")
-			}
-		}()
-		New(WithPools(bad[0].pool))
-	}()
+	if s, err := New(WithPools(bad[0].pool)); err == nil || s != nil {
+		t.Errorf("New(WithPools(%s)) = %v, %v; want an error", bad[0].name, s, err)
+	}
 }
 
 // With no key given, the server accepts the project's development pair.
 func TestDefaultKey(t *testing.T) {
-	s := New(WithClock(func() time.Time { return testNow }))
+	s, err := New(WithClock(func() time.Time { return testNow }))
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := newReq("POST", poolQuery, jsonCT, `{}`)
 	c := creds()
 	c.AccessKeyID, c.SecretAccessKey = DefaultAccessKeyID, DefaultSecretAccessKey
