@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xnum-dev/xnum/internal/cn"
 	"github.com/xnum-dev/xnum/pkg/provider"
 )
 
@@ -192,7 +193,7 @@ func TestEventIDs(t *testing.T) {
 		{OrderFailed{OrderID: "ord-1"}, "ord-1/failed", TypeOrderFailed, SubjectOrderFailed},
 		{OrderInDoubt{OrderID: "ord-1", Attempt: 4}, "ord-1/in_doubt/4", TypeOrderInDoubt, SubjectOrderInDoubt},
 	}
-	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	at := time.Date(2026, 3, 1, 8, 0, 0, 0, cn.Shanghai)
 	for _, c := range cases {
 		e1, err := New(SourceWorker, at, c.p)
 		if err != nil {

@@ -32,7 +32,7 @@ const (
 
 	NATSReplicas = "XNUM_NATS_REPLICAS"
 
-	LogLevel = logging.LevelEnv
+	LogLevel = "XNUM_LOG_LEVEL"
 	// LambdaLogLevel is set by Lambda when the function's logging config
 	// filters application logs by level (advanced logging controls).
 	LambdaLogLevel = "AWS_LAMBDA_LOG_LEVEL"

@@ -15,7 +15,7 @@ import (
 // Limits of key material: an AccessKey id is short, a secret a few dozen
 // characters, an STS token a few kilobytes.
 const (
-	MaxKeyIDLen  = 128
+	maxKeyIDLen  = 128
 	MaxSecretLen = 1024
 	MaxTokenLen  = 16 << 10
 )
@@ -23,8 +23,8 @@ const (
 // KeyID checks an AccessKey id: printable ASCII without blanks, nor the
 // delimiters of a query string (it is sent in one, unescaped by some SDKs).
 func KeyID(v string) string {
-	if len(v) > MaxKeyIDLen || !printable(v) || strings.ContainsAny(v, "&=?#") {
-		return fmt.Sprintf("must be at most %d printable characters without spaces or &=?#", MaxKeyIDLen)
+	if len(v) > maxKeyIDLen || !printable(v) || strings.ContainsAny(v, "&=?#") {
+		return fmt.Sprintf("must be at most %d printable characters without spaces or &=?#", maxKeyIDLen)
 	}
 	return ""
 }

@@ -14,9 +14,6 @@ import (
 	"github.com/xnum-dev/xnum/internal/traceparent"
 )
 
-// LevelEnv is the environment variable FromEnv reads the level from.
-const LevelEnv = "XNUM_LOG_LEVEL"
-
 // Keys of the attributes this package adds.
 const (
 	RequestIDKey = "requestId"
@@ -68,24 +65,13 @@ type Options struct {
 func New(w io.Writer, o Options) *slog.Logger {
 	h := NewHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{
 		Level:       o.Level,
-		ReplaceAttr: Redact,
+		ReplaceAttr: redact,
 	}))
 	l := slog.New(h)
 	if o.Function != "" {
 		l = l.With(FunctionKey, o.Function)
 	}
 	return l
-}
-
-// FromEnv is New with the level read from XNUM_LOG_LEVEL through lookup
-// (debug, info, warn or error; unset means info).
-func FromEnv(w io.Writer, lookup func(string) (string, bool), function string) (*slog.Logger, error) {
-	v, _ := lookup(LevelEnv)
-	level, err := ParseLevel(v)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", LevelEnv, err)
-	}
-	return New(w, Options{Level: level, Function: function}), nil
 }
 
 // ParseLevel reads a level name: debug, info, warn (or warning) or error, in

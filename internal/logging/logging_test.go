@@ -162,26 +162,6 @@ func TestParseLevel(t *testing.T) {
 	}
 }
 
-func TestFromEnv(t *testing.T) {
-	env := map[string]string{logging.LevelEnv: "loud"}
-	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	if _, err := logging.FromEnv(&bytes.Buffer{}, lookup, "x"); err == nil || !strings.Contains(err.Error(), logging.LevelEnv) {
-		t.Fatalf("FromEnv with a bad level = %v, want an error naming %s", err, logging.LevelEnv)
-	}
-	env[logging.LevelEnv] = "warn"
-	var buf bytes.Buffer
-	log, err := logging.FromEnv(&buf, lookup, "pools")
-	if err != nil {
-		t.Fatal(err)
-	}
-	log.Info("dropped")
-	log.Warn("kept")
-	got := lines(t, &buf)
-	if len(got) != 1 || got[0]["msg"] != "kept" || got[0][logging.FunctionKey] != "pools" {
-		t.Fatalf("lines = %v, want only the warning with function pools", got)
-	}
-}
-
 // Each shape a secret takes inside a string is redacted, whatever the
 // attribute is called, and what names the secret stays readable.
 func TestScrubShapes(t *testing.T) {

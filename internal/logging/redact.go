@@ -8,16 +8,16 @@ import (
 	"sync"
 )
 
-// Redacted replaces a secret in a log line.
-const Redacted = "[redacted]"
+// redacted replaces a secret in a log line.
+const redacted = "[redacted]"
 
 // secretWords are the parts of an attribute or header name that mark its
 // value as a secret: x-fc-access-key-secret, x-fc-security-token,
 // Authorization, AccessKeySecret, password, signatures and cookies.
 var secretWords = []string{"secret", "token", "password", "passwd", "signature", "authorization", "cookie"}
 
-// SecretKey reports whether an attribute or header named key holds a secret.
-func SecretKey(key string) bool {
+// secretKey reports whether an attribute or header named key holds a secret.
+func secretKey(key string) bool {
 	k := strings.ToLower(key)
 	for _, w := range secretWords {
 		if strings.Contains(k, w) {
@@ -27,29 +27,29 @@ func SecretKey(key string) bool {
 	return false
 }
 
-// Redact is a slog.HandlerOptions.ReplaceAttr that hides secrets: the value
+// redact is a slog.HandlerOptions.ReplaceAttr that hides secrets: the value
 // of an attribute whose key (or enclosing group) looks secret, the secret
 // headers of an http.Header, and key=value pairs such as Signature=… or
 // SecurityToken=… inside strings and errors (a transport error's URL carries
 // the signed query of an RPC call).
-func Redact(groups []string, a slog.Attr) slog.Attr {
-	if SecretKey(a.Key) {
-		return slog.String(a.Key, Redacted)
+func redact(groups []string, a slog.Attr) slog.Attr {
+	if secretKey(a.Key) {
+		return slog.String(a.Key, redacted)
 	}
 	for _, g := range groups {
-		if SecretKey(g) {
-			return slog.String(a.Key, Redacted)
+		if secretKey(g) {
+			return slog.String(a.Key, redacted)
 		}
 	}
 	switch a.Value.Kind() {
 	case slog.KindString:
 		if s := a.Value.String(); needsScrub(s) {
-			return slog.String(a.Key, Scrub(s))
+			return slog.String(a.Key, scrub(s))
 		}
 	case slog.KindAny:
 		switch v := a.Value.Any().(type) {
 		case error:
-			return slog.String(a.Key, Scrub(v.Error()))
+			return slog.String(a.Key, scrub(v.Error()))
 		case http.Header:
 			return slog.Any(a.Key, redactHeader(v))
 		case map[string][]string:
@@ -57,8 +57,8 @@ func Redact(groups []string, a slog.Attr) slog.Attr {
 		case map[string]string:
 			out := make(map[string]string, len(v))
 			for k, s := range v {
-				if SecretKey(k) {
-					s = Redacted
+				if secretKey(k) {
+					s = redacted
 				}
 				out[k] = s
 			}
@@ -71,8 +71,8 @@ func Redact(groups []string, a slog.Attr) slog.Attr {
 func redactHeader(h map[string][]string) map[string][]string {
 	out := make(map[string][]string, len(h))
 	for k, vs := range h {
-		if SecretKey(k) {
-			out[k] = []string{Redacted}
+		if secretKey(k) {
+			out[k] = []string{redacted}
 			continue
 		}
 		out[k] = vs
@@ -112,17 +112,17 @@ func needsScrub(s string) bool {
 	return strings.ContainsAny(s, "=:%")
 }
 
-// Scrub replaces the values of secrets named in s: name=value pairs (also
+// scrub replaces the values of secrets named in s: name=value pairs (also
 // URL-encoded once or twice), JSON "name":"value" pairs, "Name: value"
 // header lines, and the password of a user:password@ URL.
-func Scrub(s string) string {
+func scrub(s string) string {
 	if !needsScrub(s) {
 		return s
 	}
 	// Each pattern keeps what precedes the secret as ${1} and what closes
 	// it, when the match includes that, as ${2}.
 	for _, re := range scrubbers() {
-		s = re.ReplaceAllString(s, "${1}"+Redacted+"${2}")
+		s = re.ReplaceAllString(s, "${1}"+redacted+"${2}")
 	}
 	return s
 }

@@ -145,7 +145,7 @@ func (h *Handler) servePools(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serveNumbers(w http.ResponseWriter, r *http.Request) {
-	q, err := ParseNumberQuery(r.PathValue("poolNo"), r.URL.Query())
+	q, err := parseNumberQuery(r.PathValue("poolNo"), r.URL.Query())
 	if err == nil {
 		var out NumbersResponse
 		if out, err = h.Numbers(r.Context(), q); err == nil {
@@ -224,10 +224,10 @@ func explicitLimit(v url.Values) error {
 	return nil
 }
 
-// ParseNumberQuery reads GET /pools/{poolNo}/numbers's parameters: numbers
+// parseNumberQuery reads GET /pools/{poolNo}/numbers's parameters: numbers
 // (repeated or comma-separated), poolType, statusCode, typeCode, offset and
 // limit, all optional.
-func ParseNumberQuery(poolNo string, v url.Values) (provider.NumberQuery, error) {
+func parseNumberQuery(poolNo string, v url.Values) (provider.NumberQuery, error) {
 	if err := params(v, []string{"numbers", "poolType", "statusCode", "typeCode", "offset", "limit"}, "numbers"); err != nil {
 		return provider.NumberQuery{}, err
 	}

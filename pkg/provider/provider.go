@@ -12,6 +12,8 @@ import (
 	"iter"
 	"strings"
 	"time"
+
+	"github.com/xnum-dev/xnum/internal/cn"
 )
 
 // SpecID is Dyplsapi's number type.
@@ -30,7 +32,7 @@ const (
 // else. Evidence that a number was bought for an order must match the
 // order's type.
 func SpecOfNumber(secretNo string) SpecID {
-	if secretNo == "" || !digits(secretNo) {
+	if !cn.PhoneNumber(secretNo) {
 		return 0
 	}
 	switch {

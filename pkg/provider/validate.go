@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/xnum-dev/xnum/internal/cn"
 )
 
 // maxCityLen bounds a city name: Dyplsapi's cities are a few characters, and
@@ -86,7 +88,7 @@ func (q NumberQuery) Validate() error {
 		return Invalid("numbers", fmt.Sprintf("numbers must list at most %d numbers", MaxLimit))
 	}
 	for _, n := range q.Numbers {
-		if n == "" || len(n) > 20 || !digits(n) {
+		if !cn.PhoneNumber(n) {
 			return Invalid("numbers", "numbers must be phone numbers of digits only")
 		}
 	}
@@ -141,7 +143,7 @@ func validatePrefix(p string) error {
 	if len(p) > MaxPrefixLen {
 		return Invalid("prefix", fmt.Sprintf("prefix must be at most %d digits", MaxPrefixLen))
 	}
-	if !digits(p) {
+	if !cn.Digits(p) {
 		return Invalid("prefix", "prefix must be digits only")
 	}
 	return nil
@@ -160,15 +162,6 @@ func validateText(field, s string, max int) error {
 		}
 	}
 	return nil
-}
-
-func digits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func printableASCII(s string) bool {

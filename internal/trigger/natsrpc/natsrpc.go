@@ -32,18 +32,17 @@ const HeaderRequestID = "X-Request-Id"
 // DefaultTimeout bounds one request's handling.
 const DefaultTimeout = 30 * time.Second
 
-// QueueGroup is the default queue group: instances of a function share
+// queueGroup is the queue group: instances of a function share
 // requests.
-const QueueGroup = "xnum"
+const queueGroup = "xnum"
 
 // Option configures Start and Serve.
 type Option func(*options)
 
 type options struct {
-	logger     *slog.Logger
-	timeout    time.Duration
-	queueGroup string
-	baseCtx    context.Context
+	logger  *slog.Logger
+	timeout time.Duration
+	baseCtx context.Context
 }
 
 // WithLogger sets the JSON logger (default: discard).
@@ -52,11 +51,8 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // WithTimeout bounds each request (default DefaultTimeout).
 func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
 
-// WithQueueGroup sets the endpoints' queue group (default QueueGroup).
-func WithQueueGroup(g string) Option { return func(o *options) { o.queueGroup = g } }
-
 func newOptions(opts []Option) options {
-	o := options{logger: slog.New(slog.DiscardHandler), timeout: DefaultTimeout, queueGroup: QueueGroup, baseCtx: context.Background()}
+	o := options{logger: slog.New(slog.DiscardHandler), timeout: DefaultTimeout, baseCtx: context.Background()}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -78,7 +74,7 @@ func start(nc *nats.Conn, svc trigger.Service, o options) (micro.Service, error)
 		Name:        svc.Name,
 		Version:     version,
 		Description: svc.Description,
-		QueueGroup:  o.queueGroup,
+		QueueGroup:  queueGroup,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("natsrpc: add service %s: %w", svc.Name, err)

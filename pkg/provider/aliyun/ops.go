@@ -11,15 +11,9 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/responses"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/dyplsapi"
 
+	"github.com/xnum-dev/xnum/internal/cn"
 	"github.com/xnum-dev/xnum/pkg/provider"
 )
-
-// purchaseTimeLayout is how Dyplsapi writes PurchaseTime, in Asia/Shanghai.
-const purchaseTimeLayout = "2006-01-02 15:04:05"
-
-// shanghai is Asia/Shanghai without the host's zone database: China has
-// kept UTC+8 without daylight saving since 1991.
-var shanghai = time.FixedZone("CST", 8*60*60)
 
 // Remain asks QuerySecretNoRemain how many numbers can be bought. For
 // 全国列表 it lists the cities with stock and Amount is their sum.
@@ -118,7 +112,7 @@ func (c *Client) NumberDetail(ctx context.Context, poolKey, secretNo string) (pr
 		RequestID:     resp.RequestId,
 	}
 	if info.PurchaseTime != "" {
-		t, err := time.ParseInLocation(purchaseTimeLayout, info.PurchaseTime, shanghai)
+		t, err := time.ParseInLocation(cn.TimeLayout, info.PurchaseTime, cn.Shanghai)
 		if err != nil {
 			// The number's presence is the evidence; a time we cannot read
 			// should not hide it.
@@ -156,19 +150,10 @@ func validateNumber(poolKey, secretNo string) error {
 	if secretNo == "" {
 		return provider.Invalid("secretNo", "secretNo is required")
 	}
-	if len(secretNo) > 20 || !digits(secretNo) {
-		return provider.Invalid("secretNo", fmt.Sprintf("secretNo must be a phone number of at most %d digits", 20))
+	if !cn.PhoneNumber(secretNo) {
+		return provider.Invalid("secretNo", fmt.Sprintf("secretNo must be a phone number of at most %d digits", cn.MaxNumberLen))
 	}
 	return nil
-}
-
-func digits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // remainAnswer is QuerySecretNoRemain's JSON answer, decoded with

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/xnum-dev/xnum/internal/cn"
 )
 
 // action serves one API action of an authenticated, unfaulted call. It
@@ -142,7 +144,7 @@ func (s *Server) querySecretNoDetail(p url.Values, c *call) (any, *apiError) {
 		return nil, e
 	}
 	return detailResponse{result: ok(c), SecretNoInfoDTO: secretNoInfoDTO{
-		PurchaseTime: b.purchased.In(shanghai).Format(TimeLayout),
+		PurchaseTime: b.purchased.In(cn.Shanghai).Format(TimeLayout),
 		Vendor:       b.Vendor,
 		Province:     b.Province,
 		City:         b.City,
@@ -172,7 +174,7 @@ func (s *Server) inPool(p url.Values) (bought, *apiError) {
 		return bought{}, e
 	}
 	no := p.Get("SecretNo")
-	if len(no) > 20 || !allDigits(no) {
+	if !cn.PhoneNumber(no) {
 		return bought{}, invalidParameters("SecretNo must be a phone number of digits")
 	}
 	s.mu.Lock()
@@ -192,7 +194,7 @@ func (s *Server) inPool(p url.Values) (bought, *apiError) {
 func (s *Server) report(n Number, poolKey string, status int, at time.Time) {
 	r := Report{
 		SecretNo: n.SecretNo, City: n.City, PartnerKey: poolKey,
-		OperatingTime: at.In(shanghai).Format(TimeLayout), Status: status, Vendor: n.Vendor,
+		OperatingTime: at.In(cn.Shanghai).Format(TimeLayout), Status: status, Vendor: n.Vendor,
 	}
 	s.reports = append(s.reports, r)
 	if s.onReport != nil {
@@ -228,7 +230,7 @@ func specCityPrefix(p url.Values, query bool) (spec int, city, prefix string, e 
 		return 0, "", "", invalidParameters("City " + city + " cannot be bought from")
 	}
 	prefix = p.Get("SecretNo")
-	if len(prefix) > 18 || !allDigits(prefix) {
+	if len(prefix) > 18 || !cn.Digits(prefix) {
 		return 0, "", "", invalidParameters("SecretNo must be a prefix of at most 18 digits")
 	}
 	return spec, city, prefix, nil

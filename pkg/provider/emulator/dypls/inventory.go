@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/xnum-dev/xnum/internal/cn"
 )
 
 // Number types (SpecId) and the special cities of Dyplsapi.
@@ -40,7 +42,7 @@ type Number struct {
 
 func (n Number) validate() error {
 	switch {
-	case n.SecretNo == "" || len(n.SecretNo) > 20 || !allDigits(n.SecretNo):
+	case !cn.PhoneNumber(n.SecretNo):
 		return fmt.Errorf("dypls: number %q: SecretNo must be 1 to 20 digits", n.SecretNo)
 	case n.SpecID < SpecVirtual || n.SpecID > Spec95:
 		return fmt.Errorf("dypls: number %s: SpecID must be 1, 2 or 3", n.SecretNo)
@@ -243,13 +245,4 @@ func (inv *inventory) matching(spec int, prefix, city string) []Number {
 	}
 	slices.SortFunc(out, func(a, b Number) int { return strings.Compare(a.SecretNo, b.SecretNo) })
 	return out
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -43,6 +43,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xnum-dev/xnum/internal/cn"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 )
 
@@ -60,11 +61,7 @@ const MaxSkew = 15 * time.Minute
 
 // TimeLayout is how Dyplsapi writes times (PurchaseTime, operatingTime), in
 // Asia/Shanghai.
-const TimeLayout = "2006-01-02 15:04:05"
-
-// shanghai is Asia/Shanghai without depending on the host's zone database:
-// China has kept UTC+8 without daylight saving since 1991.
-var shanghai = time.FixedZone("CST", 8*60*60)
+const TimeLayout = cn.TimeLayout
 
 const (
 	hostID       = "dyplsapi.aliyuncs.com"

@@ -3,6 +3,8 @@ package vms
 import (
 	"fmt"
 	"time"
+
+	"github.com/xnum-dev/xnum/internal/cn"
 )
 
 // Pool is one number pool the emulator serves, with its numbers. NumberPoolList
@@ -65,12 +67,6 @@ var numberTypeDescs = map[int]string{
 	1: "固话",
 }
 
-// shanghai is Asia/Shanghai without a tzdata dependency: China has had no
-// daylight saving time since 1991.
-var shanghai = time.FixedZone("CST", 8*3600)
-
-const purchaseTimeLayout = "2006-01-02 15:04:05"
-
 // checkPools refuses pools a cloud could not hold: a pool without number or
 // name, a pool number or phone number given twice (here or in existing), or
 // a field outside VMS's enumerations.
@@ -99,7 +95,7 @@ func checkPools(existing, pools []Pool) error {
 		poolNos[p.No] = true
 		for _, n := range p.Numbers {
 			switch {
-			case n.Number == "" || !digits(n.Number):
+			case !cn.PhoneNumber(n.Number):
 				return fmt.Errorf("vms: pool %s: number %q is not digits", p.No, n.Number)
 			case numbers[n.Number]:
 				return fmt.Errorf("vms: number %s is given twice", n.Number)
@@ -114,15 +110,6 @@ func checkPools(existing, pools []Pool) error {
 		}
 	}
 	return nil
-}
-
-func digits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // clonePools copies pools deeply, so neither the caller nor the server can
@@ -183,7 +170,7 @@ var seed = []seedPool{
 // has a distinct NumberPoolNo; the numbers are mostly in use (status 1), with
 // some disabled or cancelled, and privacy numbers have bindings.
 func DefaultPools() []Pool {
-	base := time.Date(2023, 3, 1, 9, 30, 0, 0, shanghai)
+	base := time.Date(2023, 3, 1, 9, 30, 0, 0, cn.Shanghai)
 	pools := make([]Pool, 0, len(seed))
 	for i, s := range seed {
 		p := Pool{

@@ -53,6 +53,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xnum-dev/xnum/internal/cn"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 )
 
@@ -340,7 +341,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func newRequestID(now time.Time) string {
 	var b [9]byte
 	rand.Read(b[:])
-	return now.In(shanghai).Format("20060102150405") + strings.ToUpper(hex.EncodeToString(b[:]))
+	return now.In(cn.Shanghai).Format("20060102150405") + strings.ToUpper(hex.EncodeToString(b[:]))
 }
 
 // page applies Offset and Limit (default 20, lowered to max) to n records.
@@ -551,5 +552,5 @@ func purchaseTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.In(shanghai).Format(purchaseTimeLayout)
+	return t.In(cn.Shanghai).Format(cn.TimeLayout)
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xnum-dev/xnum/internal/cn"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 )
 
@@ -226,7 +227,7 @@ func TestNumberListFilters(t *testing.T) {
 			NumberTypeCode: 0, NumberTypeDesc: "手机",
 			ServiceTypeCode: 200, ServiceTypeDesc: "隐私号服务",
 			CurrentBindCount:   n.BindCount,
-			NumberPurchaseTime: n.PurchaseTime.In(shanghai).Format("2006-01-02 15:04:05"),
+			NumberPurchaseTime: n.PurchaseTime.In(cn.Shanghai).Format(cn.TimeLayout),
 		}) {
 			t.Fatalf("record %+v", got)
 		}
