@@ -21,7 +21,6 @@ import (
 	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/embednats"
 	"github.com/xnum-dev/xnum/internal/embednats/embednatstest"
-	"github.com/xnum-dev/xnum/internal/envvar"
 	"github.com/xnum-dev/xnum/internal/function/functiontest"
 	"github.com/xnum-dev/xnum/internal/httpjson"
 	"github.com/xnum-dev/xnum/internal/intake"
@@ -308,8 +307,8 @@ func TestLambdaSQS(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	_, e := stack(t)
 	for _, tc := range []struct {
-		name, key, value string
-		with             []string // more variables
+		name, variable, value string
+		with                  []string // more variables
 	}{
 		{"no NATS", config.NATSURL, "", nil},
 		{"bad QPS", buy.EnvQPS, "fast", nil},
@@ -319,13 +318,7 @@ func TestConfigErrors(t *testing.T) {
 		{"no role on FC", buy.EnvRole, "", testutil.OnFC},
 		{"consumer in the intake", buy.EnvConsumer, "true", []string{buy.EnvRole, "intake"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := bin.Run(context.Background(), e.With(tc.with...).With(tc.key, tc.value), io.Discard)
-			var ee *envvar.Error
-			if !errors.As(err, &ee) || ee.Var != tc.key || strings.Contains(err.Error(), emulator.DefaultAccessKeySecret) {
-				t.Fatalf("run = %v, want an error naming %s", err, tc.key)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { bin.Refuses(t, e.With(tc.with...).With(tc.variable, tc.value), tc.variable) })
 	}
 }
 

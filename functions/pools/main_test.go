@@ -3,17 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/xnum-dev/xnum/internal/config"
-	"github.com/xnum-dev/xnum/internal/envvar"
 	"github.com/xnum-dev/xnum/internal/function/functiontest"
-	"github.com/xnum-dev/xnum/internal/httpjson"
 	"github.com/xnum-dev/xnum/internal/pools"
 	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/trigger/fcgo1"
@@ -38,89 +33,35 @@ func TestFC(t *testing.T) {
 func testRoutesAndInvoke(t *testing.T, env testutil.Env, onFC bool) {
 	out := &testutil.SyncBuffer{}
 	base := bin.Start(t, env, out)
-
-	resp, err := http.Get(base + "/pools?limit=3")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var got pools.Response
-	err = json.NewDecoder(resp.Body).Decode(&got)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || err != nil || got.Provider != "volcengine" || len(got.Records) != 3 || got.Total <= 3 {
-		t.Fatalf("GET /pools: %d %+v %v", resp.StatusCode, got, err)
-	}
-	resp, err = http.Get(base + "/pools/" + url.PathEscape(got.Records[0].PoolNo) + "/numbers")
-	if err != nil {
-		t.Fatal(err)
+	if status := functiontest.GetJSON(t, base+"/pools?limit=3", &got); status != 200 || got.Provider != "volcengine" || len(got.Records) != 3 || got.Total <= 3 {
+		t.Fatalf("GET /pools: %d %+v", status, got)
 	}
 	var nums pools.NumbersResponse
-	err = json.NewDecoder(resp.Body).Decode(&nums)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || err != nil || nums.Total != got.Records[0].NumberCount {
-		t.Fatalf("GET numbers: %d %+v %v", resp.StatusCode, nums, err)
+	if status := functiontest.GetJSON(t, base+"/pools/"+url.PathEscape(got.Records[0].PoolNo)+"/numbers", &nums); status != 200 || nums.Total != got.Records[0].NumberCount {
+		t.Fatalf("GET numbers: %d %+v", status, nums)
 	}
-
-	// pools takes no events: on FC an event invocation is a function error,
-	// refused unread; off FC /invoke is no route.
-	req, _ := http.NewRequest("POST", base+"/invoke", strings.NewReader(`{"a":1}`))
-	req.Header.Set("x-fc-request-id", "fc-ev-1")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var eb httpjson.ErrorBody
-	_ = json.NewDecoder(resp.Body).Decode(&eb)
-	resp.Body.Close()
-	wantStatus, wantCode := "", "NotFound"
-	if onFC {
-		wantStatus, wantCode = "404", "InvalidParameter"
-	}
-	if resp.StatusCode != 404 || resp.Header.Get("x-fc-status") != wantStatus || eb.Error.Code != wantCode {
-		t.Errorf("POST /invoke: %d %q %+v, want 404 %q %s", resp.StatusCode, resp.Header.Get("x-fc-status"), eb, wantStatus, wantCode)
-	}
-	if marked := strings.Contains(out.String(), "FC Invoke Start RequestId: fc-ev-1"); marked != onFC || !strings.Contains(out.String(), `"function":"pools"`) {
-		t.Errorf("FC markers (want %v) or JSON logs:\n%s", onFC, out.String())
-	}
+	bin.TakesNoEvents(t, base, out, onFC)
 }
 
 func TestLambda(t *testing.T) {
 	api := bin.StartLambda(t, emulatortest.NewServer(t).VolcengineEnv())
-
-	event := `{"version":"2.0","rawPath":"/pools","rawQueryString":"serviceType=200&limit=2","headers":{"accept":"*/*"},"requestContext":{"http":{"method":"GET","path":"/pools","sourceIp":"1.2.3.4"},"requestId":"url-1"},"isBase64Encoded":false}`
-	res := api.Invoke(t, []byte(event))
-	var resp struct {
-		StatusCode int
-		Body       string
-	}
-	if res.Kind != "response" || json.Unmarshal(res.Body, &resp) != nil || resp.StatusCode != 200 {
-		t.Fatalf("Lambda answer: %s %s", res.Kind, res.Body)
-	}
 	var got pools.Response
-	if err := json.Unmarshal([]byte(resp.Body), &got); err != nil || len(got.Records) != 2 || got.Records[0].ServiceType != 200 {
-		t.Errorf("body %s", resp.Body)
+	if status := functiontest.InvokeGET(t, api, "/pools", "serviceType=200&limit=2", &got); status != 200 || len(got.Records) != 2 || got.Records[0].ServiceType != 200 {
+		t.Errorf("GET /pools on Lambda: %d %+v", status, got)
 	}
 }
 
 func TestConfigErrors(t *testing.T) {
 	ok := testutil.Env{volcengine.EnvAccessKey: emulator.DefaultAccessKeyID, volcengine.EnvSecretKey: emulator.DefaultAccessKeySecret}
-	for _, tc := range []struct {
-		name string
-		env  testutil.Env
-		bad  string
-	}{
-		{"no secret", ok.With(volcengine.EnvSecretKey, ""), volcengine.EnvSecretKey},
-		{"bad endpoint", ok.With(volcengine.EnvEndpoint, "ftp://x"), volcengine.EnvEndpoint},
-		{"bad region", ok.With(volcengine.EnvRegion, "cn beijing"), volcengine.EnvRegion},
-		{"bad log level", ok.With(config.LogLevel, "loud"), config.LogLevel},
-		{"bad NATS URL", ok.With(config.NATSURL, "localhost"), config.NATSURL},
+	for _, tc := range []struct{ name, variable, value string }{
+		{"no secret", volcengine.EnvSecretKey, ""},
+		{"bad endpoint", volcengine.EnvEndpoint, "ftp://x"},
+		{"bad region", volcengine.EnvRegion, "cn beijing"},
+		{"bad log level", config.LogLevel, "loud"},
+		{"bad NATS URL", config.NATSURL, "localhost"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := bin.Run(context.Background(), tc.env, io.Discard)
-			var ee *envvar.Error
-			if !errors.As(err, &ee) || ee.Var != tc.bad || strings.Contains(err.Error(), emulator.DefaultAccessKeySecret) {
-				t.Fatalf("run = %v, want an error naming %s", err, tc.bad)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { bin.Refuses(t, ok.With(tc.variable, tc.value), tc.variable) })
 	}
 }
 

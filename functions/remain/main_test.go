@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -16,9 +14,7 @@ import (
 
 	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/embednats/embednatstest"
-	"github.com/xnum-dev/xnum/internal/envvar"
 	"github.com/xnum-dev/xnum/internal/function/functiontest"
-	"github.com/xnum-dev/xnum/internal/httpjson"
 	"github.com/xnum-dev/xnum/internal/remain"
 	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/trigger/fcgo1"
@@ -41,78 +37,32 @@ func TestFC(t *testing.T) {
 func testRoutesAndInvoke(t *testing.T, env testutil.Env, onFC bool) {
 	out := &testutil.SyncBuffer{}
 	base := bin.Start(t, env, out)
-
-	resp, err := http.Get(base + "/remain?" + url.Values{"city": {"杭州"}, "specId": {"1"}}.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var got remain.Response
-	err = json.NewDecoder(resp.Body).Decode(&got)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || err != nil || got.Provider != "aliyun" || got.Amount == 0 {
-		t.Fatalf("GET /remain: %d %+v %v", resp.StatusCode, got, err)
+	status := functiontest.GetJSON(t, base+"/remain?"+url.Values{"city": {"杭州"}, "specId": {"1"}}.Encode(), &got)
+	if status != 200 || got.Provider != "aliyun" || got.Amount == 0 {
+		t.Fatalf("GET /remain: %d %+v", status, got)
 	}
-
-	// remain takes no events: on FC an event invocation is a function error,
-	// refused unread; off FC /invoke is no route.
-	req, _ := http.NewRequest("POST", base+"/invoke", strings.NewReader(`{"a":1}`))
-	req.Header.Set("x-fc-request-id", "fc-ev-1")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var eb httpjson.ErrorBody
-	_ = json.NewDecoder(resp.Body).Decode(&eb)
-	resp.Body.Close()
-	wantStatus, wantCode := "", "NotFound"
-	if onFC {
-		wantStatus, wantCode = "404", "InvalidParameter"
-	}
-	if resp.StatusCode != 404 || resp.Header.Get("x-fc-status") != wantStatus || eb.Error.Code != wantCode {
-		t.Errorf("POST /invoke: %d %q %+v, want 404 %q %s", resp.StatusCode, resp.Header.Get("x-fc-status"), eb, wantStatus, wantCode)
-	}
-	if marked := strings.Contains(out.String(), "FC Invoke Start RequestId: fc-ev-1"); marked != onFC || !strings.Contains(out.String(), `"function":"remain"`) {
-		t.Errorf("FC markers (want %v) or JSON logs:\n%s", onFC, out.String())
-	}
+	bin.TakesNoEvents(t, base, out, onFC)
 }
 
 func TestLambda(t *testing.T) {
 	api := bin.StartLambda(t, emulatortest.NewServer(t).AliyunEnv())
-
-	event := `{"version":"2.0","routeKey":"GET /remain","rawPath":"/remain","rawQueryString":"city=%E5%85%A8%E5%9B%BD%E5%88%97%E8%A1%A8&specId=2","headers":{"accept":"*/*"},"requestContext":{"http":{"method":"GET","path":"/remain","sourceIp":"1.2.3.4"},"requestId":"apigw-1"},"isBase64Encoded":false}`
-	res := api.Invoke(t, []byte(event))
-	var resp struct {
-		StatusCode int
-		Body       string
-	}
-	if res.Kind != "response" || json.Unmarshal(res.Body, &resp) != nil || resp.StatusCode != 200 {
-		t.Fatalf("Lambda answer: %s %s", res.Kind, res.Body)
-	}
 	var got remain.Response
-	if err := json.Unmarshal([]byte(resp.Body), &got); err != nil || got.City != "全国列表" || len(got.Cities) == 0 {
-		t.Errorf("body %s", resp.Body)
+	status := functiontest.InvokeGET(t, api, "/remain", url.Values{"city": {"全国列表"}, "specId": {"2"}}.Encode(), &got)
+	if status != 200 || got.City != "全国列表" || len(got.Cities) == 0 {
+		t.Errorf("GET /remain on Lambda: %d %+v", status, got)
 	}
 }
 
 func TestConfigErrors(t *testing.T) {
 	ok := testutil.Env{aliyun.EnvAccessKeyID: emulator.DefaultAccessKeyID, aliyun.EnvAccessKeySecret: emulator.DefaultAccessKeySecret}
-	for _, tc := range []struct {
-		name string
-		env  testutil.Env
-		bad  string
-	}{
-		{"no secret", ok.With(aliyun.EnvAccessKeySecret, ""), aliyun.EnvAccessKeySecret},
-		{"bad endpoint", ok.With(aliyun.EnvEndpoint, "ftp://x"), aliyun.EnvEndpoint},
-		{"bad log level", ok.With(config.LogLevel, "loud"), config.LogLevel},
-		{"bad NATS URL", ok.With(config.NATSURL, "localhost"), config.NATSURL},
+	for _, tc := range []struct{ name, variable, value string }{
+		{"no secret", aliyun.EnvAccessKeySecret, ""},
+		{"bad endpoint", aliyun.EnvEndpoint, "ftp://x"},
+		{"bad log level", config.LogLevel, "loud"},
+		{"bad NATS URL", config.NATSURL, "localhost"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := bin.Run(context.Background(), tc.env, io.Discard)
-			var ee *envvar.Error
-			if !errors.As(err, &ee) || ee.Var != tc.bad || strings.Contains(err.Error(), emulator.DefaultAccessKeySecret) {
-				t.Fatalf("run = %v, want an error naming %s", err, tc.bad)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { bin.Refuses(t, ok.With(tc.variable, tc.value), tc.variable) })
 	}
 }
 

@@ -1,12 +1,10 @@
 package buy_test
 
 import (
-	"errors"
 	"testing"
 	"time"
 
 	"github.com/xnum-dev/xnum/internal/buy"
-	"github.com/xnum-dev/xnum/internal/envvar"
 	"github.com/xnum-dev/xnum/internal/testutil"
 )
 
@@ -43,10 +41,7 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := buy.ConfigFromEnv(tc.env.Lookup)
 			if tc.bad != "" {
-				var ee *envvar.Error
-				if !errors.As(err, &ee) || ee.Var != tc.bad {
-					t.Fatalf("ConfigFromEnv = %+v, %v; want an error naming %s", got, err, tc.bad)
-				}
+				testutil.WantEnvError(t, err, tc.bad, tc.env)
 				return
 			}
 			if err != nil || got.QPS != tc.want.QPS || got.Consumer != tc.want.Consumer || got.EventTimeout != tc.want.EventTimeout || got.ReportsWait != tc.want.ReportsWait ||
@@ -64,7 +59,7 @@ func TestLeaseAndSweepBounds(t *testing.T) {
 	for _, name := range []string{buy.EnvLease, buy.EnvSweepEvery, buy.EnvSweepIdle} {
 		for _, v := range []string{"10ms", "2h", "often"} {
 			_, err := buy.ConfigFromEnv(testutil.Env{name: v}.Lookup)
-			checkErr(t, err, name)
+			testutil.WantEnvError(t, err, name, nil)
 		}
 	}
 }
@@ -89,20 +84,11 @@ func TestRole(t *testing.T) {
 	} {
 		c, err := buy.ConfigFromEnv(tc.env.Lookup)
 		if tc.bad != "" {
-			checkErr(t, err, tc.bad)
+			testutil.WantEnvError(t, err, tc.bad, nil)
 			continue
 		}
 		if err != nil || c.Role != tc.role || c.Consumer != tc.consumer {
 			t.Errorf("ConfigFromEnv(%v) = %+v, %v, want role %s consumer %v", tc.env, c, err, tc.role, tc.consumer)
 		}
-	}
-}
-
-// checkErr asserts err is an *envvar.Error naming name.
-func checkErr(t *testing.T, err error, name string) {
-	t.Helper()
-	var ee *envvar.Error
-	if !errors.As(err, &ee) || ee.Var != name {
-		t.Errorf("error = %v, want one naming %s", err, name)
 	}
 }

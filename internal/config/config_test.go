@@ -1,7 +1,6 @@
 package config_test
 
 import (
-	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,18 +12,8 @@ import (
 
 	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/embednats/embednatstest"
-	"github.com/xnum-dev/xnum/internal/envvar"
 	"github.com/xnum-dev/xnum/internal/testutil"
 )
-
-// checkErr asserts err is an *envvar.Error naming name.
-func checkErr(t *testing.T, err error, name string) {
-	t.Helper()
-	var ce *envvar.Error
-	if !errors.As(err, &ce) || ce.Var != name {
-		t.Fatalf("error = %v, want one naming %s", err, name)
-	}
-}
 
 func TestNATS(t *testing.T) {
 	n, err := config.LoadNATS(testutil.Env{}.Lookup)
@@ -52,7 +41,7 @@ func TestNATS(t *testing.T) {
 		{testutil.Env{config.NATSURL: "nats://h:4222", config.NATSReplicas: "three"}, config.NATSReplicas},
 	} {
 		_, err := config.LoadNATS(tc.env.Lookup)
-		checkErr(t, err, tc.bad)
+		testutil.WantEnvError(t, err, tc.bad, tc.env)
 	}
 }
 
@@ -64,7 +53,7 @@ func TestLevel(t *testing.T) {
 		t.Errorf("level: %v %v", l, err)
 	}
 	_, err := config.LoadLevel(testutil.Env{config.LogLevel: "chatty"}.Lookup)
-	checkErr(t, err, config.LogLevel)
+	testutil.WantEnvError(t, err, config.LogLevel, nil)
 }
 
 func TestLambdaLogLevel(t *testing.T) {
@@ -84,7 +73,7 @@ func TestLambdaLogLevel(t *testing.T) {
 		}
 	}
 	_, err := config.LoadLevel(testutil.Env{config.LambdaLogLevel: "LOUD"}.Lookup)
-	checkErr(t, err, config.LambdaLogLevel)
+	testutil.WantEnvError(t, err, config.LambdaLogLevel, nil)
 }
 
 func TestMetricsAddr(t *testing.T) {
@@ -95,7 +84,7 @@ func TestMetricsAddr(t *testing.T) {
 	}
 	for _, bad := range []string{"9090", "host:port", "127.0.0.1:70000", "http://x:1", "a b:1"} {
 		_, err := config.LoadMetricsAddr(testutil.Env{config.MetricsAddr: bad}.Lookup)
-		checkErr(t, err, config.MetricsAddr)
+		testutil.WantEnvError(t, err, config.MetricsAddr, nil)
 	}
 }
 
@@ -120,7 +109,7 @@ func TestCheckSDKDebug(t *testing.T) {
 			}
 			continue
 		}
-		checkErr(t, err, tc.bad)
+		testutil.WantEnvError(t, err, tc.bad, nil)
 		if tc.bad == config.Debug && (!strings.Contains(err.Error(), "SecurityToken") || !strings.Contains(err.Error(), config.AllowSDKDebug)) {
 			t.Errorf("the refusal does not say why or how: %v", err)
 		}
@@ -164,7 +153,7 @@ func TestLoadHTTPAddr(t *testing.T) {
 	} {
 		got, err := config.LoadHTTPAddr(tc.env.Lookup)
 		if tc.bad != "" {
-			checkErr(t, err, tc.bad)
+			testutil.WantEnvError(t, err, tc.bad, nil)
 			continue
 		}
 		if err != nil || got != tc.want {
@@ -254,7 +243,7 @@ func TestNATSFiles(t *testing.T) {
 		{testutil.Env{config.NATSCA: pem}, config.NATSCA},
 	} {
 		_, err := config.LoadNATS(tc.env.Lookup)
-		checkErr(t, err, tc.bad)
+		testutil.WantEnvError(t, err, tc.bad, nil)
 		if err != nil && strings.Contains(err.Error(), "SUACSSL3") {
 			t.Errorf("the error shows the seed: %v", err)
 		}

@@ -42,7 +42,7 @@ func LoadWakeup(lookup envvar.Lookup) (Wakeup, error) {
 		return Wakeup{}, envvar.Bad(BuyWorkerFunction, "must be an FC function name (a letter or _, then up to 127 letters, digits, _ or -), not "+strconv.Quote(w.Function))
 	}
 	if e := envvar.Get(lookup, FCEndpoint); e != "" {
-		scheme, host, why := envvar.Endpoint(e)
+		scheme, host, why := envvar.SchemeHost(e)
 		if why != "" {
 			return Wakeup{}, envvar.Bad(FCEndpoint, why)
 		}

@@ -36,7 +36,7 @@ func TestWakeup(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w, err := config.LoadWakeup(tc.env.Lookup)
 			if tc.bad != "" {
-				checkErr(t, err, tc.bad)
+				testutil.WantEnvError(t, err, tc.bad, tc.env)
 				return
 			}
 			if err != nil || !w.Enabled() || w.Endpoint != tc.endpoint || w.Function != tc.env[config.BuyWorkerFunction] {

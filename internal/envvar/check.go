@@ -12,6 +12,20 @@ import (
 // whether a value came from a variable or from Go. Each returns why v is
 // wrong, or "" when it is fine; the caller names the field or variable.
 
+// Field is one checked field of a configuration: its name, and why its
+// value is wrong ("" when it is fine).
+type Field struct{ Name, Why string }
+
+// First returns the first of fields that is wrong, or two empty strings.
+func First(fields ...Field) (name, why string) {
+	for _, f := range fields {
+		if f.Why != "" {
+			return f.Name, f.Why
+		}
+	}
+	return "", ""
+}
+
 // Limits of key material: an AccessKey id is short, a secret a few dozen
 // characters, an STS token a few kilobytes.
 const (
@@ -22,8 +36,9 @@ const (
 
 // KeyID checks an AccessKey id: printable ASCII without blanks, nor the
 // delimiters of a query string (it is sent in one, unescaped by some SDKs).
+// An empty id passes: whether one is required is the caller's rule.
 func KeyID(v string) string {
-	if len(v) > maxKeyIDLen || !printable(v) || strings.ContainsAny(v, "&=?#") {
+	if v != "" && (len(v) > maxKeyIDLen || !printable(v) || strings.ContainsAny(v, "&=?#")) {
 		return fmt.Sprintf("must be at most %d printable characters without spaces or &=?#", maxKeyIDLen)
 	}
 	return ""
@@ -57,9 +72,15 @@ func Region(v, example string) string {
 }
 
 // Endpoint checks an API endpoint: an http or https URL of a scheme and a
-// host (and port), nothing else. It returns them with the reason. The value
-// is not quoted: it might carry credentials.
-func Endpoint(v string) (scheme, host, reason string) {
+// host (and port), nothing else. The value is not quoted: it might carry
+// credentials.
+func Endpoint(v string) string {
+	_, _, why := SchemeHost(v)
+	return why
+}
+
+// SchemeHost is Endpoint that also returns the scheme and the host.
+func SchemeHost(v string) (scheme, host, reason string) {
 	u, err := url.Parse(v)
 	switch {
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "":

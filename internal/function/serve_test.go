@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,22 +56,11 @@ type running struct {
 
 func run(t *testing.T, fn trigger.Function, opts ...function.Option) running {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	opts = append([]function.Option{function.WithListener(ln), function.WithLogger(logging.New(&testutil.SyncBuffer{}, logging.Options{})), function.WithStdout(io.Discard)}, opts...)
-	go func() { done <- function.Serve(ctx, fn, opts...) }()
-	var once sync.Once
-	var runErr error
-	stop := func() error {
-		once.Do(func() { cancel(); runErr = <-done })
-		return runErr
-	}
-	t.Cleanup(func() { _ = stop() })
-	return running{url: "http://" + ln.Addr().String(), stop: stop}
+	opts = append([]function.Option{function.WithLogger(logging.New(&testutil.SyncBuffer{}, logging.Options{})), function.WithStdout(io.Discard)}, opts...)
+	s := testutil.Serve(t, func(ctx context.Context, ln net.Listener) error {
+		return function.Serve(ctx, fn, append(opts, function.WithListener(ln))...)
+	})
+	return running{url: s.URL, stop: s.Stop}
 }
 
 func getPing(t *testing.T, url string) string {

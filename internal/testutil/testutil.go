@@ -4,15 +4,19 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"errors"
 	"maps"
 	"net"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/xnum-dev/xnum/internal/envvar"
 	"github.com/xnum-dev/xnum/internal/queue"
 )
 
@@ -61,32 +65,74 @@ func (e Env) With(kv ...string) Env {
 	return m
 }
 
-// Serve runs serve (a function's run, which must serve on the listener it is
-// given until its context ends) on a loopback port until the test ends, and
-// returns its base URL. The test fails if serve returns an error.
-func Serve(t testing.TB, serve func(ctx context.Context, l net.Listener) error) string {
+// WantEnvError fails the test unless err is an *envvar.Error naming
+// variable that shows none of the secrets of env (the values of variables
+// whose names say SECRET or TOKEN).
+func WantEnvError(t testing.TB, err error, variable string, env Env) {
+	t.Helper()
+	var ee *envvar.Error
+	if !errors.As(err, &ee) || ee.Var != variable || !strings.Contains(err.Error(), variable) {
+		t.Fatalf("error %v; want one naming %s (set to %q)", err, variable, env[variable])
+	}
+	for k, v := range env {
+		if v != "" && (strings.Contains(k, "SECRET") || strings.Contains(k, "TOKEN")) && strings.Contains(err.Error(), v) {
+			t.Fatalf("the error shows %s: %v", k, err)
+		}
+	}
+}
+
+// Running is what Run started.
+type Running struct {
+	stop    func() error
+	stopped atomic.Bool
+}
+
+// Stop ends the run and returns its error; later calls return the same.
+func (r *Running) Stop() error {
+	r.stopped.Store(true)
+	return r.stop()
+}
+
+// Run runs run (a function's run, which must work until its context ends)
+// until Stop or the end of the test. If the test did not Stop it, the test
+// fails when run returns an error.
+func Run(t testing.TB, run func(ctx context.Context) error) *Running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	r := &Running{}
+	var once sync.Once
+	var runErr error
+	r.stop = func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	t.Cleanup(func() {
+		stopped := r.stopped.Load()
+		if err := r.stop(); err != nil && !stopped {
+			t.Errorf("run: %v", err)
+		}
+	})
+	return r
+}
+
+// Served is a server Serve started.
+type Served struct {
+	*Running
+	URL string // http://127.0.0.1:port
+}
+
+// Serve runs serve (a server, or a function binary's run, which must serve
+// on the listener it is given until its context ends) on a loopback port,
+// as Run runs it.
+func Serve(t testing.TB, serve func(ctx context.Context, l net.Listener) error) *Served {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	Run(t, func(ctx context.Context) error { return serve(ctx, ln) })
-	return "http://" + ln.Addr().String()
-}
-
-// Run runs run (a function's run, which must work until its context ends)
-// until the test ends. The test fails if run returns an error.
-func Run(t testing.TB, run func(ctx context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
+	return &Served{Running: Run(t, func(ctx context.Context) error { return serve(ctx, ln) }), URL: "http://" + ln.Addr().String()}
 }
 
 // WaitFor polls cond until it holds, failing the test after 20 seconds: the

@@ -96,27 +96,16 @@ type harness struct {
 // otherwise.
 func start(t *testing.T, fn func(*recorder) trigger.Function, opts ...fc.Option) *harness {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := &harness{logs: &testutil.SyncBuffer{}, stdout: &testutil.SyncBuffer{}, rec: &recorder{fail: map[string]error{}}}
-	opts = append([]fc.Option{fc.WithListener(ln), fc.WithLogger(logging.New(h.logs, logging.Options{Level: slog.LevelDebug, Function: "test"})), fc.WithStdout(h.stdout), fc.WithContract(true)}, opts...)
-	srv, err := fc.New(fn(h.rec), opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	var once sync.Once
-	var serveErr error
-	h.stop = func() error {
-		once.Do(func() { cancel(); serveErr = <-done })
-		return serveErr
-	}
-	t.Cleanup(func() { _ = h.stop() })
-	h.url = "http://" + ln.Addr().String()
+	opts = append([]fc.Option{fc.WithLogger(logging.New(h.logs, logging.Options{Level: slog.LevelDebug, Function: "test"})), fc.WithStdout(h.stdout), fc.WithContract(true)}, opts...)
+	served := testutil.Serve(t, func(ctx context.Context, ln net.Listener) error {
+		srv, err := fc.New(fn(h.rec), append(opts, fc.WithListener(ln))...)
+		if err != nil {
+			return err
+		}
+		return srv.Serve(ctx)
+	})
+	h.url, h.stop = served.URL, served.Stop
 	return h
 }
 

@@ -108,7 +108,7 @@ func New(cfg Config) (*Client, error) {
 	if field, why := cfg.check(); field != "" {
 		return nil, configError(field, why)
 	}
-	scheme, host, _ := envvar.Endpoint(cfg.Endpoint) // checked
+	scheme, host, _ := envvar.SchemeHost(cfg.Endpoint) // checked
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

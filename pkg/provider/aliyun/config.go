@@ -1,6 +1,7 @@
 package aliyun
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net"
@@ -128,43 +129,21 @@ func (c *Config) check() (field, reason string) {
 	case c.SecurityToken != "" && c.AccessKeyID == "":
 		return "AccessKeyID", "is required with a SecurityToken"
 	}
-	if c.AccessKeyID != "" {
-		if why := envvar.KeyID(c.AccessKeyID); why != "" {
-			return "AccessKeyID", why
-		}
+	c.Region = cmp.Or(c.Region, DefaultRegion)
+	c.Endpoint = cmp.Or(c.Endpoint, DefaultEndpoint)
+	if field, why := envvar.First(
+		envvar.Field{Name: "AccessKeyID", Why: envvar.KeyID(c.AccessKeyID)},
+		envvar.Field{Name: "AccessKeySecret", Why: envvar.Secret(c.AccessKeySecret, envvar.MaxSecretLen)},
+		envvar.Field{Name: "SecurityToken", Why: envvar.Secret(c.SecurityToken, envvar.MaxTokenLen)},
+		envvar.Field{Name: "Region", Why: envvar.Region(c.Region, DefaultRegion)},
+		envvar.Field{Name: "Endpoint", Why: endpoint(c.Endpoint)},
+		envvar.Field{Name: "ConnectTimeout", Why: envvar.Between(c.ConnectTimeout, maxTimeout)},
+		envvar.Field{Name: "ReadTimeout", Why: envvar.Between(c.ReadTimeout, maxTimeout)},
+	); field != "" {
+		return field, why
 	}
-	if why := envvar.Secret(c.AccessKeySecret, envvar.MaxSecretLen); why != "" {
-		return "AccessKeySecret", why
-	}
-	if why := envvar.Secret(c.SecurityToken, envvar.MaxTokenLen); why != "" {
-		return "SecurityToken", why
-	}
-	if c.Region == "" {
-		c.Region = DefaultRegion
-	}
-	if why := envvar.Region(c.Region, DefaultRegion); why != "" {
-		return "Region", why
-	}
-	if c.Endpoint == "" {
-		c.Endpoint = DefaultEndpoint
-	}
-	if scheme, host, why := envvar.Endpoint(c.Endpoint); why != "" {
-		return "Endpoint", why
-	} else if scheme == "http" && !loopback(host) {
-		return "Endpoint", "may use http:// only for a loopback host (an emulator); the cloud is reached over https://"
-	}
-	for _, d := range []struct {
-		field string
-		v     *time.Duration
-		def   time.Duration
-	}{{"ConnectTimeout", &c.ConnectTimeout, DefaultConnectTimeout}, {"ReadTimeout", &c.ReadTimeout, DefaultReadTimeout}} {
-		if why := envvar.Between(*d.v, maxTimeout); why != "" {
-			return d.field, why
-		}
-		if *d.v == 0 {
-			*d.v = d.def
-		}
-	}
+	c.ConnectTimeout = cmp.Or(c.ConnectTimeout, DefaultConnectTimeout)
+	c.ReadTimeout = cmp.Or(c.ReadTimeout, DefaultReadTimeout)
 	switch {
 	case c.QueryAttempts < 0 || c.QueryAttempts > maxQueryAttempts:
 		return "QueryAttempts", fmt.Sprintf("must be from 1 to %d (0 means %d), not %d", maxQueryAttempts, DefaultQueryAttempts, c.QueryAttempts)
@@ -172,6 +151,16 @@ func (c *Config) check() (field, reason string) {
 		c.QueryAttempts = DefaultQueryAttempts
 	}
 	return "", ""
+}
+
+// endpoint checks an endpoint as envvar.Endpoint does, and allows plain
+// http only to this machine (an emulator): the cloud is reached over TLS.
+func endpoint(v string) string {
+	scheme, host, why := envvar.SchemeHost(v)
+	if why == "" && scheme == "http" && !loopback(host) {
+		why = "may use http:// only for a loopback host (an emulator); the cloud is reached over https://"
+	}
+	return why
 }
 
 // loopback reports whether host (a URL's host, with or without a port)

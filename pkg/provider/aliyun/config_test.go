@@ -1,7 +1,6 @@
 package aliyun
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -9,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xnum-dev/xnum/internal/envvar"
 	"github.com/xnum-dev/xnum/internal/testutil"
 )
 
@@ -164,10 +162,7 @@ func TestConfigFromEnv(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ConfigFromEnv(tc.env.Lookup)
-			var ee *envvar.Error
-			if !errors.As(err, &ee) || ee.Var != tc.bad || !strings.Contains(err.Error(), tc.bad) {
-				t.Fatalf("ConfigFromEnv = %v, want an error naming %s", err, tc.bad)
-			}
+			testutil.WantEnvError(t, err, tc.bad, tc.env)
 			noSecrets(t, "env error", err.Error())
 		})
 	}

@@ -75,8 +75,8 @@ func New(cfg Config) (*Client, error) {
 	if field, why := cfg.check(); field != "" {
 		return nil, configError(field, why)
 	}
-	scheme, host, _ := envvar.Endpoint(cfg.Endpoint) // checked
-	retries := max(cfg.MaxRetries, 0)                // negative: none
+	scheme, host, _ := envvar.SchemeHost(cfg.Endpoint) // checked
+	retries := max(cfg.MaxRetries, 0)                  // negative: none
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -1,6 +1,7 @@
 package volcengine
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"time"
@@ -118,33 +119,19 @@ func (c *Config) check() (field, reason string) {
 	case c.SecretAccessKey == "":
 		return "SecretAccessKey", "is required"
 	}
-	if why := envvar.KeyID(c.AccessKeyID); why != "" {
-		return "AccessKeyID", why
+	c.Region = cmp.Or(c.Region, DefaultRegion)
+	c.Endpoint = cmp.Or(c.Endpoint, DefaultEndpoint)
+	if field, why := envvar.First(
+		envvar.Field{Name: "AccessKeyID", Why: envvar.KeyID(c.AccessKeyID)},
+		envvar.Field{Name: "SecretAccessKey", Why: envvar.Secret(c.SecretAccessKey, envvar.MaxSecretLen)},
+		envvar.Field{Name: "SessionToken", Why: envvar.Secret(c.SessionToken, envvar.MaxTokenLen)},
+		envvar.Field{Name: "Region", Why: envvar.Region(c.Region, DefaultRegion)},
+		envvar.Field{Name: "Endpoint", Why: envvar.Endpoint(c.Endpoint)},
+		envvar.Field{Name: "Timeout", Why: envvar.Between(c.Timeout, maxTimeout)},
+	); field != "" {
+		return field, why
 	}
-	if why := envvar.Secret(c.SecretAccessKey, envvar.MaxSecretLen); why != "" {
-		return "SecretAccessKey", why
-	}
-	if why := envvar.Secret(c.SessionToken, envvar.MaxTokenLen); why != "" {
-		return "SessionToken", why
-	}
-	if c.Region == "" {
-		c.Region = DefaultRegion
-	}
-	if why := envvar.Region(c.Region, DefaultRegion); why != "" {
-		return "Region", why
-	}
-	if c.Endpoint == "" {
-		c.Endpoint = DefaultEndpoint
-	}
-	if _, _, why := envvar.Endpoint(c.Endpoint); why != "" {
-		return "Endpoint", why
-	}
-	if why := envvar.Between(c.Timeout, maxTimeout); why != "" {
-		return "Timeout", why
-	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
-	}
+	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
 	if c.RetryDelay < 0 {
 		return "RetryDelay", "must not be negative"
 	}

@@ -1,14 +1,12 @@
 package volcengine
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/xnum-dev/xnum/internal/envvar"
 	"github.com/xnum-dev/xnum/internal/testutil"
 )
 
@@ -60,10 +58,7 @@ func TestConfigFromEnv(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ConfigFromEnv(tc.env.Lookup)
-			var ee *envvar.Error
-			if !errors.As(err, &ee) || ee.Var != tc.bad || strings.Contains(err.Error(), envSecret) {
-				t.Fatalf("ConfigFromEnv = %v, want an error naming %s without the secret", err, tc.bad)
-			}
+			testutil.WantEnvError(t, err, tc.bad, tc.env)
 		})
 	}
 }
