@@ -3,7 +3,6 @@ package devstack
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/settle"
 	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/trigger/natsrpc"
+	"github.com/xnum-dev/xnum/internal/trigger/natsrpc/natsrpctest"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 )
@@ -244,19 +244,12 @@ func TestNATSServices(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	var r remain.Response
 	// The services register just after ready is called.
-	err = natsrpc.Request(ctx, nc, "xnum.remain", map[string]any{"city": "全国", "specId": 1}, &r)
-	for errors.Is(err, nats.ErrNoResponders) && ctx.Err() == nil {
-		time.Sleep(10 * time.Millisecond)
-		err = natsrpc.Request(ctx, nc, "xnum.remain", map[string]any{"city": "全国", "specId": 1}, &r)
-	}
-	if err != nil || r.Amount == 0 {
+	if err := natsrpctest.Request(t, nc, remain.Subject, map[string]any{"city": "全国", "specId": 1}, &r); err != nil || r.Amount == 0 {
 		t.Fatalf("xnum.remain: %+v %v", r, err)
 	}
-	err = natsrpc.Request(ctx, nc, "xnum.remain", map[string]any{"city": "全国", "specId": 7}, &r)
+	err = natsrpc.Request(context.Background(), nc, remain.Subject, map[string]any{"city": "全国", "specId": 7}, &r)
 	if re, ok := err.(*natsrpc.RemoteError); !ok || re.Status != 400 {
 		t.Fatalf("xnum.remain with specId 7: %v, want a 400 error reply", err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/trigger/fcgo1/fcgo1test"
 	"github.com/xnum-dev/xnum/internal/trigger/lambda/lambdatest"
 	"github.com/xnum-dev/xnum/internal/trigger/natsrpc"
+	"github.com/xnum-dev/xnum/internal/trigger/natsrpc/natsrpctest"
 )
 
 // pingFunction answers GET /ping over HTTP and xnum.test.ping over NATS, and
@@ -80,18 +81,10 @@ func getPing(t *testing.T, url string) string {
 func natsPing(t *testing.T, nc *nats.Conn) string {
 	t.Helper()
 	var out map[string]string
-	var err error
-	for range 500 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err = natsrpc.Request(ctx, nc, "xnum.test.ping", struct{}{}, &out)
-		cancel()
-		if err == nil {
-			return out["pong"]
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := natsrpctest.Request(t, nc, "xnum.test.ping", struct{}{}, &out); err != nil {
+		t.Fatalf("no NATS answer: %v", err)
 	}
-	t.Fatalf("no NATS answer: %v", err)
-	return ""
+	return out["pong"]
 }
 
 func TestHTTPWithoutNATS(t *testing.T) {

@@ -6,21 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats.go"
-
-	"github.com/xnum-dev/xnum/internal/embednats"
+	"github.com/xnum-dev/xnum/internal/function/functiontest"
 	"github.com/xnum-dev/xnum/internal/httpjson"
-	"github.com/xnum-dev/xnum/internal/logging"
 	"github.com/xnum-dev/xnum/internal/pools"
-	"github.com/xnum-dev/xnum/internal/trigger/fc"
 	"github.com/xnum-dev/xnum/internal/trigger/natsrpc"
+	"github.com/xnum-dev/xnum/internal/trigger/natsrpc/natsrpctest"
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/emulatortest"
@@ -42,28 +37,6 @@ func (f *fake) ListPools(_ context.Context, q provider.PoolQuery) (provider.Pool
 	return provider.PoolPage{}, nil
 }
 
-func serveFC(t *testing.T, h *pools.Handler) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := fc.New(h.Function(), fc.WithListener(ln), fc.WithLogger(logging.New(io.Discard, logging.Options{})), fc.WithStdout(io.Discard), fc.WithContract(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String()
-}
-
 func get(t *testing.T, url string) (int, []byte) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -77,7 +50,7 @@ func get(t *testing.T, url string) (int, []byte) {
 
 func TestQueryErrors(t *testing.T) {
 	f := &fake{}
-	base := serveFC(t, pools.New("volcengine", f))
+	base := functiontest.Serve(t, pools.New(volcengine.Name, f).Function(), io.Discard)
 	for _, tc := range []struct{ query, field string }{
 		{"?offset=x", "offset"},
 		{"?limit=0", "limit"},
@@ -128,7 +101,7 @@ func volcClient(t *testing.T, emu *emulatortest.Server) *volcengine.Client {
 func TestEndToEnd(t *testing.T) {
 	emu := emulatortest.NewServer(t)
 	client := volcClient(t, emu)
-	base := serveFC(t, pools.New("volcengine", client, pools.WithNumbers(client)))
+	base := functiontest.Serve(t, pools.New(volcengine.Name, client, pools.WithNumbers(client)).Function(), io.Discard)
 	all := vms.DefaultPools()
 
 	t.Run("first page", func(t *testing.T) {
@@ -209,7 +182,7 @@ func TestEndToEnd(t *testing.T) {
 
 func TestEndToEndThrottled(t *testing.T) {
 	emu := emulatortest.NewServer(t, emulator.WithFault("NumberPoolList", fault.Fault{QPS: 0.001, Burst: 1}))
-	base := serveFC(t, pools.New("volcengine", volcClient(t, emu)))
+	base := functiontest.Serve(t, pools.New(volcengine.Name, volcClient(t, emu)).Function(), io.Discard)
 	if status, body := get(t, base+"/pools"); status != 200 {
 		t.Fatalf("first call: %d %s", status, body)
 	}
@@ -223,32 +196,13 @@ func TestEndToEndThrottled(t *testing.T) {
 func TestEndToEndNATS(t *testing.T) {
 	emu := emulatortest.NewServer(t)
 	client := volcClient(t, emu)
-	h := pools.New("volcengine", client, pools.WithNumbers(client))
-	base := serveFC(t, h)
-	ns := embednats.RunTest(t)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- natsrpc.Serve(ctx, nc, h.Function().Services) }()
-	t.Cleanup(func() { cancel(); <-done })
+	h := pools.New(volcengine.Name, client, pools.WithNumbers(client))
+	base := functiontest.Serve(t, h.Function(), io.Discard)
+	nc := natsrpctest.Serve(t, h.Function().Services)
 
 	var viaNATS json.RawMessage
-	var rerr error
-	for range 500 { // the service subscribes in the background
-		rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
-		rerr = natsrpc.Request(rctx, nc, pools.Subject, provider.PoolQuery{ServiceType: 100, Offset: 2, Limit: 3}, &viaNATS)
-		rcancel()
-		if rerr == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if rerr != nil {
-		t.Fatal(rerr)
+	if err := natsrpctest.Request(t, nc, pools.Subject, provider.PoolQuery{ServiceType: 100, Offset: 2, Limit: 3}, &viaNATS); err != nil {
+		t.Fatal(err)
 	}
 	status, viaHTTP := get(t, base+"/pools?serviceType=100&offset=2&limit=3")
 	if status != 200 || !bytes.Equal(viaHTTP, viaNATS) {
@@ -264,7 +218,7 @@ func TestEndToEndNATS(t *testing.T) {
 	if err := natsrpc.Request(context.Background(), nc, pools.NumbersSubject, provider.NumberQuery{PoolNo: p.No}, &nums); err != nil || nums.Total != len(p.Numbers) {
 		t.Errorf("numbers over NATS: %+v %v", nums, err)
 	}
-	err = natsrpc.Request(context.Background(), nc, pools.Subject, provider.PoolQuery{Limit: 500}, nil)
+	err := natsrpc.Request(context.Background(), nc, pools.Subject, provider.PoolQuery{Limit: 500}, nil)
 	var re *natsrpc.RemoteError
 	if !errors.As(err, &re) || re.Status != 400 || !strings.Contains(re.Body.Error.Message, "limit") {
 		t.Errorf("invalid query over NATS: %v", err)

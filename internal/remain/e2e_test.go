@@ -7,22 +7,18 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats.go"
-
-	"github.com/xnum-dev/xnum/internal/embednats"
+	"github.com/xnum-dev/xnum/internal/function/functiontest"
 	"github.com/xnum-dev/xnum/internal/httpjson"
 	"github.com/xnum-dev/xnum/internal/logging"
 	"github.com/xnum-dev/xnum/internal/remain"
 	"github.com/xnum-dev/xnum/internal/testutil"
-	"github.com/xnum-dev/xnum/internal/trigger/fc"
 	"github.com/xnum-dev/xnum/internal/trigger/natsrpc"
+	"github.com/xnum-dev/xnum/internal/trigger/natsrpc/natsrpctest"
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
@@ -41,30 +37,6 @@ func stock(city string, spec int, prefix string) int64 {
 		}
 	}
 	return n
-}
-
-// serveFC runs the remain function under FC's contract on a loopback
-// listener, with its logs in logs.
-func serveFC(t *testing.T, h *remain.Handler, logs io.Writer) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := fc.New(h.Function(), fc.WithListener(ln), fc.WithLogger(logging.New(logs, logging.Options{Function: "remain"})), fc.WithStdout(io.Discard), fc.WithContract(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String()
 }
 
 func fetch(t *testing.T, base, city, spec, prefix string, headers map[string]string) (int, []byte) {
@@ -94,7 +66,7 @@ func TestEndToEndHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := serveFC(t, remain.New("aliyun", client), io.Discard)
+	base := functiontest.Serve(t, remain.New(aliyun.Name, client).Function(), io.Discard)
 
 	first := dypls.DefaultNumbers()[0]
 	for _, tc := range []struct {
@@ -147,7 +119,7 @@ func TestEndToEndProviderErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := serveFC(t, remain.New("aliyun", client), io.Discard)
+	base := functiontest.Serve(t, remain.New(aliyun.Name, client).Function(), io.Discard)
 	status, body := fetch(t, base, "杭州", "1", "", nil)
 	var eb httpjson.ErrorBody
 	if status != 429 || json.Unmarshal(body, &eb) != nil || eb.Error.Code != "Throttled" || eb.Error.RequestID == "" {
@@ -160,7 +132,7 @@ func TestEndToEndProviderErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base = serveFC(t, remain.New("aliyun", down), io.Discard)
+	base = functiontest.Serve(t, remain.New(aliyun.Name, down).Function(), io.Discard)
 	status, body = fetch(t, base, "杭州", "1", "", nil)
 	if status != 503 || strings.Contains(string(body), "127.0.0.1") {
 		t.Fatalf("status %d body %s", status, body)
@@ -183,7 +155,7 @@ func TestEndToEndSTS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := serveFC(t, remain.New("aliyun", client), logs)
+	base := functiontest.Serve(t, remain.New(aliyun.Name, client).Function(), logs)
 
 	status, body := fetch(t, base, "杭州", "1", "", nil)
 	if status != 502 {
@@ -219,40 +191,20 @@ func TestEndToEndSTS(t *testing.T) {
 // as GET /remain.
 func TestEndToEndNATS(t *testing.T) {
 	emu := emulatortest.NewServer(t)
-	h := remain.New("aliyun", emu.Aliyun(t))
-	base := serveFC(t, h, io.Discard)
-
-	ns := embednats.RunTest(t)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- natsrpc.Serve(ctx, nc, h.Function().Services) }()
-	t.Cleanup(func() { cancel(); <-done })
+	h := remain.New(aliyun.Name, emu.Aliyun(t))
+	base := functiontest.Serve(t, h.Function(), io.Discard)
+	nc := natsrpctest.Serve(t, h.Function().Services)
 
 	var viaNATS json.RawMessage
-	var rerr error
-	for range 500 { // the service subscribes in the background
-		rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
-		rerr = natsrpc.Request(rctx, nc, remain.Subject, provider.RemainQuery{City: "全国列表", SpecID: 2}, &viaNATS)
-		rcancel()
-		if rerr == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if rerr != nil {
-		t.Fatal(rerr)
+	if err := natsrpctest.Request(t, nc, remain.Subject, provider.RemainQuery{City: "全国列表", SpecID: 2}, &viaNATS); err != nil {
+		t.Fatal(err)
 	}
 	status, viaHTTP := fetch(t, base, "全国列表", "2", "", nil)
 	if status != 200 || !bytes.Equal(bytes.TrimSpace(viaHTTP), viaNATS) {
 		t.Errorf("NATS and HTTP differ:\nnats %s\nhttp %s", viaNATS, viaHTTP)
 	}
 
-	err = natsrpc.Request(context.Background(), nc, remain.Subject, map[string]any{"city": "杭州", "specId": 7}, nil)
+	err := natsrpc.Request(context.Background(), nc, remain.Subject, map[string]any{"city": "杭州", "specId": 7}, nil)
 	var re *natsrpc.RemoteError
 	if !errors.As(err, &re) || re.Status != 400 || !strings.Contains(re.Body.Error.Message, "specId") {
 		t.Errorf("invalid query over NATS: %v", err)

@@ -14,7 +14,9 @@ import (
 
 	"github.com/xnum-dev/xnum/internal/function"
 	"github.com/xnum-dev/xnum/internal/httpjson"
+	"github.com/xnum-dev/xnum/internal/logging"
 	"github.com/xnum-dev/xnum/internal/testutil"
+	"github.com/xnum-dev/xnum/internal/trigger"
 	"github.com/xnum-dev/xnum/internal/trigger/lambda"
 	"github.com/xnum-dev/xnum/internal/trigger/lambda/lambdatest"
 )
@@ -60,6 +62,18 @@ func (b Binary) StartLambda(t testing.TB, env testutil.Env) *lambdatest.RuntimeA
 		}
 	})
 	return api
+}
+
+// Serve serves fn as the function binaries do on FC (function.Serve, FC's
+// variables set so its contract is honoured, without NATS) on a loopback port until the test ends, its log
+// lines to logs, and returns its base URL.
+func Serve(t testing.TB, fn trigger.Function, logs io.Writer) string {
+	t.Helper()
+	return testutil.Serve(t, func(ctx context.Context, ln net.Listener) error {
+		return function.Serve(ctx, fn, function.WithListener(ln), function.WithStdout(io.Discard),
+			function.WithLogger(logging.New(logs, logging.Options{Function: fn.Name})),
+			function.WithLookup(testutil.Env{}.With(testutil.OnFC...).Lookup))
+	}).URL
 }
 
 // Refuses runs the binary with env and checks that it stops at once with

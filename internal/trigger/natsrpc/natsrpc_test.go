@@ -18,6 +18,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/trigger"
 	"github.com/xnum-dev/xnum/internal/trigger/natsrpc"
+	"github.com/xnum-dev/xnum/internal/trigger/natsrpc/natsrpctest"
 	"github.com/xnum-dev/xnum/pkg/provider"
 )
 
@@ -60,37 +61,14 @@ func echoService() trigger.Service {
 
 func setup(t *testing.T) (*nats.Conn, *testutil.SyncBuffer) {
 	t.Helper()
-	ns := embednats.RunTest(t)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
+	logs := &testutil.SyncBuffer{}
+	nc := natsrpctest.Serve(t, []trigger.Service{echoService()}, natsrpc.WithLogger(logging.New(logs, logging.Options{})))
+	// Wait until the service answers, so requests do not race its
+	// subscription.
+	if err := natsrpctest.Request(t, nc, "xnum.test.echo", query{City: "杭州", SpecID: 1}, nil); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(nc.Close)
-	logs := &testutil.SyncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- natsrpc.Serve(ctx, nc, []trigger.Service{echoService()}, natsrpc.WithLogger(logging.New(logs, logging.Options{})))
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	// Wait until the service answers micro's PING, so requests do not race
-	// its subscription.
-	for range 500 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := nc.RequestWithContext(ctx, "$SRV.PING.xnum-test", nil)
-		cancel()
-		if err == nil {
-			return nc, logs
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("the service never answered PING")
-	return nil, nil
+	return nc, logs
 }
 
 func TestRequestReply(t *testing.T) {
