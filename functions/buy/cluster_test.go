@@ -87,7 +87,7 @@ func TestClusterObjectsAndARestart(t *testing.T) {
 
 	e[config.NATSReplicas] = "1"
 	base := bin.Start(t, e, io.Discard)
-	if resp, body := do(t, "POST", base+"/orders", order("o-restarted", 2)); resp.StatusCode != 202 {
+	if resp, body := testutil.Do(t, "POST", base+"/orders", order("o-restarted", 2)); resp.StatusCode != 202 {
 		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
 	}
 	if o := waitOrder(t, base, "o-restarted", "completed"); len(o.Numbers) != 2 || len(emu.Dypls().Purchases()) != 2 {

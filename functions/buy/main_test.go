@@ -51,27 +51,12 @@ func stack(t *testing.T, opts ...emulator.Option) (*emulatortest.Server, testuti
 	return emu, testutil.Env(emu.AliyunEnv()).With(config.NATSURL, ns.ClientURL(), buy.EnvQPS, "0")
 }
 
-func do(t *testing.T, method, url, body string, hdr ...string) (*http.Response, string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp, string(b)
-}
-
 // waitOrder polls GET /orders/{id} until the order reaches status.
 func waitOrder(t *testing.T, base, id, status string) intake.Order {
 	t.Helper()
 	var o intake.Order
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		resp, body := do(t, "GET", base+"/orders/"+id, "")
+		resp, body := testutil.Do(t, "GET", base+"/orders/"+id, "")
 		if resp.StatusCode == 200 && json.Unmarshal([]byte(body), &o) == nil && o.Status == status {
 			return o
 		}
@@ -90,21 +75,21 @@ func TestHTTPWithConsumer(t *testing.T) {
 	emu, e := stack(t)
 	base := bin.Start(t, e, io.Discard)
 
-	resp, body := do(t, "POST", base+"/orders", order("o-http-1", 3))
+	resp, body := testutil.Do(t, "POST", base+"/orders", order("o-http-1", 3))
 	if resp.StatusCode != 202 || resp.Header.Get("Location") != "/orders/o-http-1" {
 		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
 	}
-	if resp, _ := do(t, "POST", base+"/orders", order("o-http-1", 3)); resp.StatusCode != 200 {
+	if resp, _ := testutil.Do(t, "POST", base+"/orders", order("o-http-1", 3)); resp.StatusCode != 200 {
 		t.Fatalf("the same order again: %d, want 200", resp.StatusCode)
 	}
-	if resp, _ := do(t, "POST", base+"/orders", order("o-http-1", 2)); resp.StatusCode != 409 {
+	if resp, _ := testutil.Do(t, "POST", base+"/orders", order("o-http-1", 2)); resp.StatusCode != 409 {
 		t.Fatalf("the same id with another body: %d, want 409", resp.StatusCode)
 	}
 	o := waitOrder(t, base, "o-http-1", "completed")
 	if len(o.Numbers) != 3 || len(emu.Dypls().Purchases()) != 3 {
 		t.Fatalf("completed with %v; the emulator sold %d", o.Numbers, len(emu.Dypls().Purchases()))
 	}
-	if resp, _ := do(t, "GET", base+"/orders/nope", ""); resp.StatusCode != 404 {
+	if resp, _ := testutil.Do(t, "GET", base+"/orders/nope", ""); resp.StatusCode != 404 {
 		t.Errorf("unknown order: %d", resp.StatusCode)
 	}
 }
@@ -117,7 +102,7 @@ func startFC(t *testing.T, e testutil.Env, role string) string {
 	base := bin.Start(t, fe, io.Discard)
 	// Answered once the function is up, its JetStream set-up done: two
 	// processes setting up a new server at the same moment can collide.
-	do(t, "GET", base+"/", "")
+	testutil.Do(t, "GET", base+"/", "")
 	return base
 }
 
@@ -132,7 +117,7 @@ func TestFCEvents(t *testing.T) {
 	intakeURL, workerURL := startFC(t, e, "intake"), startFC(t, e, "worker")
 	sts := []string{"x-fc-access-key-id", "STS.role", "x-fc-access-key-secret", "role-secret", "x-fc-security-token", "role-token"}
 
-	if resp, body := do(t, "POST", intakeURL+"/orders", order("o-fc-timer", 2)); resp.StatusCode != 202 {
+	if resp, body := testutil.Do(t, "POST", intakeURL+"/orders", order("o-fc-timer", 2)); resp.StatusCode != 202 {
 		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -140,7 +125,7 @@ func TestFCEvents(t *testing.T) {
 		t.Fatalf("bought %d numbers with no consumer and no invocation", n)
 	}
 	timer := `{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`
-	resp, body := do(t, "POST", workerURL+"/invoke", timer, append(sts, "x-fc-request-id", "fc-timer-1")...)
+	resp, body := testutil.Do(t, "POST", workerURL+"/invoke", timer, append(sts, "x-fc-request-id", "fc-timer-1")...)
 	if resp.StatusCode != 200 || resp.Header.Get("x-fc-status") != "200" {
 		t.Fatalf("timer invocation: %d %s", resp.StatusCode, body)
 	}
@@ -151,14 +136,14 @@ func TestFCEvents(t *testing.T) {
 	// and so can never hold up the event stream; a message that is no order
 	// is dropped (logged), not failed. The worker buys it from JetStream.
 	calls := emu.Dypls().Calls("BuySecretNo")
-	resp, body = do(t, "POST", intakeURL+"/invoke", mnsEvent(order("o-fc-mns", 1), "not an order"), append(sts, "x-fc-request-id", "fc-mns-1")...)
+	resp, body = testutil.Do(t, "POST", intakeURL+"/invoke", mnsEvent(order("o-fc-mns", 1), "not an order"), append(sts, "x-fc-request-id", "fc-mns-1")...)
 	if resp.StatusCode != 200 || resp.Header.Get("x-fc-status") != "200" {
 		t.Fatalf("EventBridge invocation: %d %s", resp.StatusCode, body)
 	}
 	if n := emu.Dypls().Calls("BuySecretNo"); n != calls {
 		t.Fatalf("the EventBridge invocation made %d buy calls", n-calls)
 	}
-	resp, body = do(t, "POST", workerURL+"/invoke", timer, append(sts, "x-fc-request-id", "fc-timer-2")...)
+	resp, body = testutil.Do(t, "POST", workerURL+"/invoke", timer, append(sts, "x-fc-request-id", "fc-timer-2")...)
 	if resp.StatusCode != 200 {
 		t.Fatalf("timer invocation: %d %s", resp.StatusCode, body)
 	}
@@ -169,7 +154,7 @@ func TestFCEvents(t *testing.T) {
 
 	// Without the role's headers the stale environment keys are refused:
 	// the invocation fails (404, x-fc-status 404) and FC will retry it.
-	resp, _ = do(t, "POST", workerURL+"/invoke", order("o-fc-nocreds", 1), "x-fc-request-id", "fc-direct-1")
+	resp, _ = testutil.Do(t, "POST", workerURL+"/invoke", order("o-fc-nocreds", 1), "x-fc-request-id", "fc-direct-1")
 	if resp.StatusCode != 404 || resp.Header.Get("x-fc-status") != "404" {
 		t.Fatalf("direct invocation without credentials: %d", resp.StatusCode)
 	}
@@ -186,12 +171,12 @@ func TestRoles(t *testing.T) {
 	delete(noKeys, aliyun.EnvAccessKeySecret)
 	intakeURL, workerURL := startFC(t, noKeys, "intake"), startFC(t, e, "worker")
 
-	if resp, body := do(t, "POST", intakeURL+"/orders", order("o-role-1", 1)); resp.StatusCode != 202 {
+	if resp, body := testutil.Do(t, "POST", intakeURL+"/orders", order("o-role-1", 1)); resp.StatusCode != 202 {
 		t.Fatalf("POST /orders to the intake: %d %s", resp.StatusCode, body)
 	}
 	timer := `{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`
 	for _, event := range []string{timer, order("o-role-3", 1)} {
-		resp, body := do(t, "POST", intakeURL+"/invoke", event, "x-fc-request-id", "fc-intake-1")
+		resp, body := testutil.Do(t, "POST", intakeURL+"/invoke", event, "x-fc-request-id", "fc-intake-1")
 		var eb struct {
 			Error struct{ Code, Message string }
 		}
@@ -200,21 +185,21 @@ func TestRoles(t *testing.T) {
 			t.Fatalf("event invocation of the intake: %d %s", resp.StatusCode, body)
 		}
 	}
-	if resp, body := do(t, "POST", intakeURL+"/invoke", mnsEvent(order("o-role-2", 1)), "x-fc-request-id", "fc-intake-2"); resp.StatusCode != 200 {
+	if resp, body := testutil.Do(t, "POST", intakeURL+"/invoke", mnsEvent(order("o-role-2", 1)), "x-fc-request-id", "fc-intake-2"); resp.StatusCode != 200 {
 		t.Fatalf("an MNS order handed off by the intake: %d %s", resp.StatusCode, body)
 	}
 	if n := emu.Dypls().Calls("BuySecretNo") + emu.Dypls().Calls("QuerySecretNoRemain"); n != 0 {
 		t.Fatalf("the intake made %d Dyplsapi calls", n)
 	}
-	if _, o := do(t, "GET", intakeURL+"/orders/o-role-1", ""); !strings.Contains(o, `"status":"accepted"`) {
+	if _, o := testutil.Do(t, "GET", intakeURL+"/orders/o-role-1", ""); !strings.Contains(string(o), `"status":"accepted"`) {
 		t.Fatalf("the order after event invocations of the intake: %s", o)
 	}
 	for _, r := range []struct{ method, path, body string }{{"POST", "/orders", order("o-role-4", 1)}, {"GET", "/orders/o-role-1", ""}} {
-		if resp, body := do(t, r.method, workerURL+r.path, r.body); resp.StatusCode != 404 {
+		if resp, body := testutil.Do(t, r.method, workerURL+r.path, r.body); resp.StatusCode != 404 {
 			t.Errorf("%s %s on the worker: %d %s", r.method, r.path, resp.StatusCode, body)
 		}
 	}
-	if resp, body := do(t, "POST", workerURL+"/invoke", timer, "x-fc-request-id", "fc-worker-1"); resp.StatusCode != 200 {
+	if resp, body := testutil.Do(t, "POST", workerURL+"/invoke", timer, "x-fc-request-id", "fc-worker-1"); resp.StatusCode != 200 {
 		t.Fatalf("the worker's drain: %d %s", resp.StatusCode, body)
 	}
 	waitOrder(t, intakeURL, "o-role-1", "completed")
@@ -247,10 +232,10 @@ func TestFCReportSettlesADoubt(t *testing.T) {
 	timer := `{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`
 
 	emu.Faults().Set("BuySecretNo", fault.Fault{CutRate: 1})
-	if resp, body := do(t, "POST", base+"/orders", order("o-lost", 2)); resp.StatusCode != 202 {
+	if resp, body := testutil.Do(t, "POST", base+"/orders", order("o-lost", 2)); resp.StatusCode != 202 {
 		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
 	}
-	if resp, body := do(t, "POST", base+"/invoke", timer); resp.StatusCode != 200 {
+	if resp, body := testutil.Do(t, "POST", base+"/invoke", timer); resp.StatusCode != 200 {
 		t.Fatalf("timer invocation: %d %s", resp.StatusCode, body)
 	}
 	waitOrder(t, base, "o-lost", "in_doubt")
@@ -261,14 +246,14 @@ func TestFCReportSettlesADoubt(t *testing.T) {
 	}
 	report, _ := json.Marshal(emu.Dypls().Reports()[0])
 	bad := `{"secretNo":"17000000001","operatingTime":"yesterday","status":1}`
-	resp, body := do(t, "POST", base+"/invoke", mnsEventOf("reports-mns", "xnum-number-reports", string(report), bad))
+	resp, body := testutil.Do(t, "POST", base+"/invoke", mnsEventOf("reports-mns", "xnum-number-reports", string(report), bad))
 	if resp.StatusCode != 200 || resp.Header.Get("x-fc-status") != "200" {
 		t.Fatalf("reports invocation: %d %s", resp.StatusCode, body)
 	}
 	if o := waitOrder(t, base, "o-lost", "accepted"); len(o.Numbers) != 1 || o.Numbers[0] != sold[0].SecretNo {
 		t.Fatalf("after the report: %+v", o)
 	}
-	if resp, body := do(t, "POST", base+"/invoke", timer); resp.StatusCode != 200 {
+	if resp, body := testutil.Do(t, "POST", base+"/invoke", timer); resp.StatusCode != 200 {
 		t.Fatalf("timer invocation: %d %s", resp.StatusCode, body)
 	}
 	o := waitOrder(t, base, "o-lost", "completed")
@@ -329,18 +314,18 @@ func TestFCDrainKeepsToTheEventTimeout(t *testing.T) {
 	emu, e := stack(t)
 	e[buy.EnvEventTimeout] = "2s" // less than a buy may take (20 s)
 	base := startFC(t, e, "all")
-	if resp, body := do(t, "POST", base+"/orders", order("o-short", 1)); resp.StatusCode != 202 {
+	if resp, body := testutil.Do(t, "POST", base+"/orders", order("o-short", 1)); resp.StatusCode != 202 {
 		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
 	}
 	timer := `{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`
-	resp, body := do(t, "POST", base+"/invoke", timer)
+	resp, body := testutil.Do(t, "POST", base+"/invoke", timer)
 	if resp.StatusCode != 200 {
 		t.Fatalf("timer invocation: %d %s", resp.StatusCode, body)
 	}
 	if n := emu.Dypls().Calls("BuySecretNo"); n != 0 {
 		t.Fatalf("%d buy calls in an invocation with 2 s to go", n)
 	}
-	if _, o := do(t, "GET", base+"/orders/o-short", ""); !strings.Contains(o, `"status":"accepted"`) {
+	if _, o := testutil.Do(t, "GET", base+"/orders/o-short", ""); !strings.Contains(string(o), `"status":"accepted"`) {
 		t.Fatalf("the order after a short drain: %s", o)
 	}
 }
@@ -362,11 +347,11 @@ func TestFCDeadlineOverEventTimeout(t *testing.T) {
 			onFC(e, "xnum-buy-worker", "all")
 			e[buy.EnvEventTimeout] = tc.eventTimeout
 			base := bin.Start(t, e, io.Discard)
-			if resp, body := do(t, "POST", base+"/orders", order("o-deadline", 1)); resp.StatusCode != 202 {
+			if resp, body := testutil.Do(t, "POST", base+"/orders", order("o-deadline", 1)); resp.StatusCode != 202 {
 				t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
 			}
 			timer := `{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`
-			if resp, body := do(t, "POST", base+"/invoke", timer, tc.header...); resp.StatusCode != 200 {
+			if resp, body := testutil.Do(t, "POST", base+"/invoke", timer, tc.header...); resp.StatusCode != 200 {
 				t.Fatalf("timer invocation: %d %s", resp.StatusCode, body)
 			}
 			if n := emu.Dypls().Calls("BuySecretNo"); n != tc.buys {
@@ -393,18 +378,18 @@ func TestNATSUnreachableAtStart(t *testing.T) {
 	ns.Shutdown()
 	base := bin.Start(t, e, io.Discard)
 
-	if resp, body := do(t, "POST", base+"/initialize", "", "x-fc-request-id", "init-1"); resp.StatusCode != 200 {
+	if resp, body := testutil.Do(t, "POST", base+"/initialize", "", "x-fc-request-id", "init-1"); resp.StatusCode != 200 {
 		t.Fatalf("initializer without NATS: %d %s", resp.StatusCode, body)
 	}
 	for _, r := range []struct{ method, path, body string }{{"POST", "/orders", order("o-late", 1)}, {"GET", "/orders/o-late", ""}} {
-		resp, body := do(t, r.method, base+r.path, r.body)
+		resp, body := testutil.Do(t, r.method, base+r.path, r.body)
 		var eb httpjson.ErrorBody
 		if resp.StatusCode != 503 || json.Unmarshal([]byte(body), &eb) != nil || eb.Error.Code != "Unavailable" || eb.Error.RequestID == "" {
 			t.Errorf("%s %s without NATS: %d %s", r.method, r.path, resp.StatusCode, body)
 		}
 	}
 	timer := `{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`
-	if resp, _ := do(t, "POST", base+"/invoke", timer); resp.StatusCode != 404 || resp.Header.Get("x-fc-status") != "404" {
+	if resp, _ := testutil.Do(t, "POST", base+"/invoke", timer); resp.StatusCode != 404 || resp.Header.Get("x-fc-status") != "404" {
 		t.Errorf("an event without NATS: %d, want a function error", resp.StatusCode)
 	}
 
@@ -414,9 +399,9 @@ func TestNATSUnreachableAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	var resp *http.Response
-	var body string
+	var body []byte
 	for ctx.Err() == nil { // attempts are spaced a second apart
-		if resp, body = do(t, "POST", base+"/orders", order("o-late", 1)); resp.StatusCode == 202 {
+		if resp, body = testutil.Do(t, "POST", base+"/orders", order("o-late", 1)); resp.StatusCode == 202 {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -424,7 +409,7 @@ func TestNATSUnreachableAtStart(t *testing.T) {
 	if resp.StatusCode != 202 {
 		t.Fatalf("POST /orders once NATS is back: %d %s", resp.StatusCode, body)
 	}
-	if resp, body := do(t, "POST", base+"/invoke", timer); resp.StatusCode != 200 {
+	if resp, body := testutil.Do(t, "POST", base+"/invoke", timer); resp.StatusCode != 200 {
 		t.Fatalf("timer invocation: %d %s", resp.StatusCode, body)
 	}
 	waitOrder(t, base, "o-late", "completed")
@@ -549,13 +534,13 @@ func TestNATSAccountOfTheREADME(t *testing.T) {
 	ctx := context.Background()
 	drain := func() {
 		timer := `{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`
-		if resp, body := do(t, "POST", workerURL+"/invoke", timer); resp.StatusCode != 200 {
+		if resp, body := testutil.Do(t, "POST", workerURL+"/invoke", timer); resp.StatusCode != 200 {
 			t.Fatalf("the worker's drain: %d %s", resp.StatusCode, body)
 		}
 	}
 
 	// An order through the intake, one from another system.
-	if resp, body := do(t, "POST", intakeURL+"/orders", order("o-acct-1", 2)); resp.StatusCode != 202 {
+	if resp, body := testutil.Do(t, "POST", intakeURL+"/orders", order("o-acct-1", 2)); resp.StatusCode != 202 {
 		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
 	}
 	drain()
@@ -569,7 +554,7 @@ func TestNATSAccountOfTheREADME(t *testing.T) {
 	// A buy whose answer was lost, settled from the cloud's number report
 	// through the worker's reports trigger.
 	emu.Faults().Set("BuySecretNo", fault.Fault{CutRate: 1})
-	if resp, body := do(t, "POST", intakeURL+"/orders", order("o-acct-3", 1)); resp.StatusCode != 202 {
+	if resp, body := testutil.Do(t, "POST", intakeURL+"/orders", order("o-acct-3", 1)); resp.StatusCode != 202 {
 		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
 	}
 	drain()
@@ -577,7 +562,7 @@ func TestNATSAccountOfTheREADME(t *testing.T) {
 	emu.Faults().Set("BuySecretNo", fault.Fault{})
 	reps := emu.Dypls().Reports()
 	report, _ := json.Marshal(reps[len(reps)-1])
-	if resp, body := do(t, "POST", workerURL+"/invoke", mnsEventOf("reports-mns", "xnum-number-reports", string(report))); resp.StatusCode != 200 {
+	if resp, body := testutil.Do(t, "POST", workerURL+"/invoke", mnsEventOf("reports-mns", "xnum-number-reports", string(report))); resp.StatusCode != 200 {
 		t.Fatalf("reports invocation: %d %s", resp.StatusCode, body)
 	}
 	drain()

@@ -47,7 +47,7 @@ func TestFCWakeup(t *testing.T) {
 	intakeURL, workerURL, logs := fcPair(t, emu, e, "xnum-buy-worker")
 	sts := []string{"x-fc-access-key-id", "STS.role", "x-fc-access-key-secret", "role-secret", "x-fc-security-token", "role-token"}
 
-	if resp, body := do(t, "POST", intakeURL+"/orders", order("o-woken", 2), sts...); resp.StatusCode != 202 {
+	if resp, body := testutil.Do(t, "POST", intakeURL+"/orders", order("o-woken", 2), sts...); resp.StatusCode != 202 {
 		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
 	}
 	waitOrder(t, intakeURL, "o-woken", "completed")
@@ -60,7 +60,7 @@ func TestFCWakeup(t *testing.T) {
 	}
 
 	timer := `{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`
-	if resp, body := do(t, "POST", workerURL+"/invoke", timer, sts...); resp.StatusCode != 200 {
+	if resp, body := testutil.Do(t, "POST", workerURL+"/invoke", timer, sts...); resp.StatusCode != 200 {
 		t.Fatalf("timer invocation: %d %s", resp.StatusCode, body)
 	}
 	if n := len(emu.Dypls().Purchases()); n != 2 {
@@ -82,7 +82,7 @@ func TestFCWakeupBurst(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if resp, body := do(t, "POST", intakeURL+"/orders", order(fmt.Sprint("o-burst-", i), 1)); resp.StatusCode != 202 {
+			if resp, body := testutil.Do(t, "POST", intakeURL+"/orders", order(fmt.Sprint("o-burst-", i), 1)); resp.StatusCode != 202 {
 				t.Errorf("POST /orders: %d %s", resp.StatusCode, body)
 			}
 		}()
@@ -112,17 +112,17 @@ func TestFCWakeupBurst(t *testing.T) {
 func TestFCWakeupFailureLeavesTheOrderToTheTimer(t *testing.T) {
 	emu, e := stack(t)
 	intakeURL, workerURL, logs := fcPair(t, emu, e, "not-deployed")
-	if resp, body := do(t, "POST", intakeURL+"/orders", order("o-unwoken", 1)); resp.StatusCode != 202 {
+	if resp, body := testutil.Do(t, "POST", intakeURL+"/orders", order("o-unwoken", 1)); resp.StatusCode != 202 {
 		t.Fatalf("POST /orders: %d %s", resp.StatusCode, body)
 	}
 	if got := strings.Count(logs.String(), "worker not woken"); got != 1 || !strings.Contains(logs.String(), "FunctionNotFound") {
 		t.Fatalf("%d failure lines, want 1 naming FunctionNotFound:\n%s", got, logs)
 	}
-	if _, o := do(t, "GET", intakeURL+"/orders/o-unwoken", ""); !strings.Contains(o, `"status":"accepted"`) {
+	if _, o := testutil.Do(t, "GET", intakeURL+"/orders/o-unwoken", ""); !strings.Contains(string(o), `"status":"accepted"`) {
 		t.Fatalf("the order before the timer: %s", o)
 	}
 	timer := `{"triggerTime":"2026-11-22T07:49:00Z","triggerName":"drain","payload":"drain"}`
-	if resp, body := do(t, "POST", workerURL+"/invoke", timer); resp.StatusCode != 200 {
+	if resp, body := testutil.Do(t, "POST", workerURL+"/invoke", timer); resp.StatusCode != 200 {
 		t.Fatalf("timer invocation: %d %s", resp.StatusCode, body)
 	}
 	waitOrder(t, intakeURL, "o-unwoken", "completed")

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/xnum-dev/xnum/internal/function/functiontest"
 	"github.com/xnum-dev/xnum/internal/httpjson"
 	"github.com/xnum-dev/xnum/internal/pools"
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/trigger/natsrpc"
 	"github.com/xnum-dev/xnum/internal/trigger/natsrpc/natsrpctest"
 	"github.com/xnum-dev/xnum/pkg/provider"
@@ -39,12 +39,7 @@ func (f *fake) ListPools(_ context.Context, q provider.PoolQuery) (provider.Pool
 
 func get(t *testing.T, url string) (int, []byte) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := testutil.Do(t, "GET", url, "")
 	return resp.StatusCode, bytes.TrimSpace(b)
 }
 

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -45,16 +44,11 @@ func fetch(t *testing.T, base, city, spec, prefix string, headers map[string]str
 	if prefix != "" {
 		v.Set("prefix", prefix)
 	}
-	req, _ := http.NewRequest("GET", base+"/remain?"+v.Encode(), nil)
+	var pairs []string
 	for k, val := range headers {
-		req.Header.Set(k, val)
+		pairs = append(pairs, k, val)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := testutil.Do(t, "GET", base+"/remain?"+v.Encode(), "", pairs...)
 	return resp.StatusCode, b
 }
 

@@ -1,12 +1,10 @@
 package fc_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -111,20 +109,11 @@ func start(t *testing.T, fn func(*recorder) trigger.Function, opts ...fc.Option)
 
 func do(t *testing.T, method, url string, body []byte, headers map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	var pairs []string
 	for k, v := range headers {
-		req.Header.Set(k, v)
+		pairs = append(pairs, k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return testutil.Do(t, method, url, string(body), pairs...)
 }
 
 func stsHeaders(requestID string) map[string]string {
