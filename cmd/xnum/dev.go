@@ -12,7 +12,6 @@ import (
 	"github.com/xnum-dev/xnum/internal/logging"
 	"github.com/xnum-dev/xnum/internal/settle"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
-	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 )
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -26,8 +25,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	reportsDelay := fs.Duration("reports-delay", time.Second, "how long after a sale or release the emulator's NumberManagementReport reaches NATS\n(xnum.reports.numbers), as MNS would deliver it; negative: never (see orders stay in doubt)")
 	reportsWait := fs.Duration("reports-wait", settle.DefaultWait, "how long the worker waits for a report before it leaves an attempt in doubt to an operator")
 	level := fs.String("log-level", "info", "debug, info, warn or error; logs go to stderr as JSON")
-	var faults faultFlags
-	fs.Var(&faults, "fault", "inject an emulator fault, Action:key=value[,...] (repeatable; see xnum emulator -h)")
+	faults := newFaultFlags()
+	fs.Var(faults, "fault", "inject an emulator fault, Action:key=value[,...] (repeatable; see xnum emulator -h)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -38,14 +37,6 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *reportsWait <= 0 {
 		return fmt.Errorf("--reports-wait %v: must be positive", *reportsWait)
 	}
-	set := fault.NewSet(1)
-	for _, spec := range faults {
-		action, f, err := fault.Parse(spec)
-		if err != nil {
-			return usagef("--fault: %v", err)
-		}
-		set.Set(action, f)
-	}
 	cfg := devstack.Config{
 		HTTPAddr: *httpAddr, NATSAddr: *natsAddr, EmulatorAddr: *emuAddr, DataDir: *data,
 		BuyQPS:       *qps,
@@ -53,7 +44,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Markers:      stderr,
 		ReportsDelay: *reportsDelay,
 		ReportsWait:  *reportsWait,
-		Emulator:     []emulator.Option{emulator.WithFaults(set)},
+		Emulator:     []emulator.Option{emulator.WithFaults(faults.set)},
 		Logger:       logging.New(stderr, logging.Options{Level: lvl, Function: "xnum-dev"}),
 	}
 	return devstack.Run(ctx, cfg, func(s devstack.Stack) { printBanner(stdout, s, *reportsDelay) })

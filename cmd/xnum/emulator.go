@@ -18,15 +18,8 @@ import (
 	"github.com/xnum-dev/xnum/internal/reports"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
-	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fc"
 )
-
-// faultFlags collects a repeated flag.
-type faultFlags []string
-
-func (f *faultFlags) String() string     { return strings.Join(*f, " ") }
-func (f *faultFlags) Set(s string) error { *f = append(*f, s); return nil }
 
 func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("emulator", stderr)
@@ -37,21 +30,14 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	verbose := fs.Bool("v", false, "log every request")
 	reportsNATS := fs.String("reports-nats", "", "publish the Dyplsapi emulator's NumberManagementReport messages to this NATS server\n(xnum.reports.numbers, stream XNUM_REPORTS, which the buy function creates), as MNS delivers the cloud's")
 	reportsDelay := fs.Duration("reports-delay", time.Second, "with --reports-nats: how long after a sale or release a report is published")
-	var faults, functions faultFlags
-	fs.Var(&faults, "fault", "inject a fault, Action:key=value[,key=value] with keys latency, error, rate, qps, burst, cut\n(repeatable; e.g. BuySecretNo:qps=5 or BuySecretNo:cut=0.1)")
+	faults := newFaultFlags()
+	var functions repeated
+	fs.Var(faults, "fault", "inject a fault, Action:key=value[,key=value] with keys latency, error, rate, qps, burst, cut\n(repeatable; e.g. BuySecretNo:qps=5 or BuySecretNo:cut=0.1)")
 	fs.Var(&functions, "fc-function", "make FC's InvokeFunction run a function, NAME=URL of its custom runtime server\n(repeatable; one invocation at a time, 120 s, 2 retries, as s.yaml deploys xnum-buy-worker)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	set := fault.NewSet(1)
-	for _, spec := range faults {
-		action, f, err := fault.Parse(spec)
-		if err != nil {
-			return usagef("--fault: %v", err)
-		}
-		set.Set(action, f)
-	}
-	opts := []emulator.Option{emulator.WithFaults(set)}
+	opts := []emulator.Option{emulator.WithFaults(faults.set)}
 	if *token != "" {
 		opts = append(opts, emulator.WithSTSToken(*id, *secret, *token))
 	} else {
@@ -104,7 +90,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	fmt.Fprintf(stdout, "xnum emulator: Dyplsapi 2017-05-25, VMS 2022-01-01 and FC %s on http://%s (AccessKeyId %s)\n", fc.APIVersion, l.Addr(), *id)
-	for _, spec := range faults {
+	for _, spec := range faults.specs {
 		fmt.Fprintf(stdout, "  fault %s\n", spec)
 	}
 	if *reportsNATS != "" {

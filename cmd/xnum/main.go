@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/xnum-dev/xnum/internal/config"
@@ -95,29 +96,59 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 // run is main without the process: tests call it with their own context and
 // writers.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return usagef("give a command: dev, emulator, orders or setup")
+	return dispatch(ctx, "command", usage, []command{
+		{"dev", sdkGuarded(runDev)},
+		{"emulator", runEmulator},
+		{"orders", sdkGuarded(runOrders)},
+		{"setup", runSetup},
+	}, args, stdout, stderr)
+}
+
+// sdkGuarded runs run unless DEBUG would make the Alibaba SDK print its
+// signed requests: xnum dev and xnum orders call Dyplsapi through it.
+func sdkGuarded(run runFunc) runFunc {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if err := config.CheckSDKDebug(os.LookupEnv); err != nil {
+			return err
+		}
+		return run(ctx, args, stdout, stderr)
 	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return nil
+}
+
+// command is one (sub)command and what runs it with its arguments.
+type command struct {
+	name string
+	run  runFunc
+}
+
+// runFunc runs a (sub)command with its arguments.
+type runFunc = func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+
+// dispatch runs the command of cmds args[0] names, or prints usage: to
+// stdout when asked for help, else to stderr with a usage error that names
+// the commands (what says what they are: "command", "orders command").
+func dispatch(ctx context.Context, what, usage string, cmds []command, args []string, stdout, stderr io.Writer) error {
+	names := make([]string, len(cmds))
+	for i, c := range cmds {
+		if len(args) > 0 && args[0] == c.name {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+		names[i] = c.name
 	}
-	// xnum dev and xnum orders call Dyplsapi through the Alibaba SDK.
-	if err := config.CheckSDKDebug(os.LookupEnv); err != nil {
-		return err
-	}
-	switch args[0] {
-	case "dev":
-		return runDev(ctx, args[1:], stdout, stderr)
-	case "emulator":
-		return runEmulator(ctx, args[1:], stdout, stderr)
-	case "orders":
-		return runOrders(ctx, args[1:], stdout, stderr)
-	case "setup":
-		return runSetup(ctx, args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help", "help":
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
 	}
 	fmt.Fprint(stderr, usage)
-	return usagef("unknown command %q", args[0])
+	if len(args) == 0 {
+		article := "a"
+		if strings.ContainsRune("aeiou", rune(what[0])) {
+			article = "an"
+		}
+		return usagef("give %s %s: %s or %s", article, what, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
+	}
+	return usagef("unknown %s %q", what, args[0])
 }

@@ -83,27 +83,13 @@ Against a local stack: xnum dev prints the variables to export.
 `
 
 func runOrders(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, ordersUsage)
-		return usagef("give an orders command: list, stats, show, reconcile or resume")
-	}
-	switch args[0] {
-	case "list":
-		return ordersList(ctx, args[1:], stdout, stderr)
-	case "stats":
-		return ordersStats(ctx, args[1:], stdout, stderr)
-	case "show":
-		return ordersShow(ctx, args[1:], stdout, stderr)
-	case "reconcile":
-		return ordersReconcile(ctx, args[1:], stdout, stderr)
-	case "resume":
-		return ordersResume(ctx, args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, ordersUsage)
-		return nil
-	}
-	fmt.Fprint(stderr, ordersUsage)
-	return usagef("unknown orders command %q", args[0])
+	return dispatch(ctx, "orders command", ordersUsage, []command{
+		{"list", ordersList},
+		{"stats", ordersStats},
+		{"show", ordersShow},
+		{"reconcile", ordersReconcile},
+		{"resume", ordersResume},
+	}, args, stdout, stderr)
 }
 
 // natsFlags are the flags of a command that talks to NATS.

@@ -76,15 +76,21 @@ func getPing(t *testing.T, url string) string {
 	return out["pong"]
 }
 
-// natsPing asks the service until it answers, within a bound: the service
-// subscribes in the background after Run starts.
-func natsPing(t *testing.T, nc *nats.Conn) string {
+// natsPing connects to url and asks the service until it answers, within a
+// bound: the service registers in the background. The connection closes
+// with the test.
+func natsPing(t *testing.T, url string) (string, *nats.Conn) {
 	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
 	var out map[string]string
 	if err := natsrpctest.Request(t, nc, "xnum.test.ping", struct{}{}, &out); err != nil {
 		t.Fatalf("no NATS answer: %v", err)
 	}
-	return out["pong"]
+	return out["pong"], nc
 }
 
 func TestHTTPWithoutNATS(t *testing.T) {
@@ -105,12 +111,8 @@ func TestHTTPAndNATS(t *testing.T) {
 	ns := embednats.RunTest(t)
 	var preStops atomic.Int32
 	r := run(t, pingFunction(&preStops), function.WithLookup(env(nil)), function.WithNATSURL(ns.ClientURL()))
-	client, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	if got := natsPing(t, client); got != "nats" {
+	got, client := natsPing(t, ns.ClientURL())
+	if got != "nats" {
 		t.Fatalf("NATS ping = %q", got)
 	}
 	if got := getPing(t, r.url); got != "http" {
@@ -144,12 +146,7 @@ func TestNATSLate(t *testing.T) {
 		t.Fatalf("GET /ping with NATS down = %q", got)
 	}
 	ns := embednats.RunTest(t, embednats.WithPort(port))
-	client, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	if got := natsPing(t, client); got != "nats" {
+	if got, _ := natsPing(t, ns.ClientURL()); got != "nats" {
 		t.Fatalf("NATS ping = %q", got)
 	}
 }
@@ -240,12 +237,7 @@ func TestFCGo1Chosen(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"pong":"http"`) {
 		t.Errorf("go1 answer = %+v", resp)
 	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	if got := natsPing(t, nc); got != "nats" {
+	if got, _ := natsPing(t, ns.ClientURL()); got != "nats" {
 		t.Errorf("NATS ping = %q", got)
 	}
 	cancel()

@@ -52,15 +52,21 @@ func fetch(t *testing.T, base, city, spec, prefix string, headers map[string]str
 	return resp.StatusCode, b
 }
 
-func TestEndToEndHTTP(t *testing.T) {
-	emu := emulatortest.NewServer(t)
-	cfg := emu.AliyunConfig()
+// serveOnce serves the function with a client of cfg that sends each query
+// once, so that a provider's error is answered as it came.
+func serveOnce(t *testing.T, cfg aliyun.Config) string {
+	t.Helper()
 	cfg.QueryAttempts = 1
 	client, err := aliyun.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := functiontest.Serve(t, remain.New(aliyun.Name, client).Function(), io.Discard)
+	return functiontest.Serve(t, remain.New(aliyun.Name, client).Function(), io.Discard)
+}
+
+func TestEndToEndHTTP(t *testing.T) {
+	emu := emulatortest.NewServer(t)
+	base := serveOnce(t, emu.AliyunConfig())
 
 	first := dypls.DefaultNumbers()[0]
 	for _, tc := range []struct {
@@ -107,13 +113,7 @@ func TestEndToEndHTTP(t *testing.T) {
 
 func TestEndToEndProviderErrors(t *testing.T) {
 	emu := emulatortest.NewServer(t, emulator.WithFault("QuerySecretNoRemain", fault.Fault{ErrorCode: "Throttling.User"}))
-	cfg := emu.AliyunConfig()
-	cfg.QueryAttempts = 1
-	client, err := aliyun.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := functiontest.Serve(t, remain.New(aliyun.Name, client).Function(), io.Discard)
+	base := serveOnce(t, emu.AliyunConfig())
 	status, body := fetch(t, base, "杭州", "1", "", nil)
 	var eb httpjson.ErrorBody
 	if status != 429 || json.Unmarshal(body, &eb) != nil || eb.Error.Code != "Throttled" || eb.Error.RequestID == "" {
@@ -121,12 +121,9 @@ func TestEndToEndProviderErrors(t *testing.T) {
 	}
 
 	// A provider that cannot be reached is 503, its address not in the body.
-	cfg.Endpoint = "http://127.0.0.1:1"
-	down, err := aliyun.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base = functiontest.Serve(t, remain.New(aliyun.Name, down).Function(), io.Discard)
+	down := emu.AliyunConfig()
+	down.Endpoint = "http://127.0.0.1:1"
+	base = serveOnce(t, down)
 	status, body = fetch(t, base, "杭州", "1", "", nil)
 	if status != 503 || strings.Contains(string(body), "127.0.0.1") {
 		t.Fatalf("status %d body %s", status, body)

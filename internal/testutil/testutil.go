@@ -190,3 +190,21 @@ func Do(t testing.TB, method, url, body string, header ...string) (*http.Respons
 	}
 	return resp, b
 }
+
+// Concurrently runs f(0) … f(n-1) each on its own goroutine and fails the
+// test with the first error any returns.
+func Concurrently(t testing.TB, n int, f func(i int) error) {
+	t.Helper()
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs <- f(i) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}

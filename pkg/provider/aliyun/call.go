@@ -18,6 +18,7 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/responses"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/dyplsapi"
 
+	"github.com/xnum-dev/xnum/internal/wait"
 	"github.com/xnum-dev/xnum/pkg/provider"
 )
 
@@ -74,14 +75,7 @@ func (c *Client) backoff(ctx context.Context, n int) bool {
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= d {
 		return false
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return wait.For(ctx, d)
 }
 
 // once sends one exchange and returns nil or a *provider.Error.

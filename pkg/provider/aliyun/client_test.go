@@ -9,11 +9,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
@@ -656,32 +656,18 @@ func TestNoSecretsAnywhere(t *testing.T) {
 func TestConcurrentCalls(t *testing.T) {
 	e := newEnv(t)
 	c := e.client(t)
-	var wg sync.WaitGroup
-	errs := make(chan error, 40)
-	for i := range 20 {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
+	testutil.Concurrently(t, 40, func(i int) error {
+		if i%2 == 0 {
 			_, err := c.Remain(context.Background(), provider.RemainQuery{City: "全国列表", SpecID: 2})
-			errs <- err
-		}()
-		go func() {
-			defer wg.Done()
-			ctx := context.Background()
-			if i%2 == 0 {
-				ctx = provider.ContextWithCredentials(ctx, provider.Credentials{AccessKeyID: ctxID, AccessKeySecret: ctxSecret, SecurityToken: ctxToken})
-			}
-			_, err := c.Buy(ctx, provider.BuyRequest{PoolKey: dypls.DefaultPoolKey, City: "杭州", SpecID: 2})
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-	}
+		ctx := context.Background()
+		if i%4 == 1 {
+			ctx = provider.ContextWithCredentials(ctx, provider.Credentials{AccessKeyID: ctxID, AccessKeySecret: ctxSecret, SecurityToken: ctxToken})
+		}
+		_, err := c.Buy(ctx, provider.BuyRequest{PoolKey: dypls.DefaultPoolKey, City: "杭州", SpecID: 2})
+		return err
+	})
 	p := e.emu.Purchases()
 	seen := map[string]bool{}
 	for _, x := range p {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/vms"
@@ -781,26 +782,14 @@ func TestForeignAnswers(t *testing.T) {
 func TestConcurrentCalls(t *testing.T) {
 	e := startEmulator(t)
 	c, _ := newClient(t, e.URL)
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for i := range 16 {
-		wg.Go(func() {
-			var err error
-			if i%2 == 0 {
-				_, err = c.ListPools(context.Background(), provider.PoolQuery{Offset: i})
-			} else {
-				_, err = c.ListNumbers(context.Background(), provider.NumberQuery{Offset: i})
-			}
-			errs <- err
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+	testutil.Concurrently(t, 16, func(i int) error {
+		if i%2 == 0 {
+			_, err := c.ListPools(context.Background(), provider.PoolQuery{Offset: i})
+			return err
 		}
-	}
+		_, err := c.ListNumbers(context.Background(), provider.NumberQuery{Offset: i})
+		return err
+	})
 }
 
 // calls records what a client's Observe is told.

@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/xnum-dev/xnum/internal/cn"
+	"github.com/xnum-dev/xnum/internal/wait"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 )
 
@@ -298,16 +299,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	d := s.decide(c.action)
-	if d.Delay > 0 {
-		t := time.NewTimer(d.Delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			// The client gave up; like a gateway whose client left, drop the call.
-			t.Stop()
-			s.logCall(r.Context(), c, "ClientGone", 0, start)
-			return
-		}
+	if d.Delay > 0 && !wait.For(r.Context(), d.Delay) {
+		// The client gave up; like a gateway whose client left, drop the call.
+		s.logCall(r.Context(), c, "ClientGone", 0, start)
+		return
 	}
 	switch {
 	case d.Throttled:

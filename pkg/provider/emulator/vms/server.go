@@ -40,7 +40,6 @@ package vms
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -54,6 +53,7 @@ import (
 	"time"
 
 	"github.com/xnum-dev/xnum/internal/cn"
+	"github.com/xnum-dev/xnum/internal/wait"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/fault"
 )
 
@@ -268,7 +268,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.faults != nil {
 		d = s.faults.Decide(meta.Action)
 	}
-	if d.Delay > 0 && !sleep(r.Context(), d.Delay) {
+	if d.Delay > 0 && !wait.For(r.Context(), d.Delay) {
 		return // the client is gone; there is nobody to answer
 	}
 	switch {
@@ -322,18 +322,6 @@ func (s *Server) write(w http.ResponseWriter, status int, v envelope) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
-}
-
-// sleep waits d or until ctx is done, and reports whether it waited d.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // newRequestID makes an id shaped like the gateway's: the time to the second
