@@ -300,15 +300,8 @@ func NumberEventID(orderID, secretNo string) string { return orderID + "/number/
 
 // OrderCompleted says an order bought all its numbers. It is terminal.
 type OrderCompleted struct {
-	OrderID string   `json:"orderId"`
-	Numbers []string `json:"numbers"`
-}
-
-// MarshalJSON writes no numbers as [], as the schema wants an array.
-func (c OrderCompleted) MarshalJSON() ([]byte, error) {
-	type plain OrderCompleted
-	c.Numbers = nonNil(c.Numbers)
-	return json.Marshal(plain(c))
+	OrderID string  `json:"orderId"`
+	Numbers Numbers `json:"numbers"`
 }
 
 func (OrderCompleted) EventType() string { return TypeOrderCompleted }
@@ -319,16 +312,9 @@ func (c OrderCompleted) EventID() string { return c.OrderID + "/completed" }
 // OrderFailed says an order ended without all its numbers; Numbers are the
 // ones bought before it failed. It is terminal.
 type OrderFailed struct {
-	OrderID string   `json:"orderId"`
-	Numbers []string `json:"numbers"`
-	Error   Error    `json:"error"`
-}
-
-// MarshalJSON writes no numbers as [], as the schema wants an array.
-func (f OrderFailed) MarshalJSON() ([]byte, error) {
-	type plain OrderFailed
-	f.Numbers = nonNil(f.Numbers)
-	return json.Marshal(plain(f))
+	OrderID string  `json:"orderId"`
+	Numbers Numbers `json:"numbers"`
+	Error   Error   `json:"error"`
 }
 
 func (OrderFailed) EventType() string { return TypeOrderFailed }
@@ -359,17 +345,10 @@ func (n NumberExcess) EventID() string { return n.OrderID + "/excess/" + n.Secre
 // stops until an operator settles that buy. Attempt is the ledger's number
 // of that buy, which keeps the id of each in-doubt episode distinct.
 type OrderInDoubt struct {
-	OrderID string   `json:"orderId"`
-	Attempt int      `json:"attempt"`
-	Numbers []string `json:"numbers"`
-	Error   Error    `json:"error"`
-}
-
-// MarshalJSON writes no numbers as [], as the schema wants an array.
-func (d OrderInDoubt) MarshalJSON() ([]byte, error) {
-	type plain OrderInDoubt
-	d.Numbers = nonNil(d.Numbers)
-	return json.Marshal(plain(d))
+	OrderID string  `json:"orderId"`
+	Attempt int     `json:"attempt"`
+	Numbers Numbers `json:"numbers"`
+	Error   Error   `json:"error"`
 }
 
 func (OrderInDoubt) EventType() string { return TypeOrderInDoubt }
@@ -377,11 +356,16 @@ func (OrderInDoubt) EventType() string { return TypeOrderInDoubt }
 // EventID is stable per order and in-doubt buy.
 func (d OrderInDoubt) EventID() string { return fmt.Sprintf("%s/in_doubt/%d", d.OrderID, d.Attempt) }
 
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
+// Numbers are the phone numbers of an order's event. No numbers encode as
+// [], not null: the schemas want an array.
+type Numbers []string
+
+// MarshalJSON writes nil as [].
+func (n Numbers) MarshalJSON() ([]byte, error) {
+	if n == nil {
+		return []byte("[]"), nil
 	}
-	return s
+	return json.Marshal([]string(n))
 }
 
 // PeekTrace returns the traceparent and requestid extension attributes of
