@@ -30,18 +30,18 @@ const (
 	stsToken = "sts-client-session-token"
 )
 
-// emulator is a VMS emulator on loopback that counts the HTTP requests it
+// vmsServer is a VMS emulator on loopback that counts the HTTP requests it
 // gets, refused ones included.
-type emulator struct {
+type vmsServer struct {
 	*vms.Server
 	URL      string
 	faults   *fault.Set
 	requests atomic.Int64
 }
 
-func startEmulator(t *testing.T, opts ...vms.Option) *emulator {
+func startEmulator(t *testing.T, opts ...vms.Option) *vmsServer {
 	t.Helper()
-	e := &emulator{faults: fault.NewSet(1)}
+	e := &vmsServer{faults: fault.NewSet(1)}
 	base := []vms.Option{vms.WithKey(testAK, testSK), vms.WithSTSToken(stsAK, stsSK, stsToken), vms.WithFaults(e.faults)}
 	var err error
 	if e.Server, err = vms.New(append(base, opts...)...); err != nil {
