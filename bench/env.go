@@ -11,6 +11,7 @@ import (
 	"github.com/xnum-dev/xnum/pkg/provider/aliyun"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
+	"github.com/xnum-dev/xnum/pkg/provider/volcengine"
 )
 
 // cloud is the two-cloud emulator on a loopback port of the bench process.
@@ -59,18 +60,18 @@ func (c *cloud) aliyun() (*aliyun.Client, error) {
 // aliyunEnv is a Dyplsapi function's environment for this emulator.
 func (c *cloud) aliyunEnv() []string {
 	return []string{
-		"ALIBABA_CLOUD_ACCESS_KEY_ID=" + emulator.DefaultAccessKeyID,
-		"ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + emulator.DefaultAccessKeySecret,
-		"XNUM_ALIYUN_ENDPOINT=" + c.URL,
+		aliyun.EnvAccessKeyID + "=" + emulator.DefaultAccessKeyID,
+		aliyun.EnvAccessKeySecret + "=" + emulator.DefaultAccessKeySecret,
+		aliyun.EnvEndpoint + "=" + c.URL,
 	}
 }
 
 // volcEnv is a VMS function's environment for this emulator.
 func (c *cloud) volcEnv() []string {
 	return []string{
-		"VOLC_ACCESSKEY=" + emulator.DefaultAccessKeyID,
-		"VOLC_SECRETKEY=" + emulator.DefaultAccessKeySecret,
-		"XNUM_VOLC_ENDPOINT=" + c.URL,
+		volcengine.EnvAccessKey + "=" + emulator.DefaultAccessKeyID,
+		volcengine.EnvSecretKey + "=" + emulator.DefaultAccessKeySecret,
+		volcengine.EnvEndpoint + "=" + c.URL,
 	}
 }
 

@@ -5,12 +5,16 @@
 //   - cold start: each function binary, built as s.yaml builds it (its
 //     go build line is read from s.yaml; GOOS and GOARCH stay the host's), from exec
 //     to its first real answer (remain and pools through the emulator, buy's
-//     intake a POST /orders accepted) vs a bare net/http binary;
-//   - remain throughput: GET /remain through the function's binary vs the bare
-//     aliyun client's Remain on the same emulator and concurrency;
+//     intake a POST /orders accepted) vs a bare net/http binary (remain,
+//     pools) or one that also connects to the NATS server and makes one
+//     JetStream API call before it answers (buy);
+//   - remain CPU: the CPU time a GET /remain through the function's binary
+//     costs beyond the bare aliyun client's Remain on the same emulator and
+//     concurrency, vs the CPU time of a GET / on the bare net/http binary;
+//     and the throughput of both, with the emulator answering at once and
+//     with a latency like Dyplsapi's;
 //   - pipeline: orders/s of quantity 1, order.requested published to
-//     order.completed observed, vs raw JetStream publish + consume + ack of as
-//     many messages on the same embedded server;
+//     order.completed observed;
 //   - provider limit: numbers bought per second through the worker with the
 //     emulator limiting BuySecretNo to a QPS and adding 20 ms, vs that QPS,
 //     and the throttling answers the emulator gave;
@@ -37,7 +41,7 @@
 //	                  QuerySecretNoRemain, one measurement each (default 0,20ms:
 //	                  CPU-bound, the strictest, and a provider answering in a
 //	                  time like Dyplsapi's from within its region)
-//	-orders N         pipeline: orders (and raw messages) (default 3000)
+//	-orders N         pipeline: orders (default 3000)
 //	-workers N        pipeline and limit: orders the worker processes at once (default 64)
 //	-qps Q            provider limit: BuySecretNo calls per second allowed (default 20)
 //	-limit-orders N   provider limit: orders (default 10)
@@ -121,7 +125,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 4*time.Second, "remain throughput: measuring time per side")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "remain throughput: requests in flight")
 	latencies := fs.String("provider-latency", "0,20ms", "remain throughput: latencies the emulator adds to QuerySecretNoRemain, comma-separated, one measurement each")
-	fs.IntVar(&o.orders, "orders", 3000, "pipeline: orders (and raw messages)")
+	fs.IntVar(&o.orders, "orders", 3000, "pipeline: orders")
 	fs.IntVar(&o.workers, "workers", 64, "pipeline and limit: orders the worker processes at once")
 	fs.Float64Var(&o.qps, "qps", 20, "provider limit: BuySecretNo calls per second allowed")
 	fs.IntVar(&o.limitOrders, "limit-orders", 10, "provider limit: orders")
@@ -219,7 +223,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 // binaries are the built programs; a function whose package does not exist
 // yet is missing with its reason.
 type binaries struct {
-	hello, remain, pools, buy string
+	hello, helloNATS, remain, pools, buy string
 	builds                    map[string]gobuild.Spec // how each was built
 	missing                   map[string]error
 }
@@ -238,9 +242,13 @@ func buildAll(ctx context.Context, dir string, o options) (binaries, error) {
 		}
 		specs[name] = spec
 	}
-	specs["hello"] = specs["remain"] // the baseline is built as the functions are
+	// The baselines are built as the functions they are held against.
+	specs["hello"], specs["hellonats"] = specs["remain"], specs["buy"]
 	var err error
 	if b.hello, err = specs["hello"].Build(ctx, dir, "hello", "./bench/internal/hello"); err != nil {
+		return b, err
+	}
+	if b.helloNATS, err = specs["hellonats"].Build(ctx, dir, "hellonats", "./bench/internal/hellonats"); err != nil {
 		return b, err
 	}
 	for _, f := range []struct {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 
 	"github.com/xnum-dev/xnum/events"
+	"github.com/xnum-dev/xnum/internal/buy"
+	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/pkg/provider"
 	"github.com/xnum-dev/xnum/pkg/provider/emulator/dypls"
 )
@@ -45,14 +47,14 @@ func measure(ctx context.Context, o options, b binaries) ([]Row, error) {
 	}
 	defer c.Close()
 
-	hello := target{name: "net/http hello", bin: b.hello, probe: helloProbe, build: b.builds["hello"]}
+	hello := &target{name: "net/http hello", bin: b.hello, probe: helloProbe, build: b.builds["hello"]}
 	var fns []target
 	var missing []Row // rows for functions that could not be built
 	if b.remain != "" {
-		fns = append(fns, target{name: "remain", bin: b.remain, env: c.aliyunEnv(), probe: remainProbe(), build: b.builds["remain"]})
+		fns = append(fns, target{name: "remain", bin: b.remain, env: c.aliyunEnv(), probe: remainProbe(), build: b.builds["remain"], base: hello})
 	}
 	if b.pools != "" {
-		fns = append(fns, target{name: "pools", bin: b.pools, env: c.volcEnv(), probe: poolsProbe, build: b.builds["pools"]})
+		fns = append(fns, target{name: "pools", bin: b.pools, env: c.volcEnv(), probe: poolsProbe, build: b.builds["pools"], base: hello})
 	}
 	var nats *broker
 	if b.buy != "" && (o.has("coldstart") || o.has("memory")) {
@@ -60,10 +62,13 @@ func measure(ctx context.Context, o options, b binaries) ([]Row, error) {
 			return nil, err
 		}
 		defer nats.Close()
+		natsEnv := []string{config.NATSURL + "=" + nats.srv.ClientURL()}
+		helloNATS := &target{name: "NATS hello", bin: b.helloNATS, env: natsEnv, build: b.builds["hellonats"],
+			probe: probe{Method: http.MethodGet, Path: "/", Status: http.StatusAccepted}}
 		// As on FC: the intake alone (XNUM_BUY_ROLE=intake); the worker
 		// buys orders from event invocations.
-		env := append(c.aliyunEnv(), "NATS_URL="+nats.srv.ClientURL(), "XNUM_BUY_ROLE=intake")
-		fns = append(fns, target{name: "buy (intake)", bin: b.buy, env: env, probe: ordersProbe(), build: b.builds["buy"]})
+		env := append(append(c.aliyunEnv(), natsEnv...), buy.EnvRole+"="+string(buy.RoleIntake))
+		fns = append(fns, target{name: "buy (intake)", bin: b.buy, env: env, probe: ordersProbe(), build: b.builds["buy"], base: helloNATS})
 	}
 	for _, name := range []string{"remain", "pools", "buy"} {
 		if err := b.missing[name]; err != nil {
@@ -73,8 +78,8 @@ func measure(ctx context.Context, o options, b binaries) ([]Row, error) {
 
 	var rows []Row
 	if o.has("coldstart") {
-		logf("cold start: %d binaries, %d times each", len(fns)+1, o.reps)
-		rows = append(rows, coldStartRows(ctx, hello, fns, o.reps)...)
+		logf("cold start: %d functions and their baselines, %d times each", len(fns), o.reps)
+		rows = append(rows, coldStartRows(ctx, fns, o.reps)...)
 	}
 	if o.has("throughput") {
 		var remain *target
@@ -89,7 +94,7 @@ func measure(ctx context.Context, o options, b binaries) ([]Row, error) {
 			for _, latency := range o.latencies {
 				logf("remain throughput: %v per side at concurrency %d, provider latency %v", o.duration, o.concurrency, latency)
 				profiled(o, fmt.Sprintf("throughput-%v", latency), func() {
-					rows = append(rows, remainThroughputRows(ctx, c, *remain, hello, o.concurrency, o.duration, latency)...)
+					rows = append(rows, remainThroughputRows(ctx, c, *remain, *hello, o.concurrency, o.duration, latency)...)
 				})
 			}
 		}
@@ -108,8 +113,8 @@ func measure(ctx context.Context, o options, b binaries) ([]Row, error) {
 	}
 	if o.has("memory") {
 		logf("peak RSS: %d rounds of %d concurrent requests", o.rssRounds, o.rssRequests)
-		rows = append(rows, peakRSSRows(ctx, hello, fns, o.rssRequests, o.rssRounds)...)
-		rows = append(rows, sizeRows(hello, fns)...)
+		rows = append(rows, peakRSSRows(ctx, fns, o.rssRequests, o.rssRounds)...)
+		rows = append(rows, sizeRows(fns)...)
 	}
 	return append(rows, missing...), nil
 }

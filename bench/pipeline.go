@@ -89,58 +89,6 @@ func publishAsync(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg)
 	return nil
 }
 
-// rawJetStream publishes n messages like the orders (the same bodies, each
-// with its Msg-Id) to a stream of their own on the same server, consumes
-// and acks them with a durable pull consumer, and returns the time from the
-// first publish to the last ack.
-func rawJetStream(ctx context.Context, b *broker, bodies [][]byte) (time.Duration, error) {
-	const stream, subject = "BENCH_RAW", "bench.raw.requested"
-	s, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: stream, Subjects: []string{"bench.raw.>"}, Duplicates: 10 * time.Minute,
-	})
-	if err != nil {
-		return 0, err
-	}
-	defer b.js.DeleteStream(context.WithoutCancel(ctx), stream)
-	cons, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable: "bench-raw", AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: subject, MaxAckPending: 1000,
-	})
-	if err != nil {
-		return 0, err
-	}
-	msgs := make([]*nats.Msg, len(bodies))
-	for i, body := range bodies {
-		msgs[i] = &nats.Msg{Subject: subject, Data: body, Header: nats.Header{jetstream.MsgIDHeader: []string{fmt.Sprintf("raw-%d", i)}}}
-	}
-	var acked atomic.Int64
-	all := make(chan struct{})
-	cpu0 := cpuTime()
-	t0 := time.Now()
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		if err := m.Ack(); err != nil {
-			return
-		}
-		if acked.Add(1) == int64(len(bodies)) {
-			close(all)
-		}
-	})
-	if err != nil {
-		return 0, err
-	}
-	defer cc.Stop()
-	if err := publishAsync(ctx, b.js, msgs); err != nil {
-		return 0, err
-	}
-	select {
-	case <-all:
-		d := time.Since(t0)
-		logf("raw JetStream: %v of CPU per message", perItem(cpuTime()-cpu0, len(bodies)))
-		return d, nil
-	case <-ctx.Done():
-		return 0, fmt.Errorf("%d of %d raw messages acked: %w", acked.Load(), len(bodies), ctx.Err())
-	}
-}
-
 // outcome counts the terminal events of a run's orders.
 type outcome struct {
 	mu                         sync.Mutex
@@ -284,13 +232,12 @@ func makeOrders(tag string, n, quantity int, cities []string) []events.OrderRequ
 }
 
 // pipelineRow measures orders of quantity 1 end to end through the worker,
-// with a zero-latency emulator, against raw JetStream on the same server.
+// with a zero-latency emulator.
 func pipelineRow(ctx context.Context, o options) Row {
 	row := Row{
-		Figure:     fmt.Sprintf("pipeline: %d orders of quantity 1, requested to completed, %d at once", o.orders, o.workers),
-		Unit:       "orders/s",
-		BaselineOf: "raw JetStream publish+consume+ack",
-		Goals:      []Goal{AtLeast(2000, "orders/s"), RatioAtLeast(0.25)},
+		Figure: fmt.Sprintf("pipeline: %d orders of quantity 1, requested to completed, %d at once", o.orders, o.workers),
+		Unit:   "orders/s",
+		Goals:  []Goal{AtLeast(2000, "orders/s")},
 	}
 	b, err := startBroker()
 	if err != nil {
@@ -311,29 +258,7 @@ func pipelineRow(ctx context.Context, o options) Row {
 	}
 	orders := makeOrders("pipe", o.orders, 1, cities)
 
-	bodies := make([][]byte, len(orders))
-	for i, ord := range orders {
-		ev, err := events.New(events.SourceIntake, time.Now(), ord)
-		if err != nil {
-			row.Err = err
-			return row
-		}
-		if bodies[i], err = json.Marshal(ev); err != nil {
-			row.Err = err
-			return row
-		}
-	}
 	timeout := 30*time.Second + time.Duration(o.orders)*5*time.Millisecond
-	rctx, cancel := context.WithTimeout(ctx, timeout)
-	raw, err := rawJetStream(rctx, b, bodies)
-	cancel()
-	if err != nil {
-		row.Err = fmt.Errorf("raw JetStream: %w", err)
-		return row
-	}
-	row.Baseline = float64(len(bodies)) / raw.Seconds()
-	logf("pipeline baseline: %d raw messages in %v", len(bodies), raw.Round(time.Millisecond))
-
 	var elapsed time.Duration
 	var out *outcome
 	var st worker.Stats

@@ -101,6 +101,24 @@ func (p *proc) stop() {
 	}
 }
 
+// usage is what a process used in all, as the kernel accounted it.
+type usage struct {
+	cpu    time.Duration // user and system, to the microsecond
+	faults int64         // minor page faults: memory touched for the first time
+}
+
+// kill ends the process at once (SIGKILL: no drain, so nothing after this
+// moment adds to what it used) and returns what it used.
+func (p *proc) kill() (usage, error) {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+	ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return usage{}, errors.New("no rusage for the process")
+	}
+	return usage{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), faults: ru.Minflt}, nil
+}
+
 // peakRSS is the process's peak resident set (VmHWM) in bytes.
 func (p *proc) peakRSS() (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
@@ -124,29 +142,32 @@ func (p *proc) peakRSS() (int64, error) {
 	return 0, errors.New("no VmHWM in /proc status")
 }
 
-// cpuTime is the CPU time (user and system) the process has used so far,
-// in clock ticks of 10 ms; 0 when it cannot be read.
+// cpuTime is the CPU time the process has used so far: the run time of
+// each of its threads from /proc/PID/task/*/schedstat, in nanoseconds (the
+// user and system times of /proc/PID/stat count in 10 ms ticks, too coarse
+// for a few seconds of load); 0 when it cannot be read.
 func (p *proc) cpuTime() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	dir := fmt.Sprintf("/proc/%d/task", p.cmd.Process.Pid)
+	tasks, err := os.ReadDir(dir)
 	if err != nil {
 		return 0
 	}
-	// Fields after the command name, which is in parentheses and may hold
-	// spaces: state is the first, utime the 12th, stime the 13th.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "schedstat"))
+		if err != nil {
+			continue // the thread ended
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			continue
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err == nil {
+			sum += time.Duration(ns)
+		}
 	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+	return sum
 }
 
 // probe is one request that counts as a real answer when it gets the

@@ -155,4 +155,6 @@ func median(ds []time.Duration) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
 func mb(bytes int64) float64 { return float64(bytes) / (1 << 20) }

@@ -103,10 +103,13 @@ func alternate(ctx context.Context, conc int, d time.Duration, rounds int, loads
 
 // remainThroughputRows measures GET /remain through the remain function's
 // binary against the bare aliyun client's Remain on the same emulator, at
-// the same concurrency. It also measures GET / on the bare net/http binary:
-// the function's path is the bare call plus one more HTTP exchange, so on
-// one shared CPU the ratio cannot exceed hello/(hello+bare) however little
-// the function itself costs; the last row shows that ceiling.
+// the same concurrency, and GET / on the bare net/http binary. With the
+// emulator answering at once every side is CPU-bound on the shared cores, so
+// the goal is on CPU time per call: what the function's path costs beyond
+// the bare call (one more HTTP exchange, and the function's own work), held
+// against what the bare binary's whole exchange costs. The throughput rows
+// follow from it and are for scale; with a provider latency the throughput
+// row has a goal of its own.
 func remainThroughputRows(ctx context.Context, c *cloud, fn, hello target, conc int, d, latency time.Duration) []Row {
 	figure := fmt.Sprintf("remain throughput: GET /remain through the function, %d concurrent", conc)
 	if latency > 0 {
@@ -118,13 +121,23 @@ func remainThroughputRows(ctx context.Context, c *cloud, fn, hello target, conc 
 		Figure:     figure,
 		Unit:       "req/s",
 		BaselineOf: "aliyun.Client.Remain",
-		Goals:      []Goal{RatioAtLeast(0.8)},
+	}
+	if latency > 0 {
+		row.Goals = []Goal{RatioAtLeast(0.8)}
+	}
+	cpuRow := Row{
+		Figure:     fmt.Sprintf("remain CPU: a GET /remain beyond the bare Remain call, %d concurrent", conc),
+		Unit:       "µs",
+		BaselineOf: "GET / on the net/http hello binary",
+		Goals:      []Goal{RatioAtMost(1.5)},
 	}
 	helloRow := Row{Figure: fmt.Sprintf("remain throughput, for scale: GET / on the net/http hello binary, %d concurrent", conc), Unit: "req/s"}
-	ceiling := Row{Figure: "remain throughput, for scale: ratio ceiling with only one more HTTP exchange, hello/(hello+bare)", Unit: "×"}
 	fail := func(err error) []Row {
-		row.Err, helloRow.Err, ceiling.Err = err, err, err
-		return []Row{row, helloRow, ceiling}
+		row.Err, cpuRow.Err, helloRow.Err = err, err, err
+		if latency > 0 {
+			return []Row{row}
+		}
+		return []Row{cpuRow, row, helloRow}
 	}
 	client, err := c.aliyun()
 	if err != nil {
@@ -167,13 +180,14 @@ func remainThroughputRows(ctx context.Context, c *cloud, fn, hello target, conc 
 		rf.perSecond(), rf.cpuPerCall(), rf.failed, rb.perSecond(), rb.cpuPerCall(), rb.failed, rh.perSecond(), rh.cpuPerCall())
 	row.Measured, row.Baseline = rf.perSecond(), rb.perSecond()
 	helloRow.Measured = rh.perSecond()
-	ceiling.Measured = rh.perSecond() / (rh.perSecond() + rb.perSecond())
+	cpuRow.Measured = us(rf.cpuPerCall() - rb.cpuPerCall())
+	cpuRow.Baseline = us(rh.cpuPerCall())
 	if n := rf.failed + rb.failed + rh.failed; n > 0 {
 		err := fmt.Errorf("%d calls failed, first: %v", n, firstErr(rf.firstErr, rb.firstErr, rh.firstErr))
-		row.Err, helloRow.Err, ceiling.Err = err, err, err
+		row.Err, cpuRow.Err, helloRow.Err = err, err, err
 	}
 	if latency > 0 {
-		return []Row{row} // hello and the ceiling are CPU bounds; with latency the calls wait instead
+		return []Row{row} // CPU is the bound only when nothing waits
 	}
-	return []Row{row, helloRow, ceiling}
+	return []Row{cpuRow, row, helloRow}
 }
