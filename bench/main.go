@@ -224,8 +224,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 // yet is missing with its reason.
 type binaries struct {
 	hello, helloNATS, remain, pools, buy string
-	builds                    map[string]gobuild.Spec // how each was built
-	missing                   map[string]error
+	builds                               map[string]gobuild.Spec // how each was built
+	missing                              map[string]error
 }
 
 func buildAll(ctx context.Context, dir string, o options) (binaries, error) {
