@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -68,7 +69,7 @@ type order struct {
 func newServer(t *testing.T) (*httptest.Server, *testutil.SyncBuffer) {
 	t.Helper()
 	logs := &testutil.SyncBuffer{}
-	logger := logging.New(logs, logging.Options{})
+	logger := logging.New(logs, logging.Options{Level: slog.LevelDebug})
 	mux := httpjson.NewMux()
 	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) {
 		tc, _ := traceparent.From(r.Context())
@@ -222,6 +223,26 @@ func TestTrace(t *testing.T) {
 	for _, h := range []string{"", "00-zz-bad", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"} {
 		if fresh := get(h); fresh.TraceID == child.TraceID {
 			t.Errorf("traceparent %q: the request joined another trace, want a new one", h)
+		}
+	}
+}
+
+// At the default level a success costs no log line; a refusal and a
+// failure each get one, at info and error.
+func TestAccessLogLevels(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		level  string // "" for no line
+	}{{200, ""}, {302, ""}, {404, "INFO"}, {429, "INFO"}, {500, "ERROR"}, {503, "ERROR"}} {
+		logs := &testutil.SyncBuffer{}
+		h := httpjson.AccessLog(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(tc.status) }),
+			logging.New(logs, logging.Options{Level: slog.LevelInfo}))
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/x", nil))
+		switch out := logs.String(); {
+		case tc.level == "" && out != "":
+			t.Errorf("%d: %s", tc.status, out)
+		case tc.level != "" && !strings.Contains(out, `"level":"`+tc.level+`","msg":"http request"`):
+			t.Errorf("%d: %q, want one %s line", tc.status, out, tc.level)
 		}
 	}
 }

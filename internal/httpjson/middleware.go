@@ -119,7 +119,11 @@ func Recover(h http.Handler, logger *slog.Logger) http.Handler {
 }
 
 // AccessLog writes one line per request: method, path, status, bytes and
-// duration. It never logs headers or bodies.
+// duration, at debug level for an answer below 400, info for other 4xx and
+// error for 5xx. FC (and Lambda) already record every invocation with its
+// status and duration; a line of our own for each success would double that
+// at the cost of a write per request, so it is there when asked for
+// (XNUM_LOG_LEVEL=debug). It never logs headers or bodies.
 func AccessLog(h http.Handler, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -129,16 +133,22 @@ func AccessLog(h http.Handler, logger *slog.Logger) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		level := slog.LevelInfo
-		if status >= 500 {
+		level := slog.LevelDebug
+		switch {
+		case status >= 500:
 			level = slog.LevelError
+		case status >= 400:
+			level = slog.LevelInfo
 		}
-		logger.Log(r.Context(), level, "http request",
-			"method", r.Method,
-			"path", r.URL.Path,
-			"status", status,
-			"bytes", sw.bytes,
-			"durationMs", float64(time.Since(start).Microseconds())/1000,
+		if !logger.Enabled(r.Context(), level) {
+			return
+		}
+		logger.LogAttrs(r.Context(), level, "http request",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", status),
+			slog.Int64("bytes", sw.bytes),
+			slog.Float64("durationMs", float64(time.Since(start).Microseconds())/1000),
 		)
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -128,7 +129,7 @@ func TestRuntimeLoop(t *testing.T) {
 		}
 	})
 	go func() {
-		_ = lambda.Start(ctx, fx.function(), logging.New(logs, logging.Options{Function: "test"}), around)
+		_ = lambda.Start(ctx, fx.function(), logging.New(logs, logging.Options{Function: "test", Level: slog.LevelDebug}), around)
 	}()
 
 	t.Run("http api v2", func(t *testing.T) {
