@@ -65,7 +65,7 @@ type Options struct {
 func New(w io.Writer, o Options) *slog.Logger {
 	h := NewHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{
 		Level:       o.Level,
-		ReplaceAttr: redact,
+		ReplaceAttr: replaceAttr,
 	}))
 	l := slog.New(h)
 	if o.Function != "" {
@@ -176,4 +176,14 @@ func hasAttr(r slog.Record, key string) bool {
 		return !found
 	})
 	return found
+}
+
+// replaceAttr writes each line's time in UTC, the zone FC and Lambda stamp
+// their own lines in (and the local zone is then never loaded from the
+// disk: that read was part of every cold start), and redacts secrets.
+func replaceAttr(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey && a.Value.Kind() == slog.KindTime {
+		return slog.Time(slog.TimeKey, a.Value.Time().UTC())
+	}
+	return redact(groups, a)
 }

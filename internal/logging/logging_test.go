@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xnum-dev/xnum/internal/logging"
 	"github.com/xnum-dev/xnum/internal/traceparent"
@@ -195,5 +196,17 @@ func TestScrubShapes(t *testing.T) {
 				t.Errorf("Scrub(%q) = %q, want %q kept and the secret redacted", tc.in, got, tc.keep)
 			}
 		})
+	}
+}
+
+func TestTimeInUTC(t *testing.T) {
+	local := time.Local
+	time.Local = time.FixedZone("CST", 8*3600) // as on a host set to Shanghai
+	t.Cleanup(func() { time.Local = local })
+	var buf bytes.Buffer
+	logging.New(&buf, logging.Options{}).Info("x")
+	got := lines(t, &buf)
+	if len(got) != 1 || !strings.HasSuffix(got[0]["time"].(string), "Z") {
+		t.Fatalf("time not in UTC: %v", got)
 	}
 }
