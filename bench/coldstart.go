@@ -25,17 +25,26 @@ type target struct {
 // helloProbe is the baselines' real answer.
 var helloProbe = probe{Method: http.MethodGet, Path: "/", Status: http.StatusOK}
 
+// launch execs t and waits for its first real answer; the caller stops it.
+func launch(ctx context.Context, t target) (*proc, error) {
+	p, err := start(t.bin, t.env)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitReady(ctx, p, t.probe, 10*time.Second); err != nil {
+		p.stop()
+		return nil, fmt.Errorf("%s: %w", t.name, err)
+	}
+	return p, nil
+}
+
 // coldStart execs t and returns the time from exec to the end of its first
 // real answer, and what the process used to give it.
 func coldStart(ctx context.Context, t target) (time.Duration, usage, error) {
 	t0 := time.Now()
-	p, err := start(t.bin, t.env)
+	p, err := launch(ctx, t)
 	if err != nil {
 		return 0, usage{}, err
-	}
-	if err := waitReady(ctx, p, t.probe, 10*time.Second); err != nil {
-		p.stop()
-		return 0, usage{}, fmt.Errorf("%s: %w", t.name, err)
 	}
 	wall := time.Since(t0)
 	u, err := p.kill()
@@ -151,14 +160,11 @@ func peakRSSRows(ctx context.Context, fns []target, n, rounds int) []Row {
 }
 
 func peakRSS(ctx context.Context, t target, n, rounds int) (int64, error) {
-	p, err := start(t.bin, t.env)
+	p, err := launch(ctx, t)
 	if err != nil {
 		return 0, err
 	}
 	defer p.stop()
-	if err := waitReady(ctx, p, t.probe, 10*time.Second); err != nil {
-		return 0, fmt.Errorf("%s: %w", t.name, err)
-	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, Proxy: nil}, Timeout: 30 * time.Second}
 	defer client.CloseIdleConnections()
 	for range rounds {

@@ -146,14 +146,11 @@ func remainThroughputRows(ctx context.Context, c *cloud, fn, hello target, conc 
 	defer client.CloseIdleConnections()
 	var procs [2]*proc
 	for i, t := range []target{fn, hello} {
-		p, err := start(t.bin, t.env)
+		p, err := launch(ctx, t)
 		if err != nil {
 			return fail(err)
 		}
 		defer p.stop()
-		if err := waitReady(ctx, p, t.probe, 10*time.Second); err != nil {
-			return fail(fmt.Errorf("%s: %w", t.name, err))
-		}
 		procs[i] = p
 	}
 	bare := func(ctx context.Context) error {
