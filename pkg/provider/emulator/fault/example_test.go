@@ -15,12 +15,12 @@ func ExampleParse() {
 			fmt.Println("refused:", err)
 			continue
 		}
-		fmt.Printf("%s: %+v\n", action, f)
+		fmt.Printf("%s: qps %g, error %q at rate %g, latency %v, cut %g\n", action, f.QPS, f.ErrorCode, f.ErrorRate, f.Latency, f.CutRate)
 	}
 	// Output:
-	// BuySecretNo: {Latency:0s ErrorCode: ErrorRate:0 QPS:5 Burst:0 CutRate:0}
-	// BuySecretNo: {Latency:0s ErrorCode:isv.SYSTEM_ERROR ErrorRate:0.1 QPS:0 Burst:0 CutRate:0}
-	// NumberPoolList: {Latency:20ms ErrorCode: ErrorRate:0 QPS:0 Burst:0 CutRate:0.05}
+	// BuySecretNo: qps 5, error "" at rate 0, latency 0s, cut 0
+	// BuySecretNo: qps 0, error "isv.SYSTEM_ERROR" at rate 0.1, latency 0s, cut 0
+	// NumberPoolList: qps 0, error "" at rate 0, latency 20ms, cut 0.05
 	// refused: fault "BuySecretNo:rate=2": rate: 2 is not a fraction between 0 and 1
 }
 
@@ -29,12 +29,12 @@ func ExampleParse() {
 func ExampleSet() {
 	set := fault.NewSet(1)
 	set.Set("QuerySecretNoRemain", fault.Fault{ErrorCode: "isp.SYSTEM_ERROR"})
-	fmt.Printf("%+v\n", set.Decide("QuerySecretNoRemain"))
-	fmt.Printf("%+v\n", set.Decide("BuySecretNo"))
+	fmt.Printf("%q\n", set.Decide("QuerySecretNoRemain").ErrorCode)
+	fmt.Printf("%q\n", set.Decide("BuySecretNo").ErrorCode)
 	set.Set("QuerySecretNoRemain", fault.Fault{})
-	fmt.Printf("%+v\n", set.Decide("QuerySecretNoRemain"))
+	fmt.Printf("%q\n", set.Decide("QuerySecretNoRemain").ErrorCode)
 	// Output:
-	// {Delay:0s Throttled:false ErrorCode:isp.SYSTEM_ERROR Cut:false}
-	// {Delay:0s Throttled:false ErrorCode: Cut:false}
-	// {Delay:0s Throttled:false ErrorCode: Cut:false}
+	// "isp.SYSTEM_ERROR"
+	// ""
+	// ""
 }
