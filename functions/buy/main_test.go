@@ -423,10 +423,8 @@ func TestFCGo1(t *testing.T) {
 	emu, e := stack(t, emulator.WithSTSToken("STS.role", "role-secret", "role-token"))
 	onFC(e, "xnum-buy-worker", "all")
 	e[aliyun.EnvAccessKeyID], e[aliyun.EnvAccessKeySecret] = "STS.old", "old-secret"
-	api := fcgo1test.NewRuntimeAPI(t)
-	e[fcgo1.RuntimeAPIEnv] = api.Addr()
 	out := &testutil.SyncBuffer{}
-	testutil.Run(t, func(ctx context.Context) error { return bin.Run(ctx, e, out) })
+	api := bin.StartGo1(t, e, out)
 	role := map[string]string{"x-fc-access-key-id": "STS.role", "x-fc-access-key-secret": "role-secret", "x-fc-security-token": "role-token"}
 	get := func(id string) fcgo1test.HTTPResponse {
 		return api.Invoke(t, fcgo1test.Invocation{Payload: fcgo1test.HTTPEvent("GET", "/orders/"+id, nil, "")}).HTTP(t)

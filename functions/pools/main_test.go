@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -68,10 +67,8 @@ func TestConfigErrors(t *testing.T) {
 // On FC's go1 runtime (FC_RUNTIME_API) the same binary answers the runtime
 // API's HTTP-trigger invocations through its routes.
 func TestFCGo1(t *testing.T) {
-	api := fcgo1test.NewRuntimeAPI(t)
 	out := &testutil.SyncBuffer{}
-	env := testutil.Env(emulatortest.NewServer(t).VolcengineEnv()).With(fcgo1.RuntimeAPIEnv, api.Addr())
-	testutil.Run(t, func(ctx context.Context) error { return bin.Run(ctx, env, out) })
+	api := bin.StartGo1(t, emulatortest.NewServer(t).VolcengineEnv(), out)
 
 	resp := api.Invoke(t, fcgo1test.Invocation{RequestID: "go1-pools-1", Payload: fcgo1test.HTTPEvent("GET", "/pools?limit=2&serviceType=200", nil, "")}).HTTP(t)
 	var got pools.Response

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/url"
@@ -72,11 +71,9 @@ func TestConfigErrors(t *testing.T) {
 // takes none), the initializer, with FC's markers on stdout.
 func TestFCGo1(t *testing.T) {
 	emu := emulatortest.NewServer(t, emulator.WithSTSToken("STS.role", "role-secret", "role-token"))
-	api := fcgo1test.NewRuntimeAPI(t)
 	out := &testutil.SyncBuffer{}
 	// The credentials FC put in the environment at start have expired.
-	env := testutil.Env(emu.AliyunEnv()).With(fcgo1.RuntimeAPIEnv, api.Addr(), aliyun.EnvAccessKeyID, "STS.old", aliyun.EnvAccessKeySecret, "old-secret")
-	testutil.Run(t, func(ctx context.Context) error { return bin.Run(ctx, env, out) })
+	api := bin.StartGo1(t, testutil.Env(emu.AliyunEnv()).With(aliyun.EnvAccessKeyID, "STS.old", aliyun.EnvAccessKeySecret, "old-secret"), out)
 	role := map[string]string{"x-fc-access-key-id": "STS.role", "x-fc-access-key-secret": "role-secret", "x-fc-security-token": "role-token"}
 
 	if res := api.Invoke(t, fcgo1test.Invocation{Type: fcgo1.TypeInitializer}); res.Kind != "response" {

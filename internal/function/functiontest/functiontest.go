@@ -17,6 +17,8 @@ import (
 	"github.com/xnum-dev/xnum/internal/logging"
 	"github.com/xnum-dev/xnum/internal/testutil"
 	"github.com/xnum-dev/xnum/internal/trigger"
+	"github.com/xnum-dev/xnum/internal/trigger/fcgo1"
+	"github.com/xnum-dev/xnum/internal/trigger/fcgo1/fcgo1test"
 	"github.com/xnum-dev/xnum/internal/trigger/lambda"
 	"github.com/xnum-dev/xnum/internal/trigger/lambda/lambdatest"
 )
@@ -52,15 +54,19 @@ func (b Binary) StartLambda(t testing.TB, env testutil.Env) *lambdatest.RuntimeA
 	// aws-lambda-go reads the process's environment, the binary env.
 	t.Setenv(lambda.RuntimeAPIEnv, api.Addr())
 	env = env.With(lambda.RuntimeAPIEnv, api.Addr())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx, env, io.Discard) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("%s on Lambda: %v", b.Name, err)
-		}
-	})
+	testutil.Run(t, func(ctx context.Context) error { return b.Run(ctx, env, io.Discard) })
+	return api
+}
+
+// StartGo1 runs the binary on FC's go1 runtime, against a new emulated
+// runtime API, its standard output to stdout, until the test ends, and
+// returns the API to invoke it through. The test fails if the binary stops
+// with an error.
+func (b Binary) StartGo1(t testing.TB, env testutil.Env, stdout io.Writer) *fcgo1test.RuntimeAPI {
+	t.Helper()
+	api := fcgo1test.NewRuntimeAPI(t)
+	env = env.With(fcgo1.RuntimeAPIEnv, api.Addr())
+	testutil.Run(t, func(ctx context.Context) error { return b.Run(ctx, env, stdout) })
 	return api
 }
 
