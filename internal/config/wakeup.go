@@ -1,7 +1,6 @@
 package config
 
 import (
-	"regexp"
 	"strconv"
 
 	"github.com/xnum-dev/xnum/internal/envvar"
@@ -27,8 +26,23 @@ type Wakeup struct {
 // Enabled reports whether the intake wakes the worker up.
 func (w Wakeup) Enabled() bool { return w.Function != "" }
 
-// fcFunctionName is FC 3.0's rule for a function name.
-var fcFunctionName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,127}$`)
+// fcFunctionName is FC 3.0's rule for a function name: a letter or _, then
+// up to 127 letters, digits, _ or -. A loop, not a regexp: this package is
+// in every function, and a regexp compiled at init is part of every cold
+// start.
+func fcFunctionName(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
+		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '-')) {
+			return false
+		}
+	}
+	return true
+}
 
 // LoadWakeup reads XNUM_BUY_WORKER_FUNCTION (unset: no wake-up) and
 // XNUM_FC_ENDPOINT, by default https://{FC_ACCOUNT_ID}.{FC_REGION}.fc.aliyuncs.com
@@ -38,7 +52,7 @@ func LoadWakeup(lookup envvar.Lookup) (Wakeup, error) {
 	if w.Function == "" {
 		return Wakeup{}, nil
 	}
-	if !fcFunctionName.MatchString(w.Function) {
+	if !fcFunctionName(w.Function) {
 		return Wakeup{}, envvar.Bad(BuyWorkerFunction, "must be an FC function name (a letter or _, then up to 127 letters, digits, _ or -), not "+strconv.Quote(w.Function))
 	}
 	if e := envvar.Get(lookup, FCEndpoint); e != "" {
