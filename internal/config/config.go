@@ -7,15 +7,12 @@
 package config
 
 import (
-	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/xnum-dev/xnum/internal/envvar"
 	"github.com/xnum-dev/xnum/internal/logging"
@@ -83,36 +80,6 @@ func (n NATS) Secured() bool {
 	return (encrypted || all) && signsIn
 }
 
-// Options are the connection options the configuration implies. The files
-// are read when the connection is made, so a rotated credential takes
-// effect at the next connection.
-func (n NATS) Options() []nats.Option {
-	var opts []nats.Option
-	switch {
-	case n.Creds != "":
-		opts = append(opts, nats.UserCredentials(n.Creds))
-	case n.NKey != "":
-		opts = append(opts, nkeyFromSeed(n.NKey))
-	}
-	if n.CA != "" {
-		opts = append(opts, nats.RootCAs(n.CA))
-	}
-	if n.Cert != "" {
-		opts = append(opts, nats.ClientCert(n.Cert, n.Key))
-	}
-	return opts
-}
-
-// nkeyFromSeed signs in with the nkey whose seed is in file; a file that can
-// no longer be read fails the connection with that error.
-func nkeyFromSeed(file string) nats.Option {
-	opt, err := nats.NkeyOptionFromSeed(file)
-	if err != nil {
-		return func(*nats.Options) error { return fmt.Errorf("%s: %w", NATSNKey, err) }
-	}
-	return opt
-}
-
 // LoadNATS reads NATS_URL and how to connect to it: NATS_CREDS or
 // NATS_NKEY (who the functions are), NATS_CA, NATS_CERT and NATS_KEY (TLS);
 // and XNUM_NATS_REPLICAS. All are optional, but each file must be readable,
@@ -165,7 +132,7 @@ func LoadNATS(lookup envvar.Lookup) (NATS, error) {
 		return NATS{}, envvar.Bad(NATSKey, "and "+NATSCert+" go together: a client certificate and its key")
 	}
 	if n.NKey != "" {
-		if _, err := nats.NkeyOptionFromSeed(n.NKey); err != nil {
+		if err := checkNKeySeed(n.NKey); err != nil {
 			return NATS{}, envvar.Bad(NATSNKey, "must name a file holding an nkey seed (its content is not shown)")
 		}
 	}

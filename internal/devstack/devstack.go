@@ -182,7 +182,7 @@ func Run(ctx context.Context, cfg Config, ready func(Stack)) (err error) {
 		mounted{remain.New(aliyun.Name, ali).Function(), []string{remain.Pattern}},
 		mounted{pools.New(volcengine.Name, volc, pools.WithNumbers(volc)).Function(), []string{pools.Pattern, pools.NumbersPattern}},
 		mounted{buyFn.Function, buyFn.Intake.Patterns()},
-		mounted{trigger.Function{Name: "ops", HTTP: function.Ops(m, nc, buyFn.Ready)}, []string{"GET /metrics", "GET /readyz"}},
+		mounted{trigger.Function{Name: "ops", HTTP: function.Ops(m, function.NATSReady(nc), buyFn.Ready)}, []string{"GET /metrics", "GET /readyz"}},
 	)
 
 	stack := Stack{

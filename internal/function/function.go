@@ -68,6 +68,10 @@ func Run(ctx context.Context, name string, lookup envvar.Lookup, stdout io.Write
 	if err != nil {
 		return err
 	}
+	withNATS, err := natsFrom(nc)
+	if err != nil {
+		return err
+	}
 	metricsAddr, err := config.LoadMetricsAddr(lookup)
 	if err != nil {
 		return err
@@ -86,7 +90,7 @@ func Run(ctx context.Context, name string, lookup envvar.Lookup, stdout io.Write
 		WithLogger(logger),
 		WithLookup(lookup),
 		WithStdout(stdout),
-		WithNATSURL(nc.URL, nc.Options()...),
+		withNATS,
 		WithMetrics(m, metricsAddr),
 	}
 	all = append(append(all, own...), opts...)

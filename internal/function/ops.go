@@ -2,11 +2,8 @@ package function
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/xnum-dev/xnum/internal/httpjson"
 	"github.com/xnum-dev/xnum/internal/metrics"
@@ -23,10 +20,10 @@ const readyTimeout = 3 * time.Second
 //	GET /healthz   200 while the process serves
 //	GET /readyz    200 when every check passes, else 503 Unavailable naming the first that failed
 //
-// A check is a NATS connection that must be connected, or a function's
-// Ready. They are served on XNUM_METRICS_ADDR, never on a function's public
+// A check is a NATS connection that must be connected (NATSReady), or a
+// function's Ready; a nil check is passed over. They are served on XNUM_METRICS_ADDR, never on a function's public
 // routes, and on xnum dev's HTTP address.
-func Ops(m *metrics.Metrics, nc *nats.Conn, ready ...func(context.Context) error) http.Handler {
+func Ops(m *metrics.Metrics, ready ...func(context.Context) error) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET "+fc.HealthPath, func(w http.ResponseWriter, _ *http.Request) {
@@ -35,7 +32,7 @@ func Ops(m *metrics.Metrics, nc *nats.Conn, ready ...func(context.Context) error
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
-		if err := checkReady(ctx, nc, ready); err != nil {
+		if err := checkReady(ctx, ready); err != nil {
 			httpjson.WriteError(w, r, &provider.Error{Kind: provider.ErrUnavailable, Message: "not ready: " + err.Error(), Err: err})
 			return
 		}
@@ -44,10 +41,7 @@ func Ops(m *metrics.Metrics, nc *nats.Conn, ready ...func(context.Context) error
 	return mux
 }
 
-func checkReady(ctx context.Context, nc *nats.Conn, ready []func(context.Context) error) error {
-	if nc != nil && !nc.IsConnected() {
-		return errors.New("NATS is not connected (" + nc.Status().String() + ")")
-	}
+func checkReady(ctx context.Context, ready []func(context.Context) error) error {
 	for _, f := range ready {
 		if f == nil {
 			continue

@@ -8,12 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"sync"
 	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/xnum-dev/xnum/internal/config"
 	"github.com/xnum-dev/xnum/internal/logging"
@@ -22,7 +19,6 @@ import (
 	"github.com/xnum-dev/xnum/internal/trigger/fc"
 	"github.com/xnum-dev/xnum/internal/trigger/fcgo1"
 	"github.com/xnum-dev/xnum/internal/trigger/lambda"
-	"github.com/xnum-dev/xnum/internal/trigger/natsrpc"
 )
 
 // Option configures Run.
@@ -34,9 +30,7 @@ type options struct {
 	listener        net.Listener
 	addr            string
 	stdout          io.Writer
-	nc              *nats.Conn
-	natsURL         string
-	natsOpts        []nats.Option
+	nats            natsOptions
 	shutdownTimeout time.Duration
 	metrics         *metrics.Metrics
 	metricsAddr     string
@@ -62,18 +56,6 @@ func WithAddr(addr string) Option { return func(o *options) { o.addr = addr } }
 
 // WithStdout sets where FC's plain-text invocation markers go.
 func WithStdout(w io.Writer) Option { return func(o *options) { o.stdout = w } }
-
-// WithNATS serves the function's services on nc, a connection the caller
-// owns and closes.
-func WithNATS(nc *nats.Conn) Option { return func(o *options) { o.nc = nc } }
-
-// WithNATSURL connects to url (when not empty) for the function's services;
-// Run owns that connection and drains it on the way out. The connection
-// retries in the background, so an unreachable NATS does not stop the HTTP
-// server from starting.
-func WithNATSURL(url string, opts ...nats.Option) Option {
-	return func(o *options) { o.natsURL, o.natsOpts = url, opts }
-}
 
 // WithMetrics gives out m the way the platform allows: on Lambda as EMF
 // lines per invocation, on FC (config.OnFC or FC_RUNTIME_API set) as
@@ -139,7 +121,7 @@ func Serve(ctx context.Context, fn trigger.Function, opts ...Option) error {
 		}
 	}
 
-	nc, ownNC, err := connect(ctx, fn, o)
+	ns, err := startNATS(ctx, fn, o)
 	if err != nil {
 		return err
 	}
@@ -180,50 +162,48 @@ func Serve(ctx context.Context, fn trigger.Function, opts ...Option) error {
 	} else {
 		fcOpts = append(fcOpts, fc.WithAddr(addr))
 	}
-	if nc != nil {
-		fcOpts = append(fcOpts, fc.WithPreStop(nc.FlushWithContext))
+	if flush := ns.flush(); flush != nil {
+		fcOpts = append(fcOpts, fc.WithPreStop(flush))
 	}
 	if o.metrics != nil && (onGo1 || onFC) {
 		fcOpts = append(fcOpts, fc.WithAround(o.metrics.Invocations(metrics.FCLine(o.stdout, fn.Name))))
 	}
 	srv, err := fc.New(fn, fcOpts...)
 	if err != nil {
-		closeNATS(nc, ownNC, o.shutdownTimeout)
+		ns.close(o.shutdownTimeout)
 		return err
 	}
 	opsLn := o.metricsListener
 	if opsLn == nil && o.metricsAddr != "" && o.metrics != nil {
 		if opsLn, err = net.Listen("tcp", o.metricsAddr); err != nil {
-			closeNATS(nc, ownNC, o.shutdownTimeout)
+			ns.close(o.shutdownTimeout)
 			return fmt.Errorf("serve: %s: %w", config.MetricsAddr, err)
 		}
 	}
 	if opsLn != nil && o.metrics != nil {
-		ops := Ops(o.metrics, nc, fn.Ready)
+		ops := Ops(o.metrics, ns.ready(), fn.Ready)
 		log.InfoContext(ctx, "serving /metrics, /healthz and /readyz", "addr", opsLn.Addr().String())
 		goRun("metrics", func(ctx context.Context) error { return serveOps(ctx, ops, opsLn, log) })
 	}
 	if onGo1 {
 		rt, err := fcgo1.New(runtimeAPI, srv, fcgo1.WithLogger(log), fcgo1.WithStdout(o.stdout), fcgo1.WithShutdownTimeout(o.shutdownTimeout))
 		if err != nil {
-			closeNATS(nc, ownNC, o.shutdownTimeout)
+			ns.close(o.shutdownTimeout)
 			return err
 		}
 		goRun("fc go1", rt.Run)
 	} else {
 		goRun("http", srv.Serve)
 	}
-	if nc != nil && len(fn.Services) > 0 {
-		goRun("nats", func(ctx context.Context) error {
-			return natsrpc.Serve(ctx, nc, fn.Services, natsrpc.WithLogger(log))
-		})
+	if serve := ns.serve(fn, log); serve != nil {
+		goRun("nats", serve)
 	}
 	for i, bg := range fn.Background {
 		goRun(fmt.Sprintf("background %d", i), bg)
 	}
 	wg.Wait()
 	err = errors.Join(first, preStop(ctx, fn, o))
-	closeNATS(nc, ownNC, o.shutdownTimeout)
+	ns.close(o.shutdownTimeout)
 	return err
 }
 
@@ -248,55 +228,6 @@ func serveOps(ctx context.Context, h http.Handler, ln net.Listener, log *slog.Lo
 	return err
 }
 
-// connect returns the NATS connection for fn's services: the caller's, or
-// one of its own when a URL is configured and fn has services.
-func connect(ctx context.Context, fn trigger.Function, o options) (*nats.Conn, bool, error) {
-	if o.nc != nil {
-		return o.nc, false, nil
-	}
-	if o.natsURL == "" || len(fn.Services) == 0 {
-		return nil, false, nil
-	}
-	opts := append([]nats.Option{
-		nats.Name("xnum-" + fn.Name),
-		nats.RetryOnFailedConnect(true),
-		nats.MaxReconnects(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				o.logger.WarnContext(ctx, "NATS disconnected", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { o.logger.InfoContext(ctx, "NATS connected", "url", c.ConnectedUrlRedacted()) }),
-	}, o.natsOpts...)
-	nc, err := nats.Connect(o.natsURL, opts...)
-	if err != nil {
-		return nil, false, fmt.Errorf("serve: NATS: %w", err)
-	}
-	if !nc.IsConnected() {
-		o.logger.WarnContext(ctx, "NATS is not reachable yet; retrying in the background", "url", redactURL(o.natsURL))
-	}
-	return nc, true, nil
-}
-
-func closeNATS(nc *nats.Conn, own bool, timeout time.Duration) {
-	if nc == nil || !own {
-		return
-	}
-	if !nc.IsConnected() {
-		nc.Close()
-		return
-	}
-	if err := nc.Drain(); err != nil {
-		nc.Close()
-		return
-	}
-	deadline := time.Now().Add(timeout)
-	for !nc.IsClosed() && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	nc.Close()
-}
-
 func preStop(ctx context.Context, fn trigger.Function, o options) error {
 	if fn.PreStop == nil {
 		return nil
@@ -307,17 +238,4 @@ func preStop(ctx context.Context, fn trigger.Function, o options) error {
 		return fmt.Errorf("pre-stop: %w", err)
 	}
 	return nil
-}
-
-// redactURL drops a password or token a NATS URL may carry before it is
-// logged.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	if u.User != nil {
-		u.User = url.User("[redacted]")
-	}
-	return u.String()
 }

@@ -43,11 +43,12 @@ func ExampleRemainQuery_Validate() {
 	// Output: InvalidParameter city specId 3 (95 numbers) needs city 全国通用
 }
 
-// A package's sentinel error carries a kind and cannot be changed by the
-// packages that import it.
-func ExampleSentinel() {
-	errStale := provider.Sentinel(provider.ErrConflict, "the order changed since it was read")
-	err := fmt.Errorf("claim order o-1: %w", errStale)
-	fmt.Println(errors.Is(err, errStale), provider.KindOf(err), provider.HTTPStatus(err))
-	// Output: true Conflict 409
+// A package's sentinel is a plain error that importers cannot change
+// (trigger.ErrNoEvents); the *Error that carries it is made for each
+// failure, with the kind callers decide on.
+func ExampleError_sentinel() {
+	errNoEvents := errors.New("the function takes no events")
+	err := &provider.Error{Kind: provider.ErrInvalidParameter, Message: "function remain takes no events; call its HTTP routes", Err: errNoEvents}
+	fmt.Println(errors.Is(err, errNoEvents), provider.KindOf(err), provider.HTTPStatus(err))
+	// Output: true InvalidParameter 400
 }
