@@ -114,6 +114,7 @@ func (c *Client) once(ctx context.Context, op string, p policy, attempt int, x e
 	}
 	x.req.SetDomain(c.host)
 	x.req.SetScheme(c.scheme)
+	x.req.GetQueryParams()["RegionId"] = c.region // see sdkClient
 	x.req.SetReadTimeout(timeout)
 	x.req.SetConnectTimeout(c.connectTimeout)
 
@@ -135,7 +136,11 @@ func (c *Client) once(ctx context.Context, op string, p policy, attempt int, x e
 // for concurrent use (each call rewrites its http.Client's timeout), and it
 // signs with the credentials it was made with (DoActionWithSigner ignores
 // its signer in this SDK version), so each call gets its own over the
-// shared transport.
+// shared transport. It is made without a region: the SDK checks a region
+// with a regular expression it compiles anew for every client, which was
+// part of every cold start and of every call with per-request credentials
+// (FC's role); each request carries the region as its RegionId instead, the
+// parameter the SDK would have signed.
 func (c *Client) sdkClient(creds provider.Credentials, rt http.RoundTripper) (*dyplsapi.Client, error) {
 	cfg := sdk.NewConfig()
 	cfg.AutoRetry = false // see the package doc: a retried buy can buy twice
@@ -146,7 +151,7 @@ func (c *Client) sdkClient(creds provider.Credentials, rt http.RoundTripper) (*d
 	if creds.SecurityToken != "" {
 		cred = credentials.NewStsTokenCredential(creds.AccessKeyID, creds.AccessKeySecret, creds.SecurityToken)
 	}
-	return dyplsapi.NewClientWithOptions(c.region, cfg, cred)
+	return dyplsapi.NewClientWithOptions("", cfg, cred)
 }
 
 // classify turns the SDK's outcome of one exchange into nil or an error of

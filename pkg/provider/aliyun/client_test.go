@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,6 +68,35 @@ func TestRemain(t *testing.T) {
 	}
 	if len(got.Cities) != 5 || got.Amount != sum || sum != seedCount(1, "", "") {
 		t.Fatalf("全国列表 = %+v (sum %d)", got, sum)
+	}
+}
+
+// Every request, with the configured key or a call's own, names the
+// configured region (the SDK clients are made without one).
+func TestRegionSent(t *testing.T) {
+	e := newEnv(t)
+	var regions sync.Map
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		regions.Store(r.Form.Get("Action")+" "+r.Form.Get("AccessKeyId"), r.Form.Get("RegionId"))
+		e.emu.ServeHTTP(w, r)
+	}))
+	defer hs.Close()
+	c, err := New(Config{AccessKeyID: keyID, AccessKeySecret: keySecret, Endpoint: hs.URL, Region: "cn-shanghai"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Remain(context.Background(), provider.RemainQuery{City: "杭州", SpecID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := provider.ContextWithCredentials(context.Background(), provider.Credentials{AccessKeyID: ctxID, AccessKeySecret: ctxSecret, SecurityToken: ctxToken})
+	if _, err := c.Remain(ctx, provider.RemainQuery{City: "杭州", SpecID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"QuerySecretNoRemain " + keyID, "QuerySecretNoRemain " + ctxID} {
+		if r, _ := regions.Load(k); r != "cn-shanghai" {
+			t.Errorf("%s: RegionId %v, want cn-shanghai", k, r)
+		}
 	}
 }
 
