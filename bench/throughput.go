@@ -75,8 +75,9 @@ func load(ctx context.Context, conc int, d time.Duration, call func(context.Cont
 }
 
 // alternate measures each load in turns, rounds times each for d/rounds,
-// after a short warm-up of each, and sums each load's turns.
-func alternate(ctx context.Context, conc int, d time.Duration, rounds int, loads ...loadSpec) []rate {
+// after a short warm-up of each, and returns each load's sum over the
+// rounds and its rate in each round.
+func alternate(ctx context.Context, conc int, d time.Duration, rounds int, loads ...loadSpec) ([]rate, [][]rate) {
 	for _, l := range loads {
 		load(ctx, conc, d/10, l.call)
 	}
@@ -90,15 +91,47 @@ func alternate(ctx context.Context, conc int, d time.Duration, rounds int, loads
 		}
 	}
 	sums := make([]rate, len(loads))
+	each := make([][]rate, len(loads))
 	for range rounds {
 		for i, l := range loads {
 			cpu0 := l.cpu()
 			r := load(ctx, conc, d/time.Duration(rounds), l.call)
 			r.cpu = l.cpu() - cpu0
 			add(&sums[i], r)
+			each[i] = append(each[i], r)
 		}
 	}
-	return sums
+	return sums, each
+}
+
+// cpuRounds is how many turns each side of the remain comparison gets.
+const cpuRounds = 5
+
+// perRound lists a's CPU per call less b's (when given), round by round.
+func perRound(a, b []rate) []time.Duration {
+	var out []time.Duration
+	for i := range a {
+		d := a[i].cpuPerCall()
+		if b != nil {
+			d -= b[i].cpuPerCall()
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// extraCPU is the median over rounds of the CPU a call through the function
+// costs beyond the bare call, and of the bare binary's call: a round's three
+// loads run back to back, so a change in the machine's other load between
+// rounds moves a round's figures together and the medians keep to the
+// typical round.
+func extraCPU(fn, bare, hello []rate) (extra, base time.Duration) {
+	var extras, bases []time.Duration
+	for i := range fn {
+		extras = append(extras, fn[i].cpuPerCall()-bare[i].cpuPerCall())
+		bases = append(bases, hello[i].cpuPerCall())
+	}
+	return median(extras), median(bases)
 }
 
 // remainThroughputRows measures GET /remain through the remain function's
@@ -126,7 +159,7 @@ func remainThroughputRows(ctx context.Context, c *cloud, fn, hello target, conc 
 		row.Goals = []Goal{RatioAtLeast(0.8)}
 	}
 	cpuRow := Row{
-		Figure:     fmt.Sprintf("remain CPU: a GET /remain beyond the bare Remain call, %d concurrent", conc),
+		Figure:     fmt.Sprintf("remain CPU: a GET /remain beyond the bare Remain call, %d concurrent (median of %d rounds)", conc, cpuRounds),
 		Unit:       "µs",
 		BaselineOf: "GET / on the net/http hello binary",
 		Goals:      []Goal{RatioAtMost(1.5)},
@@ -168,7 +201,7 @@ func remainThroughputRows(ctx context.Context, c *cloud, fn, hello target, conc 
 			return err
 		}
 	}
-	rs := alternate(ctx, conc, d, 2,
+	rs, rounds := alternate(ctx, conc, d, cpuRounds,
 		loadSpec{call: get(fn, procs[0]), procs: procs[:1]},
 		loadSpec{call: bare},
 		loadSpec{call: get(hello, procs[1]), procs: procs[1:]})
@@ -177,8 +210,9 @@ func remainThroughputRows(ctx context.Context, c *cloud, fn, hello target, conc 
 		rf.perSecond(), rf.cpuPerCall(), rf.failed, rb.perSecond(), rb.cpuPerCall(), rb.failed, rh.perSecond(), rh.cpuPerCall())
 	row.Measured, row.Baseline = rf.perSecond(), rb.perSecond()
 	helloRow.Measured = rh.perSecond()
-	cpuRow.Measured = us(rf.cpuPerCall() - rb.cpuPerCall())
-	cpuRow.Baseline = us(rh.cpuPerCall())
+	extra, base := extraCPU(rounds[0], rounds[1], rounds[2])
+	cpuRow.Measured, cpuRow.Baseline = us(extra), us(base)
+	logf("remain CPU beyond the bare call, per round: %v; hello per round: %v", perRound(rounds[0], rounds[1]), perRound(rounds[2], nil))
 	if n := rf.failed + rb.failed + rh.failed; n > 0 {
 		err := fmt.Errorf("%d calls failed, first: %v", n, firstErr(rf.firstErr, rb.firstErr, rh.firstErr))
 		row.Err, cpuRow.Err, helloRow.Err = err, err, err
