@@ -496,3 +496,32 @@ func TestEndToEnd(t *testing.T) {
 	}
 	t.Logf("end to end: %s / %s", g.raw, f.raw)
 }
+
+// TestLedgerWritesPerOrder counts the ledger writes an order of quantity q
+// costs from POST to order.completed, with nothing going wrong: 5 + 3q (one
+// less when the worker's claim records the message before the intake's mark
+// lands, which then has nothing to write). The
+// money rule's floor is 3 + 2q — the entry (the acceptance), the claim, per
+// number the attempt before the call and the number after it, and the end —
+// and the rest are the published marks (the intake's message, each
+// number.purchased, the terminal event) that let a replay skip what is out.
+func TestLedgerWritesPerOrder(t *testing.T) {
+	e := newEnv(t)
+	e.Run(e.Worker("w"))
+	for q := 1; q <= 3; q++ {
+		id := fmt.Sprintf("writes-%d", q)
+		body := fmt.Sprintf(`{"poolKey":"FC100000000000001","city":"杭州","specId":2,"quantity":%d}`, q)
+		if a := e.do("POST", "/orders", body, "Idempotency-Key", id); a.status != 202 {
+			t.Fatalf("POST: %d %s", a.status, a.raw)
+		}
+		e.WaitCompleted([]string{id}, 20*time.Second)
+		history, err := e.Queue.Ledger.History(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if most := 5 + 3*q; len(history) != most && len(history) != most-1 {
+			t.Errorf("quantity %d: %d ledger writes, want %d (or %d)", q, len(history), most, most-1)
+		}
+		t.Logf("quantity %d: %d ledger writes (floor %d)", q, len(history), 3+2*q)
+	}
+}
