@@ -268,6 +268,19 @@ func ordersShow(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
+// numberState says whether n's event is out (published) and whether it was
+// released.
+func numberState(n ledger.Number, published string) string {
+	state := published
+	if !n.Published {
+		state = "not published yet"
+	}
+	if r := n.Released; r != nil {
+		state += fmt.Sprintf(", released by %s at %s (%s)", r.By, r.At.Format(time.RFC3339), r.Evidence)
+	}
+	return state
+}
+
 func printOrder(w io.Writer, o *ledger.Order) {
 	r := o.Request
 	fmt.Fprintf(w, "order     %s\nstatus    %s\nrequest   pool %s, city %s, specId %d, quantity %d", o.OrderID, o.Status, r.PoolKey, r.City, r.SpecID, r.Quantity)
@@ -280,24 +293,11 @@ func printOrder(w io.Writer, o *ledger.Order) {
 	fmt.Fprintf(w, "\ncreated   %s\nupdated   %s\n", o.CreatedAt.Format(time.RFC3339), o.UpdatedAt.Format(time.RFC3339))
 	fmt.Fprintf(w, "numbers   %d of %d\n", len(o.Numbers), o.Quantity)
 	for _, n := range o.Numbers {
-		state := "published"
-		if !n.Published {
-			state = "not published yet"
-		}
-		if n.Released != nil {
-			state += fmt.Sprintf(", released by %s at %s (%s)", n.Released.By, n.Released.At.Format(time.RFC3339), n.Released.Evidence)
-		}
-		fmt.Fprintf(w, "  %s  attempt %d, bought %s, %s\n", n.SecretNo, n.Attempt, n.BoughtAt.Format(time.RFC3339), state)
+		fmt.Fprintf(w, "  %s  attempt %d, bought %s, %s\n", n.SecretNo, n.Attempt, n.BoughtAt.Format(time.RFC3339), numberState(n, "published"))
 	}
 	for _, n := range o.Excess {
-		state := "published as number.excess"
-		if !n.Published {
-			state = "not published yet"
-		}
-		if n.Released != nil {
-			state += fmt.Sprintf(", released by %s at %s (%s)", n.Released.By, n.Released.At.Format(time.RFC3339), n.Released.Evidence)
-		}
-		fmt.Fprintf(w, "excess    %s  attempt %d, bought %s past the quantity, %s\n", n.SecretNo, n.Attempt, n.BoughtAt.Format(time.RFC3339), state)
+		fmt.Fprintf(w, "excess    %s  attempt %d, bought %s past the quantity, %s\n", n.SecretNo, n.Attempt, n.BoughtAt.Format(time.RFC3339),
+			numberState(n, "published as number.excess"))
 	}
 	if a := o.Attempt; a != nil {
 		what := "in flight"
